@@ -1,0 +1,132 @@
+/* backend.h - a compute backend is a table of functions.
+ *
+ * Model code calls the zt_op_* wrappers of core/ops.h, which check shapes and dtypes
+ * once and then call through this table; it never knows which backend runs it.
+ * Entries a backend does not provide are NULL and the wrapper reports
+ * ZT_ERR_UNSUPPORTED. Tensors handed to a backend live in its memory (device 0 is
+ * host memory, used by the CPU backend). All functions return a zt_status. */
+#ifndef ZT_BACKEND_H
+#define ZT_BACKEND_H
+
+#include "../core/tensor.h"
+
+typedef struct zt_backend zt_backend;
+
+typedef enum zt_unary_op {
+    ZT_UNARY_SILU,      /* x * sigmoid(x) */
+    ZT_UNARY_GELU_TANH, /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+    ZT_UNARY_GELU_ERF,  /* 0.5 x (1 + erf(x / sqrt(2))) */
+    ZT_UNARY_SCALE,     /* alpha * x + beta */
+    ZT_UNARY_CLAMP,     /* min(max(x, alpha), beta) */
+    ZT_UNARY_TANH,
+    ZT_UNARY_SIGMOID,
+    ZT_UNARY_EXP,
+    ZT_UNARY_COUNT
+} zt_unary_op;
+
+typedef enum zt_binary_op {
+    ZT_BINARY_ADD,
+    ZT_BINARY_SUB,
+    ZT_BINARY_MUL,
+    ZT_BINARY_DIV,
+    ZT_BINARY_COUNT
+} zt_binary_op;
+
+typedef struct zt_attn_params {
+    float scale; /* multiplies q.k; 1/sqrt(head_dim) for most models, 1 for T5 */
+    /* Optional, per batch and key: nonzero keeps the key. [batch * Lk] */
+    const uint8_t *key_valid;
+    /* Optional relative-position bias (T5): [heads, Lq + Lk - 1] f32, the bias of
+     * query i and key j is rel_bias[h * (Lq + Lk - 1) + (j - i + Lq - 1)]. */
+    const float *rel_bias;
+} zt_attn_params;
+
+typedef struct zt_rope_params {
+    /* Tokens are ordered (frame, row, column) over a grid[0] x grid[1] x grid[2]
+     * lattice; the head dim's pairs are split into sections of pairs[0] (frame),
+     * pairs[1] (row) and pairs[2] (column) pairs, which must sum to head_dim / 2.
+     * Pair i of a section of n pairs turns by pos * theta^(-i / n). Pairs are
+     * interleaved: (x[2p], x[2p+1]). */
+    int64_t grid[3];
+    int64_t offset[3]; /* added to the positions */
+    int pairs[3];
+    double theta;
+} zt_rope_params;
+
+typedef struct zt_conv_params {
+    int stride[3];       /* (t,) h, w; conv2d uses the last two */
+    int pad[3][2];       /* (t,) h, w: zero padding before and after; causal: t = {2p, 0} */
+} zt_conv_params;
+
+struct zt_backend {
+    const char *name;
+    void *ctx;
+    void (*free)(zt_backend *be);
+    int (*threads)(const zt_backend *be);
+    /* bytes of scratch the backend holds (per-thread buffers, workspaces) */
+    size_t (*scratch_bytes)(const zt_backend *be);
+
+    /* y[M, N] = x[M, K] . w[N, K]^T + b[N]; x, y f32; w and b any float dtype, b NULL ok.
+     * x and y may carry leading dims (M is their product). */
+    zt_status (*linear)(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                        const zt_tensor *b);
+    /* c[(B,) M, N] = op(a) . op(b), f32; op transposes the last two dims when asked.
+     * A batch dim of 1 in a or b broadcasts. */
+    zt_status (*matmul)(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,
+                        int trans_a, int trans_b);
+    /* over the last dim; w, b optional */
+    zt_status (*layer_norm)(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                            const zt_tensor *b, float eps);
+    /* y = x / sqrt(mean(x^2) + eps) * w over the last dim; w optional */
+    zt_status (*rms_norm)(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                          float eps);
+    /* y = x / max(||x||_2, eps) * scale * gamma + beta, norm taken over dim axis; gamma
+     * and beta are [shape[axis]] (optional). The Wan VAE's RMS_norm. */
+    zt_status (*l2_norm)(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
+                         const zt_tensor *gamma, const zt_tensor *beta, float scale, float eps);
+    zt_status (*unary)(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_unary_op op,
+                       float alpha, float beta);
+    /* c = a op b with numpy broadcasting (right-aligned; size-1 dims stretch) */
+    zt_status (*binary)(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,
+                        zt_binary_op op);
+    /* y[L, D] = x * (1 + scale) + shift; shift and scale are [D] or [L, D] */
+    zt_status (*modulate)(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                          const zt_tensor *shift, const zt_tensor *scale);
+    /* acc[L, D] += y * gate; gate [D] or [L, D] */
+    zt_status (*gated_add)(zt_backend *be, zt_tensor *acc, const zt_tensor *y,
+                           const zt_tensor *gate);
+    /* over the last dim */
+    zt_status (*softmax)(zt_backend *be, zt_tensor *y, const zt_tensor *x);
+    /* o[B, Lq, H, D] = softmax(scale q k^T + bias, masked) v for q [B, Lq, H, D],
+     * k, v [B, Lk, H, D]. The last dim of q, k, v is contiguous; token and head
+     * strides are free. Never holds the full score matrix. */
+    zt_status (*attention)(zt_backend *be, zt_tensor *o, const zt_tensor *q, const zt_tensor *k,
+                           const zt_tensor *v, const zt_attn_params *p);
+    /* in place on x [(B,) L, H, D] */
+    zt_status (*rope3d)(zt_backend *be, zt_tensor *x, const zt_rope_params *p);
+    /* x [N, Cin, H, W], w [Cout, Cin, kh, kw], b [Cout] or NULL -> y [N, Cout, Ho, Wo] */
+    zt_status (*conv2d)(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                        const zt_tensor *b, const zt_conv_params *p);
+    /* x [N, Cin, T, H, W], w [Cout, Cin, kt, kh, kw] -> y [N, Cout, To, Ho, Wo] */
+    zt_status (*conv3d)(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                        const zt_tensor *b, const zt_conv_params *p);
+    /* nearest-exact resampling of every dim to y's size: src = floor((dst + 0.5) * in / out) */
+    zt_status (*upsample_nearest)(zt_backend *be, zt_tensor *y, const zt_tensor *x);
+    /* constant padding: y.shape[d] = x.shape[d] + pad[d][0] + pad[d][1] */
+    zt_status (*pad)(zt_backend *be, zt_tensor *y, const zt_tensor *x, const int64_t (*pad)[2],
+                     float value);
+    /* y = concatenation of xs[0..n) along axis */
+    zt_status (*concat)(zt_backend *be, zt_tensor *y, const zt_tensor *xs, int n, int axis);
+    /* y = x elementwise with any strides, converting between f32, f16 and bf16 */
+    zt_status (*copy)(zt_backend *be, zt_tensor *y, const zt_tensor *x);
+};
+
+/* The CPU backend: n_threads <= 0 uses every core. */
+zt_status zt_backend_cpu_init(zt_backend **be, int n_threads);
+/* The CUDA backend, when built with it; ZT_ERR_UNSUPPORTED otherwise or when no GPU
+ * is present. */
+zt_status zt_backend_cuda_init(zt_backend **be, int device);
+int zt_backend_cuda_available(void);
+void zt_backend_free(zt_backend *be);
+
+#endif

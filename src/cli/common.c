@@ -1,0 +1,57 @@
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+int zt_cli_usage_error(const char *cmd, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "zoetrope: %s: %s (see zoetrope %s --help)\n", cmd, msg, cmd);
+    return ZT_EXIT_USAGE;
+}
+
+int zt_cli_fail(zt_status s) {
+    const char *msg = zt_last_error();
+    fprintf(stderr, "zoetrope: %s\n", msg && *msg ? msg : zt_status_string(s));
+    return zt_status_exit_code(s);
+}
+
+int zt_cli_parse_int(const char *cmd, const char *flag, const char *s, long lo, long hi,
+                     long *out) {
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno) {
+        zt_cli_usage_error(cmd, "%s: expected an integer, got '%s'", flag, s ? s : "");
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        zt_cli_usage_error(cmd, "%s: %ld is outside %ld..%ld", flag, v, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int zt_cli_parse_double(const char *cmd, const char *flag, const char *s, double lo, double hi,
+                        double *out) {
+    char *end;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || !*s || *end || errno || !isfinite(v)) {
+        zt_cli_usage_error(cmd, "%s: expected a number, got '%s'", flag, s ? s : "");
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        zt_cli_usage_error(cmd, "%s: %g is outside %g..%g", flag, v, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}

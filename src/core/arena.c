@@ -1,0 +1,132 @@
+#include "arena.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "status.h"
+
+#define ARENA_ALIGN 64
+#define ARENA_DEFAULT_BLOCK ((size_t)64 << 20)
+#define ARENA_MAX_BLOCKS 256
+
+struct zt_arena {
+    size_t block_size;
+    size_t limit;
+    void *blocks[ARENA_MAX_BLOCKS];
+    size_t sizes[ARENA_MAX_BLOCKS];
+    size_t nblocks; /* blocks allocated */
+    size_t cur;     /* block in use */
+    size_t offset;  /* next free byte in blocks[cur] */
+    size_t used;
+    size_t peak;
+};
+
+zt_status zt_arena_init(zt_arena **out, size_t block_size, size_t limit) {
+    zt_arena *a = calloc(1, sizeof *a);
+    if (!a) return zt_fail(ZT_ERR_NOMEM, "arena: out of memory");
+    a->block_size = block_size ? block_size : ARENA_DEFAULT_BLOCK;
+    a->limit = limit;
+    *out = a;
+    return ZT_OK;
+}
+
+void zt_arena_free(zt_arena *a) {
+    if (!a) return;
+    for (size_t i = 0; i < a->nblocks; i++) free(a->blocks[i]);
+    free(a);
+}
+
+static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
+
+void *zt_arena_alloc(zt_arena *a, size_t bytes) {
+    size_t need = align_up(bytes ? bytes : 1);
+    if (need < bytes) {
+        zt_fail(ZT_ERR_NOMEM, "arena: request of %zu bytes overflows", bytes);
+        return NULL;
+    }
+    if (a->limit && a->used + need > a->limit) {
+        zt_fail(ZT_ERR_NOMEM, "arena: %zu more bytes would pass the limit of %zu (in use %zu)",
+                need, a->limit, a->used);
+        return NULL;
+    }
+    if (a->nblocks == 0 || a->offset + need > a->sizes[a->cur]) {
+        /* move to the next block, reusing a kept one when it is big enough */
+        size_t next = a->nblocks == 0 ? 0 : a->cur + 1;
+        if (next < a->nblocks && a->sizes[next] < need) {
+            for (size_t i = next; i < a->nblocks; i++) free(a->blocks[i]);
+            a->nblocks = next;
+        }
+        if (next >= a->nblocks) {
+            if (next >= ARENA_MAX_BLOCKS) {
+                zt_fail(ZT_ERR_NOMEM, "arena: more than %d blocks", ARENA_MAX_BLOCKS);
+                return NULL;
+            }
+            size_t size = need > a->block_size ? need : a->block_size;
+            void *p = aligned_alloc(ARENA_ALIGN, size);
+            if (!p) {
+                zt_fail(ZT_ERR_NOMEM, "arena: cannot allocate %zu bytes", size);
+                return NULL;
+            }
+            a->blocks[next] = p;
+            a->sizes[next] = size;
+            a->nblocks = next + 1;
+        }
+        a->cur = next;
+        a->offset = 0;
+    }
+    void *p = (char *)a->blocks[a->cur] + a->offset;
+    a->offset += need;
+    a->used += need;
+    if (a->used > a->peak) a->peak = a->used;
+    return p;
+}
+
+zt_status zt_arena_tensor(zt_arena *a, zt_tensor *out, zt_dtype dtype, int ndim,
+                          const int64_t *shape) {
+    zt_tensor t = zt_tensor_make(dtype, ndim, shape, NULL);
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || (shape[i] && n > INT64_MAX / shape[i]))
+            return zt_fail(ZT_ERR_NOMEM, "arena: impossible tensor size");
+        n *= shape[i];
+    }
+    if ((uint64_t)n > SIZE_MAX / 8) return zt_fail(ZT_ERR_NOMEM, "arena: tensor too large");
+    t.data = zt_arena_alloc(a, (size_t)n * zt_dtype_size(dtype));
+    if (!t.data) return ZT_ERR_NOMEM;
+    *out = t;
+    return ZT_OK;
+}
+
+zt_status zt_arena_zeros(zt_arena *a, zt_tensor *out, zt_dtype dtype, int ndim,
+                         const int64_t *shape) {
+    ZT_TRY(zt_arena_tensor(a, out, dtype, ndim, shape));
+    memset(out->data, 0, zt_tensor_nbytes(out));
+    return ZT_OK;
+}
+
+zt_arena_mark zt_arena_save(const zt_arena *a) {
+    zt_arena_mark m = {a->cur, a->offset, a->used};
+    return m;
+}
+
+void zt_arena_restore(zt_arena *a, zt_arena_mark m) {
+    a->cur = m.block;
+    a->offset = m.offset;
+    a->used = m.used;
+}
+
+void zt_arena_reset(zt_arena *a) {
+    a->cur = 0;
+    a->offset = 0;
+    a->used = 0;
+}
+
+size_t zt_arena_used(const zt_arena *a) { return a->used; }
+size_t zt_arena_peak(const zt_arena *a) { return a->peak; }
+void zt_arena_reset_peak(zt_arena *a) { a->peak = a->used; }
+
+size_t zt_arena_reserved(const zt_arena *a) {
+    size_t n = 0;
+    for (size_t i = 0; i < a->nblocks; i++) n += a->sizes[i];
+    return n;
+}

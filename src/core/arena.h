@@ -1,0 +1,46 @@
+/* arena.h - bump allocator for activations, with save/restore marks and a peak count.
+ *
+ * Model code allocates what lives for a whole stage first (caches, outputs), saves a
+ * mark, allocates a step's temporaries, and restores the mark after the step. The
+ * arena reports the most bytes it ever had handed out (peak), which memory planning
+ * and tests check; an optional limit turns an overrun into ZT_ERR_NOMEM. */
+#ifndef ZT_ARENA_H
+#define ZT_ARENA_H
+
+#include <stddef.h>
+
+#include "tensor.h"
+
+typedef struct zt_arena zt_arena;
+
+typedef struct zt_arena_mark {
+    size_t block;
+    size_t offset;
+    size_t used;
+} zt_arena_mark;
+
+/* block_size: bytes per backing block (0: 64 MiB); limit: most bytes in use at once
+ * (0: none). Blocks are allocated on demand and kept until zt_arena_free. */
+zt_status zt_arena_init(zt_arena **a, size_t block_size, size_t limit);
+void zt_arena_free(zt_arena *a);
+
+/* 64-byte aligned; NULL with the error set (ZT_ERR_NOMEM) on failure. */
+void *zt_arena_alloc(zt_arena *a, size_t bytes);
+/* A contiguous tensor in the arena. Memory is not cleared. */
+zt_status zt_arena_tensor(zt_arena *a, zt_tensor *out, zt_dtype dtype, int ndim,
+                          const int64_t *shape);
+/* Same, zero-filled. */
+zt_status zt_arena_zeros(zt_arena *a, zt_tensor *out, zt_dtype dtype, int ndim,
+                         const int64_t *shape);
+
+zt_arena_mark zt_arena_save(const zt_arena *a);
+/* Releases everything allocated after the mark (the memory stays reserved). */
+void zt_arena_restore(zt_arena *a, zt_arena_mark m);
+void zt_arena_reset(zt_arena *a);
+
+size_t zt_arena_used(const zt_arena *a);
+size_t zt_arena_peak(const zt_arena *a);
+size_t zt_arena_reserved(const zt_arena *a); /* bytes of backing blocks held */
+void zt_arena_reset_peak(zt_arena *a);
+
+#endif

@@ -1,0 +1,54 @@
+/* ops.h - the operations model code is written in.
+ *
+ * Each zt_op_* checks its arguments' shapes and dtypes (a mismatch is a bug in the
+ * caller or a model file that lied: it is reported, never crashed on) and calls the
+ * backend's function. Outputs are preallocated by the caller, usually from an arena;
+ * unless said otherwise activations are f32 and contiguous, and weights may be f32,
+ * f16, bf16 or f8 as stored. See backends/backend.h for each op's exact meaning. */
+#ifndef ZT_OPS_H
+#define ZT_OPS_H
+
+#include "../backends/backend.h"
+
+zt_status zt_op_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                       const zt_tensor *b);
+zt_status zt_op_matmul(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,
+                       int trans_a, int trans_b);
+zt_status zt_op_layer_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                           const zt_tensor *b, float eps);
+zt_status zt_op_rms_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                         float eps);
+zt_status zt_op_l2_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
+                        const zt_tensor *gamma, const zt_tensor *beta, float scale, float eps);
+zt_status zt_op_unary(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_unary_op op,
+                      float alpha, float beta);
+zt_status zt_op_silu(zt_backend *be, zt_tensor *y, const zt_tensor *x);
+zt_status zt_op_gelu_tanh(zt_backend *be, zt_tensor *y, const zt_tensor *x);
+zt_status zt_op_scale(zt_backend *be, zt_tensor *y, const zt_tensor *x, float alpha);
+zt_status zt_op_clamp(zt_backend *be, zt_tensor *y, const zt_tensor *x, float lo, float hi);
+zt_status zt_op_binary(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,
+                       zt_binary_op op);
+zt_status zt_op_add(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b);
+zt_status zt_op_mul(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b);
+zt_status zt_op_modulate(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *shift,
+                         const zt_tensor *scale);
+zt_status zt_op_gated_add(zt_backend *be, zt_tensor *acc, const zt_tensor *y,
+                          const zt_tensor *gate);
+zt_status zt_op_softmax(zt_backend *be, zt_tensor *y, const zt_tensor *x);
+zt_status zt_op_attention(zt_backend *be, zt_tensor *o, const zt_tensor *q, const zt_tensor *k,
+                          const zt_tensor *v, const zt_attn_params *p);
+zt_status zt_op_rope3d(zt_backend *be, zt_tensor *x, const zt_rope_params *p);
+zt_status zt_op_conv2d(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                       const zt_tensor *b, const zt_conv_params *p);
+zt_status zt_op_conv3d(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                       const zt_tensor *b, const zt_conv_params *p);
+zt_status zt_op_upsample_nearest(zt_backend *be, zt_tensor *y, const zt_tensor *x);
+zt_status zt_op_pad(zt_backend *be, zt_tensor *y, const zt_tensor *x, const int64_t (*pad)[2],
+                    float value);
+zt_status zt_op_concat(zt_backend *be, zt_tensor *y, const zt_tensor *xs, int n, int axis);
+zt_status zt_op_copy(zt_backend *be, zt_tensor *y, const zt_tensor *x);
+
+/* Output size of a convolution along one dim (0 or less when impossible). */
+int64_t zt_conv_out_size(int64_t in, int k, int stride, int pad_before, int pad_after);
+
+#endif

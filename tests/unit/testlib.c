@@ -1,0 +1,88 @@
+#include "testlib.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int zt_test_failures;
+int zt_test_checks;
+
+int zt_test_finish(void) {
+    if (zt_test_failures) {
+        fprintf(stderr, "%d of %d checks failed\n", zt_test_failures, zt_test_checks);
+        return 1;
+    }
+    printf("all %d checks passed\n", zt_test_checks);
+    return 0;
+}
+
+int zt_test_contains(const char *hay, const char *needle) {
+    return hay && needle && strstr(hay, needle) != NULL;
+}
+
+uint64_t zt_test_rand_u64(zt_test_rng *r) {
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+double zt_test_rand_uniform(zt_test_rng *r) {
+    return (double)(zt_test_rand_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+double zt_test_rand_normal(zt_test_rng *r) {
+    double u1 = zt_test_rand_uniform(r), u2 = zt_test_rand_uniform(r);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+void zt_test_fill_normal(zt_test_rng *r, float *x, int64_t n, double stddev) {
+    for (int64_t i = 0; i < n; i++) x[i] = (float)(zt_test_rand_normal(r) * stddev);
+}
+
+double zt_test_compare(const char *name, const float *got, const double *ref, int64_t n,
+                       double tol) {
+    double max_ref = 0, max_err = 0;
+    int64_t worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double a = fabs(ref[i]);
+        if (a > max_ref) max_ref = a;
+    }
+    if (max_ref < 1e-30) max_ref = 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - ref[i]);
+        if (!(e <= max_err)) { /* NaN counts as worst */
+            max_err = e;
+            worst = i;
+            if (isnan(e)) break;
+        }
+    }
+    double rel = isnan(max_err) ? INFINITY : max_err / max_ref;
+    printf("  %-40s max rel err %.3e (tol %.0e)\n", name, rel, tol);
+    zt_test_checks++;
+    if (!(rel <= tol)) {
+        zt_test_failures++;
+        fprintf(stderr, "FAIL %s: max rel err %.3e > %.0e at %lld (got %.9g, ref %.9g)\n", name,
+                rel, tol, (long long)worst, (double)got[worst], ref[worst]);
+    }
+    return rel;
+}
+
+const char *zt_test_tmpdir(void) {
+    static char path[4096];
+    if (path[0]) return path;
+    const char *env = getenv("ZT_TEST_TMP");
+    if (env && *env) {
+        snprintf(path, sizeof path, "%s", env);
+        char cmd[4200];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
+        if (system(cmd) != 0) fprintf(stderr, "cannot make %s\n", path);
+    } else {
+        snprintf(path, sizeof path, "/tmp/zt_test_XXXXXX");
+        if (!mkdtemp(path)) fprintf(stderr, "cannot make a temporary directory\n");
+    }
+    return path;
+}

@@ -1,0 +1,67 @@
+/* testlib.h - the small harness every unit test uses.
+ *
+ * CHECK(cond, ...) records a failure with a message and carries on; a test's main
+ * ends with `return zt_test_finish();`, which prints a summary and returns non-zero
+ * when anything failed. Comparisons against float64 references print the error they
+ * measured, so a passing run still shows how close it was. */
+#ifndef ZT_TESTLIB_H
+#define ZT_TESTLIB_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/status.h"
+
+extern int zt_test_failures;
+extern int zt_test_checks;
+
+#define CHECK(cond, ...)                                                                   \
+    do {                                                                                   \
+        zt_test_checks++;                                                                  \
+        if (!(cond)) {                                                                     \
+            zt_test_failures++;                                                            \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                \
+            fprintf(stderr, __VA_ARGS__);                                                  \
+            fprintf(stderr, "\n");                                                         \
+        }                                                                                  \
+    } while (0)
+
+/* A zt_status call that must succeed; prints zt_last_error() when it does not. */
+#define CHECK_OK(expr)                                                                     \
+    do {                                                                                   \
+        zt_status s_ = (expr);                                                             \
+        CHECK(s_ == ZT_OK, "%s -> %s: %s", #expr, zt_status_string(s_), zt_last_error()); \
+    } while (0)
+
+/* A call that must fail with the given status and a message containing needle. */
+#define CHECK_FAILS(expr, status, needle)                                                  \
+    do {                                                                                   \
+        zt_status s_ = (expr);                                                             \
+        CHECK(s_ == (status), "%s -> %s (%s), wanted %s", #expr, zt_status_string(s_),      \
+              zt_last_error(), zt_status_string(status));                                  \
+        CHECK(zt_test_contains(zt_last_error(), needle), "message '%s' lacks '%s'",         \
+              zt_last_error(), needle);                                                    \
+    } while (0)
+
+int zt_test_finish(void);
+int zt_test_contains(const char *hay, const char *needle);
+
+/* Deterministic random numbers (splitmix64). */
+typedef struct zt_test_rng {
+    uint64_t s;
+} zt_test_rng;
+uint64_t zt_test_rand_u64(zt_test_rng *r);
+double zt_test_rand_uniform(zt_test_rng *r); /* [0, 1) */
+double zt_test_rand_normal(zt_test_rng *r);
+void zt_test_fill_normal(zt_test_rng *r, float *x, int64_t n, double stddev);
+
+/* max |got - ref| / max |ref| (with max |ref| floored at 1e-30); prints one line
+ * "name: max rel err E (tol T)" and records a failure past tol. Returns the error. */
+double zt_test_compare(const char *name, const float *got, const double *ref, int64_t n,
+                       double tol);
+
+/* A fresh empty directory for this test's files (from $ZT_TEST_TMP or /tmp); returns
+ * its path, valid for the whole run. */
+const char *zt_test_tmpdir(void);
+
+#endif
