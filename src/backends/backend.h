@@ -65,6 +65,13 @@ struct zt_backend {
     int (*threads)(const zt_backend *be);
     /* bytes of scratch the backend holds (per-thread buffers, workspaces) */
     size_t (*scratch_bytes)(const zt_backend *be);
+    /* memory the backend's tensors live in, and copies to and from host memory */
+    zt_status (*alloc)(zt_backend *be, size_t bytes, void **ptr);
+    void (*dealloc)(zt_backend *be, void *ptr);
+    zt_status (*upload)(zt_backend *be, void *dst, const void *host_src, size_t bytes);
+    zt_status (*download)(zt_backend *be, void *host_dst, const void *src, size_t bytes);
+    /* wait until queued work is done (no-op on the CPU) */
+    zt_status (*sync)(zt_backend *be);
 
     /* y[M, N] = x[M, K] . w[N, K]^T + b[N]; x, y f32; w and b any float dtype, b NULL ok.
      * x and y may carry leading dims (M is their product). */

@@ -83,13 +83,13 @@ void *zt_arena_alloc(zt_arena *a, size_t bytes) {
 
 zt_status zt_arena_tensor(zt_arena *a, zt_tensor *out, zt_dtype dtype, int ndim,
                           const int64_t *shape) {
-    zt_tensor t = zt_tensor_make(dtype, ndim, shape, NULL);
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0 || (shape[i] && n > INT64_MAX / shape[i]))
             return zt_fail(ZT_ERR_NOMEM, "arena: impossible tensor size");
         n *= shape[i];
     }
+    zt_tensor t = zt_tensor_make(dtype, ndim, shape, NULL);
     if ((uint64_t)n > SIZE_MAX / 8) return zt_fail(ZT_ERR_NOMEM, "arena: tensor too large");
     t.data = zt_arena_alloc(a, (size_t)n * zt_dtype_size(dtype));
     if (!t.data) return ZT_ERR_NOMEM;

@@ -9,7 +9,28 @@
 int zt_test_failures;
 int zt_test_checks;
 
+static void **test_bufs;
+static size_t test_nbufs, test_capbufs;
+
+void *zt_test_alloc(size_t bytes) {
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (test_nbufs == test_capbufs) {
+        test_capbufs = test_capbufs ? 2 * test_capbufs : 64;
+        test_bufs = realloc(test_bufs, test_capbufs * sizeof *test_bufs);
+    }
+    if (!p || !test_bufs) {
+        fprintf(stderr, "test: out of memory\n");
+        abort();
+    }
+    test_bufs[test_nbufs++] = p;
+    return p;
+}
+
 int zt_test_finish(void) {
+    for (size_t i = 0; i < test_nbufs; i++) free(test_bufs[i]);
+    free(test_bufs);
+    test_bufs = NULL;
+    test_nbufs = test_capbufs = 0;
     if (zt_test_failures) {
         fprintf(stderr, "%d of %d checks failed\n", zt_test_failures, zt_test_checks);
         return 1;
@@ -77,7 +98,7 @@ const char *zt_test_tmpdir(void) {
     const char *env = getenv("ZT_TEST_TMP");
     if (env && *env) {
         snprintf(path, sizeof path, "%s", env);
-        char cmd[4200];
+        char cmd[2 * sizeof path + 32];
         snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
         if (system(cmd) != 0) fprintf(stderr, "cannot make %s\n", path);
     } else {

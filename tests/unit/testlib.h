@@ -55,6 +55,10 @@ double zt_test_rand_uniform(zt_test_rng *r); /* [0, 1) */
 double zt_test_rand_normal(zt_test_rng *r);
 void zt_test_fill_normal(zt_test_rng *r, float *x, int64_t n, double stddev);
 
+/* Zeroed memory that lives until zt_test_finish frees it (so LeakSanitizer stays
+ * quiet without a free per buffer); aborts when out of memory. */
+void *zt_test_alloc(size_t bytes);
+
 /* max |got - ref| / max |ref| (with max |ref| floored at 1e-30); prints one line
  * "name: max rel err E (tol T)" and records a failure past tol. Returns the error. */
 double zt_test_compare(const char *name, const float *got, const double *ref, int64_t n,

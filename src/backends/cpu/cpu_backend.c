@@ -1,5 +1,6 @@
 #include <cblas.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../../core/status.h"
 #include "cpu.h"
@@ -23,6 +24,21 @@ static size_t cpu_scratch_bytes(const zt_backend *be) {
     return zt_pool_scratch_bytes(zt_cpu_pool(be));
 }
 
+static zt_status cpu_alloc(zt_backend *be, size_t bytes, void **ptr) {
+    *ptr = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!*ptr) return zt_fail(ZT_ERR_NOMEM, "cpu: cannot allocate %zu bytes", bytes);
+    return ZT_OK;
+}
+
+static void cpu_dealloc(zt_backend *be, void *ptr) { free(ptr); }
+
+static zt_status cpu_copy_bytes(zt_backend *be, void *dst, const void *src, size_t bytes) {
+    memcpy(dst, src, bytes);
+    return ZT_OK;
+}
+
+static zt_status cpu_sync(zt_backend *be) { return ZT_OK; }
+
 zt_status zt_backend_cpu_init(zt_backend **out, int n_threads) {
     zt_backend *be = calloc(1, sizeof *be);
     cpu_ctx *c = calloc(1, sizeof *c);
@@ -45,6 +61,11 @@ zt_status zt_backend_cpu_init(zt_backend **out, int n_threads) {
     be->free = cpu_free;
     be->threads = cpu_threads;
     be->scratch_bytes = cpu_scratch_bytes;
+    be->alloc = cpu_alloc;
+    be->dealloc = cpu_dealloc;
+    be->upload = cpu_copy_bytes;
+    be->download = cpu_copy_bytes;
+    be->sync = cpu_sync;
     be->linear = zt_cpu_linear;
     be->matmul = zt_cpu_matmul;
     be->layer_norm = zt_cpu_layer_norm;
