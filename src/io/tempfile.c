@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../core/status.h"
@@ -50,12 +52,40 @@ void zt_tempfile_forget(const char *path) {
     pthread_mutex_unlock(&temps_mu);
 }
 
+/* Empty a directory with system calls only (no malloc, no stdio): this runs in a
+ * signal handler. */
+static void empty_dir_signal_safe(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return;
+    char buf[4096] __attribute__((aligned(8)));
+    for (;;) {
+        long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+        if (n <= 0) break;
+        for (long off = 0; off < n;) {
+            struct linux_dirent64 {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(buf + off);
+            const char *nm = d->name;
+            if (!(nm[0] == '.' && (nm[1] == 0 || (nm[1] == '.' && nm[2] == 0))))
+                unlinkat(fd, nm, 0);
+            off += d->reclen;
+        }
+    }
+    close(fd);
+}
+
 void zt_tempfile_remove_all(void) {
     for (int i = 0; i < MAX_TEMPS; i++) {
         if (temps[i].used) {
-            /* a registered directory (frames) is emptied by its owner; rmdir covers
-             * the empty case, unlink the file case */
-            if (unlink(temps[i].path) != 0) rmdir(temps[i].path);
+            /* a registered directory holds frames written so far */
+            if (unlink(temps[i].path) != 0) {
+                empty_dir_signal_safe(temps[i].path);
+                rmdir(temps[i].path);
+            }
             temps[i].used = 0;
         }
     }
