@@ -174,6 +174,7 @@ typedef struct zt_settings {
     int crf;
     int64_t bitrate;
     char *frames_dir;
+    struct zt_settings_sources *sources; /* private: where each value came from */
 } zt_settings;
 
 ZT_API void zt_settings_init(zt_settings *s); /* built-in defaults */
@@ -185,8 +186,19 @@ ZT_API zt_status zt_settings_load_file(zt_settings *s, const char *path);
 ZT_API zt_status zt_settings_set(zt_settings *s, const char *key, const char *value);
 /* Find a preset by name ("tiny") or path; writes the file's path. */
 ZT_API zt_status zt_preset_find(const char *name, char *path, size_t path_size);
-/* Check a complete set of settings for a generation (sizes, frames, codec, output). */
+/* Check a complete set of settings for a generation (sizes, frames, codec, output);
+ * errors name the setting and where its value came from (a flag, file:line). */
 ZT_API zt_status zt_settings_validate(const zt_settings *s);
+/* Record where the values set next come from ("--config x.cfg", "--width"); NULL
+ * makes zt_settings_set use "--" + key with '_' spelled '-'. */
+ZT_API void zt_settings_set_source(zt_settings *s, const char *source);
+/* Where the value of key came from: "default", "presets/tiny.cfg:4", "--width". */
+ZT_API const char *zt_settings_source(const zt_settings *s, const char *key);
+
+/* Visit every setting as text (for --dry-run and manifests); value NULL when unset. */
+typedef void (*zt_settings_visit_fn)(const char *key, const char *value, const char *source,
+                                     void *user);
+ZT_API void zt_settings_foreach(const zt_settings *s, zt_settings_visit_fn fn, void *user);
 
 #ifdef __cplusplus
 }

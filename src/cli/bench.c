@@ -1,3 +1,298 @@
-/* placeholder until the bench command lands */
+/* zoetrope bench - speed of the CPU kernels a Wan forward pass spends its time in:
+ * linear layers at the model's shapes (f32 and bf16 weights) and attention at long
+ * sequences, with the memory attention holds next to what a score matrix would take. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "backends/backend.h"
 #include "cli.h"
-int zt_cli_bench(int argc, char **argv) { return zt_cli_usage_error("bench", "not built yet"); }
+#include "core/arena.h"
+#include "core/half.h"
+#include "core/ops.h"
+#include "core/status.h"
+
+static const char *const CMD = "bench";
+
+/* Wan 2.1 1.3B: dim 1536, ffn 8960, umT5 width 4096, 12 heads of 128. */
+typedef struct linear_shape {
+    const char *what;
+    int64_t m, k, n;
+} linear_shape;
+
+#define TOKENS_FULL  4096 /* 81 frames at 480x832 are ~32k tokens; 4096 is a short clip */
+#define TOKENS_QUICK 1024
+
+/* m < 0: the token count of the run */
+static const linear_shape linear_shapes[] = {
+    {"time projection", 1, 1536, 9216},    /* one row: bound by reading the weight */
+    {"attention q/k/v/o", -1, 1536, 1536}, /* and cross-attention q, o */
+    {"ffn up", -1, 1536, 8960},
+    {"ffn down", -1, 8960, 1536},
+    {"text embedding", 512, 4096, 1536}, /* umT5 output, 512 text tokens */
+};
+
+#define ATT_HEADS 2 /* enough for 32k tokens to take seconds, not minutes */
+#define ATT_DIM   128
+static const int64_t att_tokens_full[] = {4096, 16384, 32768};
+static const int64_t att_tokens_quick[] = {1024, 4096};
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* uniform in [-1, 1): the values do not matter, only that they are ordinary numbers */
+static void fill(float *x, int64_t n, uint64_t seed) {
+    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (int64_t i = 0; i < n; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        x[i] = (float)(s >> 40) * (1.0f / 8388608.0f) - 1.0f;
+    }
+}
+
+typedef zt_status (*bench_fn)(void *ctx);
+
+/* Seconds per call: a first call warms caches and scratch; it is the measurement
+ * itself when it alone lasts min_s (32k-token attention), otherwise calls repeat until
+ * min_s has passed. */
+static zt_status time_calls(bench_fn fn, void *ctx, double min_s, double *secs) {
+    double t0 = now_s();
+    ZT_TRY(fn(ctx));
+    double first = now_s() - t0;
+    if (first >= min_s) {
+        *secs = first;
+        return ZT_OK;
+    }
+    int n = 0;
+    t0 = now_s();
+    do {
+        ZT_TRY(fn(ctx));
+        n++;
+    } while (now_s() - t0 < min_s);
+    *secs = (now_s() - t0) / n;
+    return ZT_OK;
+}
+
+static void human_bytes(char *buf, size_t size, double b) {
+    const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (b >= 1024 && u < 4) {
+        b /= 1024;
+        u++;
+    }
+    snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", b, unit[u]);
+}
+
+typedef struct linear_run {
+    zt_backend *be;
+    zt_tensor y, x, w, b;
+} linear_run;
+
+static zt_status linear_call(void *ctx) {
+    linear_run *r = ctx;
+    return zt_op_linear(r->be, &r->y, &r->x, &r->w, &r->b);
+}
+
+static zt_status bench_linear(zt_backend *be, int quick, double min_s, json_t *out) {
+    zt_arena *arena;
+    ZT_TRY(zt_arena_init(&arena, 0, 0));
+    zt_status s = ZT_OK;
+    if (!out) {
+        printf("linear: y[M,N] = x[M,K] w[N,K]^T + b, f32 activations\n");
+        printf("  %-18s %6s %6s %6s  %-6s %10s %9s\n", "layer", "M", "K", "N", "weight", "seconds",
+               "GFLOP/s");
+    }
+    const zt_dtype dtypes[] = {ZT_F32, ZT_BF16};
+    for (size_t i = 0; i < sizeof linear_shapes / sizeof linear_shapes[0] && s == ZT_OK; i++) {
+        linear_shape sh = linear_shapes[i];
+        if (sh.m < 0) sh.m = quick ? TOKENS_QUICK : TOKENS_FULL;
+        for (int d = 0; d < 2 && s == ZT_OK; d++) {
+            zt_arena_reset(arena);
+            linear_run r = {.be = be};
+            if ((s = zt_arena_tensor(arena, &r.x, ZT_F32, 2, ZT_SHAPE(sh.m, sh.k))) ||
+                (s = zt_arena_tensor(arena, &r.y, ZT_F32, 2, ZT_SHAPE(sh.m, sh.n))) ||
+                (s = zt_arena_tensor(arena, &r.w, dtypes[d], 2, ZT_SHAPE(sh.n, sh.k))) ||
+                (s = zt_arena_tensor(arena, &r.b, ZT_F32, 1, ZT_SHAPE(sh.n))))
+                break;
+            fill(r.x.data, sh.m * sh.k, 1);
+            fill(r.b.data, sh.n, 2);
+            if (dtypes[d] == ZT_F32) {
+                fill(r.w.data, sh.n * sh.k, 3);
+            } else { /* a row at a time: no f32 copy of the whole weight */
+                float *row = zt_arena_alloc(arena, (size_t)sh.k * sizeof(float));
+                if (!row) {
+                    s = ZT_ERR_NOMEM;
+                    break;
+                }
+                for (int64_t n = 0; n < sh.n; n++) {
+                    fill(row, sh.k, 3 + (uint64_t)n);
+                    zt_convert_from_f32((uint16_t *)r.w.data + n * sh.k, ZT_BF16, row, sh.k);
+                }
+            }
+            double secs;
+            if ((s = time_calls(linear_call, &r, min_s, &secs))) break;
+            double gflops = 2.0 * (double)sh.m * (double)sh.k * (double)sh.n / secs * 1e-9;
+            if (out) {
+                json_array_append_new(out, json_pack("{s:s, s:I, s:I, s:I, s:s, s:f, s:f}", "layer",
+                                                     sh.what, "m", (json_int_t)sh.m, "k",
+                                                     (json_int_t)sh.k, "n", (json_int_t)sh.n,
+                                                     "weight", zt_dtype_name(dtypes[d]), "seconds",
+                                                     secs, "gflops", gflops));
+            } else {
+                printf("  %-18s %6lld %6lld %6lld  %-6s %10.5f %9.1f\n", sh.what, (long long)sh.m,
+                       (long long)sh.k, (long long)sh.n, zt_dtype_name(dtypes[d]), secs, gflops);
+                fflush(stdout);
+            }
+        }
+    }
+    zt_arena_free(arena);
+    return s;
+}
+
+typedef struct attn_run {
+    zt_backend *be;
+    zt_tensor o, q, k, v;
+    zt_attn_params p;
+} attn_run;
+
+static zt_status attn_call(void *ctx) {
+    attn_run *r = ctx;
+    return zt_op_attention(r->be, &r->o, &r->q, &r->k, &r->v, &r->p);
+}
+
+static zt_status bench_attention(int threads, int quick, double min_s, json_t *out) {
+    const int64_t *tokens = quick ? att_tokens_quick : att_tokens_full;
+    int n_sizes = quick ? (int)(sizeof att_tokens_quick / sizeof att_tokens_quick[0])
+                        : (int)(sizeof att_tokens_full / sizeof att_tokens_full[0]);
+    const int64_t nh = ATT_HEADS, d = ATT_DIM;
+    if (!out) {
+        printf("\nattention: self-attention, batch 1, %lld heads of %lld, q/k/v read from one\n"
+               "packed [L, 3, H, D] buffer; peak = q/k/v/o + kernel scratch\n",
+               (long long)nh, (long long)d);
+        printf("  %6s %10s %9s %10s %12s %14s\n", "tokens", "seconds", "GFLOP/s", "tokens/s",
+               "peak", "score matrix");
+    }
+    zt_status s = ZT_OK;
+    for (int i = 0; i < n_sizes && s == ZT_OK; i++) {
+        int64_t l = tokens[i];
+        /* a fresh backend, so its scratch is attention's alone */
+        zt_backend *be;
+        zt_arena *arena;
+        ZT_TRY(zt_backend_cpu_init(&be, threads));
+        if ((s = zt_arena_init(&arena, 0, 0))) {
+            zt_backend_free(be);
+            return s;
+        }
+        attn_run r = {.be = be, .p = {.scale = 1.0f / sqrtf((float)d)}};
+        zt_tensor qkv;
+        if (!(s = zt_arena_tensor(arena, &qkv, ZT_F32, 4, ZT_SHAPE(l, 3, nh, d))) &&
+            !(s = zt_arena_tensor(arena, &r.o, ZT_F32, 4, ZT_SHAPE(1, l, nh, d)))) {
+            fill(qkv.data, 3 * l * nh * d, 4);
+            zt_tensor *views[3] = {&r.q, &r.k, &r.v};
+            for (int p = 0; p < 3; p++) {
+                *views[p] = zt_tensor_new(ZT_F32, (float *)qkv.data + p * nh * d, 1, l, nh, d);
+                views[p]->stride[0] = 3 * l * nh * d;
+                views[p]->stride[1] = 3 * nh * d;
+            }
+            double secs;
+            s = time_calls(attn_call, &r, min_s, &secs);
+            if (s == ZT_OK) {
+                double gflops = 4.0 * (double)(l * l) * (double)(nh * d) / secs * 1e-9;
+                double peak = (double)zt_arena_peak(arena) + (double)be->scratch_bytes(be);
+                double scores = (double)(l * l * nh) * sizeof(float);
+                if (out) {
+                    json_array_append_new(
+                        out, json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f}", "tokens",
+                                       (json_int_t)l, "heads", (json_int_t)nh, "head_dim",
+                                       (json_int_t)d, "seconds", secs, "gflops", gflops,
+                                       "tokens_per_s", (double)l / secs, "peak_bytes", peak,
+                                       "score_matrix_bytes", scores));
+                } else {
+                    char pk[32], sc[32];
+                    human_bytes(pk, sizeof pk, peak);
+                    human_bytes(sc, sizeof sc, scores);
+                    printf("  %6lld %10.3f %9.1f %10.0f %12s %14s\n", (long long)l, secs, gflops,
+                           (double)l / secs, pk, sc);
+                    fflush(stdout);
+                }
+            }
+        }
+        zt_arena_free(arena);
+        zt_backend_free(be);
+    }
+    return s;
+}
+
+static void print_help(void) {
+    printf("usage: zoetrope bench [--threads N] [--quick] [--json]\n\n"
+           "Measure the CPU kernels: linear layers at Wan 2.1 1.3B shapes with f32 and\n"
+           "bf16 weights (%d tokens), and attention at %lld, %lld and %lld tokens.\n\n"
+           "  -t, --threads N   CPU threads, 0 for all cores (default 0)\n"
+           "      --quick       smaller sizes (%d tokens; attention at %lld and %lld),\n"
+           "                    a smoke test of a few seconds\n"
+           "      --json        print the results as JSON on stdout\n"
+           "  -h, --help        this text\n",
+           TOKENS_FULL, (long long)att_tokens_full[0], (long long)att_tokens_full[1],
+           (long long)att_tokens_full[2], TOKENS_QUICK, (long long)att_tokens_quick[0],
+           (long long)att_tokens_quick[1]);
+}
+
+int zt_cli_bench(int argc, char **argv) {
+    long threads = 0;
+    int quick = 0, json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            print_help();
+            return ZT_EXIT_OK;
+        } else if (!strcmp(a, "--quick")) {
+            quick = 1;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
+            if (i + 1 >= argc) return zt_cli_usage_error(CMD, "%s needs a value", a);
+            if (zt_cli_parse_int(CMD, a, argv[++i], 0, 256, &threads)) return ZT_EXIT_USAGE;
+        } else if (!strncmp(a, "--threads=", 10)) {
+            if (zt_cli_parse_int(CMD, "--threads", a + 10, 0, 256, &threads)) return ZT_EXIT_USAGE;
+        } else {
+            return zt_cli_usage_error(CMD, "unknown option '%s'", a);
+        }
+    }
+
+    zt_backend *be;
+    zt_status s = zt_backend_cpu_init(&be, (int)threads);
+    if (s != ZT_OK) return zt_cli_fail(s);
+    int n_threads = be->threads(be);
+    double min_s = quick ? 0.2 : 1.0;
+    json_t *root = NULL, *lin = NULL, *att = NULL;
+    if (json) {
+        lin = json_array();
+        att = json_array();
+        root = json_pack("{s:s, s:i, s:b, s:o, s:o}", "backend", be->name, "threads", n_threads,
+                         "quick", quick, "linear", lin, "attention", att);
+        if (!root) {
+            zt_backend_free(be);
+            return zt_cli_fail(zt_fail(ZT_ERR_NOMEM, "bench: out of memory"));
+        }
+    } else {
+        printf("zoetrope bench: %s backend, %d thread%s%s\n\n", be->name, n_threads,
+               n_threads == 1 ? "" : "s", quick ? ", quick sizes" : "");
+    }
+    s = bench_linear(be, quick, min_s, lin);
+    zt_backend_free(be);
+    if (s == ZT_OK) s = bench_attention((int)threads, quick, min_s, att);
+    if (root) {
+        if (s == ZT_OK) {
+            json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            printf("\n");
+        }
+        json_decref(root);
+    }
+    return s == ZT_OK ? ZT_EXIT_OK : zt_cli_fail(s);
+}

@@ -1,7 +1,258 @@
-/* placeholder */
+/* zoetrope t2v / i2v: settings from defaults, preset, config file and flags, then the
+ * pipeline. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
-int zt_cli_t2v(int argc, char **argv) { return zt_cli_usage_error("t2v", "not built yet"); }
-int zt_cli_i2v(int argc, char **argv) { return zt_cli_usage_error("i2v", "not built yet"); }
-int zt_cli_render(int argc, char **argv) { return zt_cli_usage_error("render", "not built yet"); }
-int zt_cli_presets(int argc, char **argv) { return zt_cli_usage_error("presets", "not built yet"); }
-int zt_cli_version(int argc, char **argv) { printf("zoetrope %s\n", zt_version()); return 0; }
+#include "core/status.h"
+#include "pipeline/generate.h"
+#include "pipeline/settings.h"
+#include "progress.h"
+
+enum {
+    OPT_PRESET = 1000,
+    OPT_CONFIG,
+    OPT_JSON,
+    OPT_DRY_RUN,
+    OPT_HELP,
+    OPT_SETTING, /* every option from here on maps to a settings key */
+};
+
+/* long name, short letter (0: none), settings key */
+static const struct {
+    const char *flag;
+    int shortopt;
+    const char *key;
+} setting_flags[] = {
+    {"prompt", 'p', "prompt"},
+    {"negative-prompt", 'n', "negative_prompt"},
+    {"image", 'i', "image"},
+    {"model", 'm', "model"},
+    {"vae", 0, "vae"},
+    {"text-encoder", 0, "text_encoder"},
+    {"tokenizer", 0, "tokenizer"},
+    {"width", 'W', "width"},
+    {"height", 'H', "height"},
+    {"frames", 'f', "frames"},
+    {"fps", 0, "fps"},
+    {"steps", 0, "steps"},
+    {"guidance", 'g', "guidance"},
+    {"shift", 0, "shift"},
+    {"sampler", 0, "sampler"},
+    {"seed", 's', "seed"},
+    {"threads", 't', "threads"},
+    {"output", 'o', "output"},
+    {"codec", 'c', "codec"},
+    {"crf", 0, "crf"},
+    {"bitrate", 'b', "bitrate"},
+    {"frames-dir", 0, "frames_dir"},
+};
+#define NFLAGS ((int)(sizeof setting_flags / sizeof setting_flags[0]))
+
+static void print_help(const char *cmd) {
+    int i2v = !strcmp(cmd, "i2v");
+    printf("usage: zoetrope %s [options] [PROMPT]\n\n", cmd);
+    printf("%s\n\n", i2v ? "Generate a video that starts from an image and follows a prompt."
+                         : "Generate a video from a text prompt.");
+    printf(
+        "Settings come from built-in defaults, then --preset, then --config, then flags.\n\n"
+        "  -p, --prompt TEXT          what the video shows (or give it as the last argument)\n"
+        "  -n, --negative-prompt TEXT what to avoid (default: the model's own negative prompt)\n"
+        "%s"
+        "      --preset NAME|FILE     model and defaults (see zoetrope presets)\n"
+        "      --config FILE          a libconfig file of the same keys, over the preset\n"
+        "  -m, --model FILE           diffusion transformer weights (.safetensors)\n"
+        "      --vae FILE             VAE weights\n"
+        "      --text-encoder FILE    umT5 text encoder weights\n"
+        "      --tokenizer FILE       tokenizer (tokenizer.json or spiece.model)\n"
+        "  -W, --width N              width in pixels, a multiple of 16 (default 832)\n"
+        "  -H, --height N             height in pixels, a multiple of 16 (default 480)\n"
+        "  -f, --frames N             frame count, 4k+1 for the 4x temporal VAE (default 81);\n"
+        "                             other counts are refused with the nearest valid one\n"
+        "      --fps N                frames per second of the output (default 16)\n"
+        "      --steps N              denoising steps (default 50)\n"
+        "  -g, --guidance X           classifier-free guidance scale (default 5.0)\n"
+        "      --shift X              flow-matching sigma shift (default 3.0)\n"
+        "      --sampler NAME         unipc (default), dpm++ or euler\n"
+        "  -s, --seed N               noise seed (default 42)\n"
+        "  -t, --threads N            CPU threads, 0 for all cores (default 0)\n"
+        "  -o, --output PATH          .mp4 (H.264), .webm (VP9), .mkv (FFV1), .gif, .y4m, '-'\n"
+        "                             (y4m to stdout) or a PNG pattern like frames/%%04d.png\n"
+        "  -c, --codec NAME           h264, vp9, ffv1, gif, png or y4m (default: from -o)\n"
+        "      --crf N                constant quality (h264 default 18, vp9 30)\n"
+        "  -b, --bitrate RATE         target bitrate like 4M instead of --crf\n"
+        "      --frames-dir DIR       write PNG frames into DIR instead of a video\n"
+        "      --dry-run              print the resolved settings and exit\n"
+        "      --json                 print a JSON summary on stdout\n"
+        "  -q, --quiet / -v, --verbose\n\n"
+        "Exit codes: 0 success, 1 usage, 2 bad input or model file, 3 runtime failure,\n"
+        "130 interrupted.\n",
+        i2v ? "  -i, --image FILE           the first frame (PNG, JPEG, WebP; resized and centre-"
+              "cropped)\n"
+            : "");
+}
+
+typedef struct dry_run_ctx {
+    json_t *obj;
+} dry_run_ctx;
+
+static void print_setting(const char *key, const char *value, const char *source, void *user) {
+    dry_run_ctx *d = user;
+    if (d->obj) {
+        json_object_set_new(d->obj, key, value ? json_string(value) : json_null());
+        return;
+    }
+    printf("%-16s = %-40s # %s\n", key, value ? value : "(unset)", source);
+}
+
+static void cb_begin(void *user, const char *stage, int64_t total) {
+    zt_progress **p = user;
+    *p = zt_progress_begin(stage, total);
+}
+static void cb_step(void *user, int64_t done) { zt_progress_update(*(zt_progress **)user, done); }
+static void cb_end(void *user) {
+    zt_progress **p = user;
+    zt_progress_end(*p);
+    *p = NULL;
+}
+
+static int run_generate(int argc, char **argv, zt_gen_mode mode) {
+    const char *cmd = argv[0];
+    struct option opts[NFLAGS + 6];
+    char shortopts[2 * NFLAGS + 5];
+    int n = 0, ns = 0;
+    shortopts[ns++] = ':'; /* report a missing value as ':' rather than '?' */
+    for (int i = 0; i < NFLAGS; i++) {
+        opts[n++] = (struct option){setting_flags[i].flag, required_argument, NULL, OPT_SETTING + i};
+        if (setting_flags[i].shortopt) {
+            shortopts[ns++] = (char)setting_flags[i].shortopt;
+            shortopts[ns++] = ':';
+        }
+    }
+    opts[n++] = (struct option){"preset", required_argument, NULL, OPT_PRESET};
+    opts[n++] = (struct option){"config", required_argument, NULL, OPT_CONFIG};
+    opts[n++] = (struct option){"json", no_argument, NULL, OPT_JSON};
+    opts[n++] = (struct option){"dry-run", no_argument, NULL, OPT_DRY_RUN};
+    opts[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
+    opts[n] = (struct option){0, 0, 0, 0};
+    shortopts[ns++] = 'h';
+    shortopts[ns] = '\0';
+
+    /* first pass: collect; settings are applied afterwards in precedence order */
+    const char *preset = NULL, *config = NULL;
+    int json = 0, dry_run = 0;
+    int flag_index[256], nflag = 0;
+    const char *flag_value[256];
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+        if (c == OPT_HELP || c == 'h') {
+            print_help(cmd);
+            return ZT_EXIT_OK;
+        } else if (c == OPT_PRESET) preset = optarg;
+        else if (c == OPT_CONFIG) config = optarg;
+        else if (c == OPT_JSON) json = 1;
+        else if (c == OPT_DRY_RUN) dry_run = 1;
+        else if (c >= OPT_SETTING && c < OPT_SETTING + NFLAGS) {
+            if (nflag >= 256) return zt_cli_usage_error(cmd, "too many options");
+            flag_index[nflag] = c - OPT_SETTING;
+            flag_value[nflag++] = optarg;
+        } else if (c == ':') {
+            if (optopt > 0 && optopt < 256)
+                return zt_cli_usage_error(cmd, "-%c needs a value", optopt);
+            return zt_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        } else if (c == '?') {
+            if (optopt > 0 && optopt < 256)
+                return zt_cli_usage_error(cmd, "unknown option '-%c'", optopt);
+            return zt_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        } else {
+            int i;
+            for (i = 0; i < NFLAGS && setting_flags[i].shortopt != c; i++) {}
+            if (i == NFLAGS) return zt_cli_usage_error(cmd, "unexpected option");
+            if (nflag >= 256) return zt_cli_usage_error(cmd, "too many options");
+            flag_index[nflag] = i;
+            flag_value[nflag++] = optarg;
+        }
+    }
+    const char *positional_prompt = NULL;
+    if (optind < argc) {
+        if (optind + 1 < argc)
+            return zt_cli_usage_error(cmd, "unexpected argument '%s' (quote the prompt)",
+                                      argv[optind + 1]);
+        positional_prompt = argv[optind];
+    }
+
+    zt_settings s;
+    zt_settings_init(&s);
+    zt_status st = ZT_OK;
+    int rc = ZT_EXIT_OK;
+    if (preset) {
+        char path[ZT_PATH_MAX];
+        st = zt_preset_find(preset, path, sizeof path);
+        if (st == ZT_OK) st = zt_settings_load_file(&s, path);
+        if (st == ZT_OK) s.preset = strdup(preset);
+    }
+    if (st == ZT_OK && config) st = zt_settings_load_file(&s, config);
+    for (int i = 0; st == ZT_OK && i < nflag; i++) {
+        char src[80];
+        snprintf(src, sizeof src, "--%s", setting_flags[flag_index[i]].flag);
+        zt_settings_set_source(&s, src);
+        st = zt_settings_set(&s, setting_flags[flag_index[i]].key, flag_value[i]);
+    }
+    if (st == ZT_OK && positional_prompt) {
+        zt_settings_set_source(&s, "PROMPT argument");
+        st = zt_settings_set(&s, "prompt", positional_prompt);
+    }
+    zt_settings_set_source(&s, NULL);
+    if (st == ZT_OK && (!s.prompt || !*s.prompt))
+        st = zt_fail(ZT_ERR_USAGE, "%s: a prompt is required (--prompt or the last argument)",
+                     cmd);
+    if (st == ZT_OK && mode == ZT_GEN_I2V && (!s.image || !*s.image))
+        st = zt_fail(ZT_ERR_USAGE, "%s: an input image is required (--image)", cmd);
+    if (st == ZT_OK) st = zt_settings_validate(&s);
+    if (st != ZT_OK) {
+        rc = zt_cli_fail(st);
+        zt_settings_free(&s);
+        return rc;
+    }
+
+    if (dry_run) {
+        dry_run_ctx d = {json ? json_object() : NULL};
+        zt_settings_foreach(&s, print_setting, &d);
+        if (d.obj) {
+            json_dumpf(d.obj, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+            putchar('\n');
+            json_decref(d.obj);
+        }
+        zt_settings_free(&s);
+        return ZT_EXIT_OK;
+    }
+
+    zt_progress *prog = NULL;
+    zt_gen_callbacks cb = {cb_begin, cb_step, cb_end, &prog};
+    zt_gen_result res;
+    double t0 = zt_now_seconds();
+    st = zt_generate(&s, mode, &cb, &res);
+    zt_progress_abort(prog); /* a stage still open here did not finish */
+    if (st != ZT_OK) {
+        rc = zt_cli_fail(st);
+    } else if (json) {
+        json_t *o = json_pack("{s:s, s:I, s:i, s:i, s:i, s:f}", "output", s.output, "frames",
+                              (json_int_t)res.frames, "width", res.width, "height", res.height,
+                              "fps", s.fps, "seconds", zt_now_seconds() - t0);
+        if (o) {
+            json_dumpf(o, stdout, JSON_COMPACT);
+            putchar('\n');
+            json_decref(o);
+        }
+    }
+    zt_settings_free(&s);
+    return rc;
+}
+
+int zt_cli_t2v(int argc, char **argv) { return run_generate(argc, argv, ZT_GEN_T2V); }
+int zt_cli_i2v(int argc, char **argv) { return run_generate(argc, argv, ZT_GEN_I2V); }

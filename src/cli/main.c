@@ -71,7 +71,8 @@ int main(int argc, char **argv) {
     zt_log_set_level(zt_cli_quiet ? ZT_LOG_WARN : zt_cli_verbose ? ZT_LOG_DEBUG : ZT_LOG_INFO);
 
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "zoetrope: no command given (usage: zoetrope COMMAND [options]; "
+                        "see zoetrope --help)\n");
         return ZT_EXIT_USAGE;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

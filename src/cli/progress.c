@@ -85,3 +85,9 @@ void zt_progress_end(zt_progress *p) {
     draw(p, 1);
     free(p);
 }
+
+void zt_progress_abort(zt_progress *p) {
+    if (!p) return;
+    if (p->tty && p->last_print > 0) fputc('\n', stderr);
+    free(p);
+}

@@ -14,6 +14,8 @@ zt_progress *zt_progress_begin(const char *stage, int64_t total);
 void zt_progress_update(zt_progress *p, int64_t done);
 /* Finish the stage (prints its total time); frees p. NULL is a no-op. */
 void zt_progress_end(zt_progress *p);
+/* The stage failed or was interrupted: end the bar's line without a summary; frees p. */
+void zt_progress_abort(zt_progress *p);
 
 double zt_now_seconds(void);
 
