@@ -272,6 +272,7 @@ static zt_status check_conv(const char *op, int nsp, const zt_tensor *y, const z
             return zt_fail(ZT_ERR_RUNTIME, "%s: x %s with weight %s gives size %lld in dim %d, "
                            "y is %s", op, SHAPE(x), SHAPE(w), (long long)o, 2 + i, SHAPE(y));
     }
+    if (y->data == x->data) return zt_fail(ZT_ERR_RUNTIME, "%s: y may not alias x", op);
     return need_vec(op, "bias", b, w->shape[0]);
 }
 

@@ -83,6 +83,11 @@ if [ "$(id -u)" -ne 0 ]; then
     expect 2 "is not writable" "$Z" t2v -p x -o "$TMP/ro/x.mp4"
 fi
 
+# --- images ------------------------------------------------------------------------------
+printf 'hello' > "$TMP/not_an_image.png"
+expect 2 "not_an_image.png" "$Z" i2v -p x -i "$TMP/not_an_image.png" -o "$OUT/x.mp4"
+expect 2 "missing.png" "$Z" i2v -p x -i "$TMP/missing.png" -o "$OUT/x.mp4"
+
 # --- model files -------------------------------------------------------------------------
 expect 2 "model file '$TMP/none.safetensors' not found" "$Z" t2v -p x -o "$OUT/x.mp4" \
     --model "$TMP/none.safetensors" --vae "$TMP/none.safetensors" --text-encoder "$TMP/none.safetensors"

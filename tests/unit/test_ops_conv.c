@@ -53,14 +53,13 @@ static void ref_conv(double *y, const conv_case *c, const float *x, const float 
                                 for (int dh = 0; dh < c->kh; dh++) {
                                     int64_t ih = oh * sh + dh - ph;
                                     if (ih < 0 || ih >= c->h) continue;
+                                    const float *xr =
+                                        x + (((n * c->cin + ci) * c->t + it) * c->h + ih) * c->w;
+                                    const float *wr =
+                                        w + (((co * c->cin + ci) * c->kt + dt) * c->kh + dh) * c->kw;
                                     for (int dw = 0; dw < c->kw; dw++) {
                                         int64_t iw = ow * sw + dw - pw;
-                                        if (iw < 0 || iw >= c->w) continue;
-                                        double xv = x[(((n * c->cin + ci) * c->t + it) * c->h +
-                                                       ih) * c->w + iw];
-                                        double wv = w[(((co * c->cin + ci) * c->kt + dt) * c->kh +
-                                                       dh) * c->kw + dw];
-                                        s += xv * wv;
+                                        if (iw >= 0 && iw < c->w) s += (double)xr[iw] * wr[dw];
                                     }
                                 }
                             }
@@ -181,30 +180,30 @@ static const conv_case cases[] = {
     {"2d 3x3 s2 cin40 no bias", 2, 1, 40, 6, 1, 9, 7, 1, 3, 3, P2(2, 2, 0, 1, 0, 1), 0, ZT_F32, ZT_F32},
     {"2d 1x1 (direct) no bias", 2, 2, 3, 5, 1, 7, 9, 1, 1, 1, P2(1, 1, 0, 0, 0, 0), 0, ZT_F32, ZT_F32},
     {"2d 1x1 s2 (im2col)", 2, 2, 6, 5, 1, 7, 9, 1, 1, 1, P2(2, 2, 0, 0, 0, 0), 1, ZT_F32, ZT_F32},
-    {"2d 1x1 pad 1", 2, 1, 33, 4, 1, 5, 6, 1, 1, 1, P2(1, 1, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
-    {"2d 3x3 s1 p1 cin40 (taps)", 2, 2, 40, 5, 1, 7, 9, 1, 3, 3, P2(1, 1, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
-    {"2d 3x3 s1 pad(0,1,2,0) cin40", 2, 1, 40, 7, 1, 7, 9, 1, 3, 3, P2(1, 1, 0, 1, 2, 0), 1, ZT_F32, ZT_F32},
-    {"2d 2x4 s1 pad(1,0,0,3) cin36", 2, 1, 36, 3, 1, 6, 5, 1, 2, 4, P2(1, 1, 1, 0, 0, 3), 1, ZT_F32, ZT_F32},
+    {"2d 1x1 pad 1 cin64 (taps)", 2, 1, 64, 4, 1, 5, 6, 1, 1, 1, P2(1, 1, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
+    {"2d 3x3 s1 p1 cin64 (taps)", 2, 2, 64, 5, 1, 7, 9, 1, 3, 3, P2(1, 1, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
+    {"2d 3x3 s1 pad(0,1,2,0) cin65", 2, 1, 65, 7, 1, 7, 9, 1, 3, 3, P2(1, 1, 0, 1, 2, 0), 1, ZT_F32, ZT_F32},
+    {"2d 2x4 s1 pad(1,0,0,3) cin64", 2, 1, 64, 3, 1, 6, 5, 1, 2, 4, P2(1, 1, 1, 0, 0, 3), 1, ZT_F32, ZT_F32},
     {"2d 5x5 s2x1 p2 cin4", 2, 1, 4, 3, 1, 8, 7, 1, 5, 5, P2(2, 1, 2, 2, 2, 2), 0, ZT_F32, ZT_F32},
     /* conv3d */
     {"3d 3x3x3 causal cin3 (im2col)", 3, 2, 3, 5, 4, 7, 9, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
-    {"3d 3x3x3 causal cin36 (taps)", 3, 2, 36, 5, 3, 7, 9, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
-    {"3d 3x3x3 cin36 no pad no bias", 3, 1, 36, 4, 5, 6, 7, 3, 3, 3, P3(1, 1, 1, 0, 0, 0, 0, 0, 0), 0, ZT_F32, ZT_F32},
+    {"3d 3x3x3 causal cin64 (taps)", 3, 2, 64, 5, 3, 7, 9, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
+    {"3d 3x3x3 cin64 no pad no bias", 3, 1, 64, 4, 5, 6, 7, 3, 3, 3, P3(1, 1, 1, 0, 0, 0, 0, 0, 0), 0, ZT_F32, ZT_F32},
     {"3d 3x1x1 causal (time conv)", 3, 2, 5, 6, 4, 7, 9, 3, 1, 1, P3(1, 1, 1, 2, 0, 0, 0, 0, 0), 1, ZT_F32, ZT_F32},
     {"3d 3x1x1 t-stride 2 (Wan down)", 3, 2, 5, 6, 5, 7, 9, 3, 1, 1, P3(2, 1, 1, 0, 0, 0, 0, 0, 0), 1, ZT_F32, ZT_F32},
     {"3d 3x1x1 t-stride 2 causal", 3, 1, 4, 3, 6, 3, 5, 3, 1, 1, P3(2, 1, 1, 2, 0, 0, 0, 0, 0), 0, ZT_F32, ZT_F32},
     {"3d 1x1x1 no bias", 3, 2, 3, 5, 3, 7, 9, 1, 1, 1, P3(1, 1, 1, 0, 0, 0, 0, 0, 0), 0, ZT_F32, ZT_F32},
     {"3d 3x3x3 s(1,2,2) causal pad(0,1)", 3, 2, 3, 4, 3, 7, 9, 3, 3, 3, P3(1, 2, 2, 2, 0, 0, 1, 0, 1), 1, ZT_F32, ZT_F32},
-    {"3d 2x3x2 odd pads cin34", 3, 1, 34, 3, 3, 5, 6, 2, 3, 2, P3(1, 1, 1, 1, 0, 2, 1, 0, 1), 1, ZT_F32, ZT_F32},
+    {"3d 2x3x2 odd pads cin66", 3, 1, 66, 3, 3, 5, 6, 2, 3, 2, P3(1, 1, 1, 1, 0, 2, 1, 0, 1), 1, ZT_F32, ZT_F32},
     /* pad 3 before a kernel of 2: the first output frames see only padding -> bias */
-    {"3d all-padding frames (taps)", 3, 1, 32, 3, 2, 4, 5, 2, 3, 3, P3(1, 1, 1, 3, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
+    {"3d all-padding frames (taps)", 3, 1, 64, 3, 2, 4, 5, 2, 3, 3, P3(1, 1, 1, 3, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
     {"3d all-padding frames (im2col)", 3, 1, 2, 3, 2, 4, 5, 2, 3, 3, P3(1, 1, 1, 3, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
     {"3d all-padding frames (direct)", 3, 1, 2, 3, 2, 4, 5, 2, 1, 1, P3(1, 1, 1, 3, 0, 0, 0, 0, 0), 1, ZT_F32, ZT_F32},
     /* rounded weights and biases */
     {"2d 3x3 cin3 bf16", 2, 2, 3, 5, 1, 7, 9, 1, 3, 3, P2(1, 1, 1, 1, 1, 1), 1, ZT_BF16, ZT_BF16},
     {"2d 3x3 s2 cin40 f16", 2, 1, 40, 6, 1, 9, 7, 1, 3, 3, P2(2, 2, 0, 1, 0, 1), 1, ZT_F16, ZT_F32},
-    {"3d 3x3x3 causal cin36 bf16", 3, 2, 36, 5, 3, 7, 9, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 1, ZT_BF16, ZT_F32},
-    {"3d 3x3x3 causal cin36 f16", 3, 1, 36, 5, 3, 7, 9, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 1, ZT_F16, ZT_F16},
+    {"3d 3x3x3 causal cin64 bf16", 3, 2, 64, 5, 3, 7, 9, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 1, ZT_BF16, ZT_F32},
+    {"3d 3x3x3 causal cin64 f16", 3, 1, 64, 5, 3, 7, 9, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 1, ZT_F16, ZT_F16},
     {"3d 3x3x3 causal cin3 f16", 3, 2, 3, 5, 4, 7, 9, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 0, ZT_F16, ZT_F32},
     {"3d 3x1x1 causal bf16", 3, 2, 5, 6, 4, 7, 9, 3, 1, 1, P3(1, 1, 1, 2, 0, 0, 0, 0, 0), 1, ZT_BF16, ZT_BF16},
     {"2d 1x1 bf16", 2, 2, 7, 5, 1, 7, 9, 1, 1, 1, P2(1, 1, 0, 0, 0, 0), 1, ZT_BF16, ZT_F32},
@@ -215,11 +214,11 @@ static const conv_case cases[] = {
  * cut into pieces (a whole-row im2col of cin * taps * w floats would pass the 4 MB
  * workspace). */
 static const conv_case tiled[] = {
-    {"2d 3x3 cin32 48x70 (row tiles)", 2, 1, 32, 16, 1, 48, 70, 1, 3, 3, P2(1, 1, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
+    {"2d 3x3 cin64 48x70 (row tiles)", 2, 1, 64, 4, 1, 48, 70, 1, 3, 3, P2(1, 1, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
     {"3d 3x3x3 cin8 40x50 (row tiles)", 3, 1, 8, 6, 3, 40, 50, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
     {"3d 1x1x1 cin8 64x64 (row tiles)", 3, 1, 8, 6, 2, 64, 64, 1, 1, 1, P3(1, 1, 1, 0, 0, 0, 0, 0, 0), 1, ZT_F32, ZT_F32},
     {"3d 3x3x3 cin3 2x13000 (row pieces)", 3, 1, 3, 2, 3, 2, 13000, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
-    {"2d 3x3 cin32 2x10500 (row pieces)", 2, 1, 32, 4, 1, 2, 10500, 1, 3, 3, P2(1, 1, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
+    {"2d 3x3 cin64 2x5400 (row pieces)", 2, 1, 64, 2, 1, 2, 5400, 1, 3, 3, P2(1, 1, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
     {"2d 3x3 s2 cin4 3x60000 (row pieces)", 2, 1, 4, 3, 1, 3, 60000, 1, 3, 3, P2(2, 2, 0, 1, 0, 1), 0, ZT_BF16, ZT_F32},
 };
 
@@ -255,12 +254,12 @@ int main(void) {
     printf("  %d cases bit-identical\n", COUNT(cases) + COUNT(tiled));
 
     /* The workspace stays a few MB per thread where whole-frame column matrices would
-     * not: 16 * 27 * 32 * 416 floats (46 MB) for the first, 384 * 27 * 1600 (66 MB) for
+     * not: 16 * 27 * 32 * 416 floats (23 MB) for the first, 384 * 27 * 800 (33 MB) for
      * the second. */
     {
         static const conv_case big[] = {
-            {"3d 3x3x3 cin16 32x416 (bounded)", 3, 1, 16, 4, 3, 32, 416, 3, 3, 3, P3(1, 1, 1, 0, 0, 1, 1, 1, 1), 1, ZT_BF16, ZT_F32},
-            {"3d 3x3x3 cin384 1x1600 (bounded)", 3, 1, 384, 2, 1, 1, 1600, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 0, ZT_F32, ZT_F32},
+            {"3d 3x3x3 cin16 32x416 (bounded)", 3, 1, 16, 2, 3, 32, 416, 3, 3, 3, P3(1, 1, 1, 0, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
+            {"3d 3x3x3 cin384 1x800 (bounded)", 3, 1, 384, 2, 1, 1, 800, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 0, ZT_F32, ZT_F32},
         };
         zt_backend *fresh = NULL;
         CHECK_OK(zt_backend_cpu_init(&fresh, 2));
