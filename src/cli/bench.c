@@ -1,6 +1,8 @@
 /* zoetrope bench - speed of the CPU kernels a Wan forward pass spends its time in:
- * linear layers at the model's shapes (f32 and bf16 weights) and attention at long
- * sequences, with the memory attention holds next to what a score matrix would take. */
+ * linear layers at the model's shapes (f32 and bf16 weights), the VAE's convolutions,
+ * and attention at long sequences, with the memory attention holds next to what a
+ * score matrix would take. */
+#include <cblas.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -89,6 +91,47 @@ static void human_bytes(char *buf, size_t size, double b) {
     snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", b, unit[u]);
 }
 
+/* The ceiling the kernels are held against: one large sgemm with OpenBLAS's own
+ * threads (the backend otherwise runs it single-threaded inside its tasks). */
+typedef struct sgemm_run {
+    float *a, *b, *c;
+    int n;
+} sgemm_run;
+
+static zt_status sgemm_call(void *ctx) {
+    sgemm_run *r = ctx;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r->n, r->n, r->n, 1.0f, r->a, r->n, r->b,
+                r->n, 0.0f, r->c, r->n);
+    return ZT_OK;
+}
+
+static zt_status bench_sgemm(int threads, int quick, double min_s, json_t *root) {
+    zt_arena *arena;
+    ZT_TRY(zt_arena_init(&arena, 0, 0));
+    sgemm_run r = {.n = quick ? 1024 : 2048};
+    size_t bytes = (size_t)r.n * (size_t)r.n * sizeof(float);
+    r.a = zt_arena_alloc(arena, bytes);
+    r.b = zt_arena_alloc(arena, bytes);
+    r.c = zt_arena_alloc(arena, bytes);
+    zt_status s = r.a && r.b && r.c ? ZT_OK : ZT_ERR_NOMEM;
+    double secs = 0;
+    if (s == ZT_OK) {
+        fill(r.a, (int64_t)r.n * r.n, 8);
+        fill(r.b, (int64_t)r.n * r.n, 9);
+        openblas_set_num_threads(threads);
+        s = time_calls(sgemm_call, &r, min_s, &secs);
+        openblas_set_num_threads(1);
+    }
+    if (s == ZT_OK) {
+        double gflops = 2.0 * (double)r.n * r.n * r.n / secs * 1e-9;
+        if (root) json_object_set_new(root, "sgemm_reference_gflops", json_real(gflops));
+        else printf("reference: OpenBLAS sgemm %dx%dx%d on %d threads: %.1f GFLOP/s\n\n", r.n,
+                    r.n, r.n, threads, gflops);
+    }
+    zt_arena_free(arena);
+    return s;
+}
+
 typedef struct linear_run {
     zt_backend *be;
     zt_tensor y, x, w, b;
@@ -147,6 +190,91 @@ static zt_status bench_linear(zt_backend *be, int quick, double min_s, json_t *o
             } else {
                 printf("  %-18s %6lld %6lld %6lld  %-6s %10.5f %9.1f\n", sh.what, (long long)sh.m,
                        (long long)sh.k, (long long)sh.n, zt_dtype_name(dtypes[d]), secs, gflops);
+                fflush(stdout);
+            }
+        }
+    }
+    zt_arena_free(arena);
+    return s;
+}
+
+/* Wan 2.1 VAE decoder convolutions: causal 3x3x3 on a cache of 2 frames + 1, and the
+ * per-frame 3x3 after upsampling, at a 240x416 output's stage sizes. */
+typedef struct conv_shape {
+    const char *what;
+    int64_t c, t, h, w; /* channels in = out, input frames, height, width */
+    int kt;             /* 3: conv3d, 0: conv2d */
+} conv_shape;
+
+static const conv_shape conv_shapes[] = {
+    {"vae 3d 384ch 30x52", 384, 3, 30, 52, 3},
+    {"vae 3d 192ch 60x104", 192, 3, 60, 104, 3},
+    {"vae 3d 96ch 240x416", 96, 3, 240, 416, 3},
+    {"vae 2d 384ch 60x104", 384, 1, 60, 104, 0},
+};
+
+typedef struct conv_run {
+    zt_backend *be;
+    zt_tensor y, x, w, b;
+    zt_conv_params p;
+    int is3d;
+} conv_run;
+
+static zt_status conv_call(void *ctx) {
+    conv_run *r = ctx;
+    return r->is3d ? zt_op_conv3d(r->be, &r->y, &r->x, &r->w, &r->b, &r->p)
+                   : zt_op_conv2d(r->be, &r->y, &r->x, &r->w, &r->b, &r->p);
+}
+
+static zt_status bench_conv(zt_backend *be, int quick, double min_s, json_t *out) {
+    zt_arena *arena;
+    ZT_TRY(zt_arena_init(&arena, 0, 0));
+    zt_status s = ZT_OK;
+    if (!out) {
+        printf("\nconvolution: 3x3(x3) with padding 1 (time: causal, 3 frames in, 1 out)\n");
+        printf("  %-22s %-6s %10s %9s\n", "layer", "weight", "seconds", "GFLOP/s");
+    }
+    const zt_dtype dtypes[] = {ZT_F32, ZT_BF16};
+    int n_shapes = (int)(sizeof conv_shapes / sizeof conv_shapes[0]);
+    for (int i = 0; i < n_shapes && s == ZT_OK; i++) {
+        conv_shape sh = conv_shapes[i];
+        if (quick && sh.h * sh.w > 60 * 104) continue;
+        int is3d = sh.kt > 0;
+        for (int d = 0; d < 2 && s == ZT_OK; d++) {
+            zt_arena_reset(arena);
+            conv_run r = {.be = be, .is3d = is3d};
+            r.p.stride[0] = r.p.stride[1] = r.p.stride[2] = 1;
+            r.p.pad[1][0] = r.p.pad[1][1] = r.p.pad[2][0] = r.p.pad[2][1] = 1;
+            int64_t c = sh.c, wn = c * c * 9 * (is3d ? 3 : 1);
+            if (is3d) {
+                s = zt_arena_tensor(arena, &r.x, ZT_F32, 5, ZT_SHAPE(1, c, sh.t, sh.h, sh.w));
+                if (!s) s = zt_arena_tensor(arena, &r.y, ZT_F32, 5, ZT_SHAPE(1, c, 1, sh.h, sh.w));
+                if (!s) s = zt_arena_tensor(arena, &r.w, dtypes[d], 5, ZT_SHAPE(c, c, 3, 3, 3));
+            } else {
+                s = zt_arena_tensor(arena, &r.x, ZT_F32, 4, ZT_SHAPE(1, c, sh.h, sh.w));
+                if (!s) s = zt_arena_tensor(arena, &r.y, ZT_F32, 4, ZT_SHAPE(1, c, sh.h, sh.w));
+                if (!s) s = zt_arena_tensor(arena, &r.w, dtypes[d], 4, ZT_SHAPE(c, c, 3, 3));
+            }
+            if (!s) s = zt_arena_tensor(arena, &r.b, ZT_F32, 1, ZT_SHAPE(c));
+            float *wf = s ? NULL : zt_arena_alloc(arena, (size_t)wn * sizeof(float));
+            if (s || !wf) {
+                s = s ? s : ZT_ERR_NOMEM;
+                break;
+            }
+            fill(r.x.data, zt_tensor_numel(&r.x), 5);
+            fill(r.b.data, c, 6);
+            fill(wf, wn, 7);
+            zt_convert_from_f32(r.w.data, dtypes[d], wf, wn);
+            double secs;
+            if ((s = time_calls(conv_call, &r, min_s, &secs))) break;
+            double gflops = 2.0 * (double)wn * (double)(sh.h * sh.w) / secs * 1e-9;
+            if (out) {
+                json_array_append_new(out, json_pack("{s:s, s:s, s:f, s:f}", "layer", sh.what,
+                                                     "weight", zt_dtype_name(dtypes[d]), "seconds",
+                                                     secs, "gflops", gflops));
+            } else {
+                printf("  %-22s %-6s %10.5f %9.1f\n", sh.what, zt_dtype_name(dtypes[d]), secs,
+                       gflops);
                 fflush(stdout);
             }
         }
@@ -232,7 +360,8 @@ static zt_status bench_attention(int threads, int quick, double min_s, json_t *o
 static void print_help(void) {
     printf("usage: zoetrope bench [--threads N] [--quick] [--json]\n\n"
            "Measure the CPU kernels: linear layers at Wan 2.1 1.3B shapes with f32 and\n"
-           "bf16 weights (%d tokens), and attention at %lld, %lld and %lld tokens.\n\n"
+           "bf16 weights (%d tokens), the Wan VAE decoder's convolutions, and attention\n"
+           "at %lld, %lld and %lld tokens.\n\n"
            "  -t, --threads N   CPU threads, 0 for all cores (default 0)\n"
            "      --quick       smaller sizes (%d tokens; attention at %lld and %lld),\n"
            "                    a smoke test of a few seconds\n"
@@ -270,12 +399,13 @@ int zt_cli_bench(int argc, char **argv) {
     if (s != ZT_OK) return zt_cli_fail(s);
     int n_threads = be->threads(be);
     double min_s = quick ? 0.2 : 1.0;
-    json_t *root = NULL, *lin = NULL, *att = NULL;
+    json_t *root = NULL, *lin = NULL, *conv = NULL, *att = NULL;
     if (json) {
         lin = json_array();
+        conv = json_array();
         att = json_array();
-        root = json_pack("{s:s, s:i, s:b, s:o, s:o}", "backend", be->name, "threads", n_threads,
-                         "quick", quick, "linear", lin, "attention", att);
+        root = json_pack("{s:s, s:i, s:b, s:o, s:o, s:o}", "backend", be->name, "threads",
+                         n_threads, "quick", quick, "linear", lin, "conv", conv, "attention", att);
         if (!root) {
             zt_backend_free(be);
             return zt_cli_fail(zt_fail(ZT_ERR_NOMEM, "bench: out of memory"));
@@ -284,7 +414,9 @@ int zt_cli_bench(int argc, char **argv) {
         printf("zoetrope bench: %s backend, %d thread%s%s\n\n", be->name, n_threads,
                n_threads == 1 ? "" : "s", quick ? ", quick sizes" : "");
     }
-    s = bench_linear(be, quick, min_s, lin);
+    s = bench_sgemm(n_threads, quick, min_s, root);
+    if (s == ZT_OK) s = bench_linear(be, quick, min_s, lin);
+    if (s == ZT_OK) s = bench_conv(be, quick, min_s, conv);
     zt_backend_free(be);
     if (s == ZT_OK) s = bench_attention((int)threads, quick, min_s, att);
     if (root) {
