@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../core/status.h"
+#include "../io/weights.h"
 #include "settings.h"
 
 /* Every file the settings name must exist and parse before any heavy work, so a
@@ -23,9 +24,9 @@ static zt_status open_model_files(const zt_settings *s) {
             return zt_fail(ZT_ERR_USAGE, "no %s file given (use --preset or --%s)", files[i].what,
                            i == 2 ? "text-encoder" : files[i].what);
         ZT_TRY(zt_model_path_resolve(p, files[i].what, path, sizeof path));
-        zt_safetensors *st;
-        ZT_TRY(zt_safetensors_open(&st, path));
-        zt_safetensors_close(st);
+        zt_weights *w; /* a file, a sharded checkpoint's index, or a directory */
+        ZT_TRY(zt_weights_open(&w, path));
+        zt_weights_close(w);
     }
     return ZT_OK;
 }
