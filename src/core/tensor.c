@@ -178,49 +178,81 @@ char *zt_tensor_shape_str(const zt_tensor *t, char *buf, size_t size) {
     return buf;
 }
 
-void zt_convert_to_f32(float *dst, const void *src, zt_dtype src_dtype, int64_t n) {
-    switch (src_dtype) {
-    case ZT_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+/* One body for packed and strided conversions: inlined into each wrapper, so the
+ * packed one is compiled with stride 1 known and vectorizes. */
+static inline __attribute__((always_inline)) void to_f32(float *dst, const void *src,
+                                                         zt_dtype t, int64_t s, int64_t n) {
+    switch (t) {
+    case ZT_F32: {
+        const float *p = src;
+        for (int64_t i = 0; i < n; i++) dst[i] = p[i * s];
+        break;
+    }
     case ZT_BF16: {
-        const uint16_t *s = src;
-        for (int64_t i = 0; i < n; i++) dst[i] = zt_bf16_to_f32(s[i]);
+        const uint16_t *p = src;
+        for (int64_t i = 0; i < n; i++) dst[i] = zt_bf16_to_f32(p[i * s]);
         break;
     }
     case ZT_F16: {
-        const uint16_t *s = src;
-        for (int64_t i = 0; i < n; i++) dst[i] = zt_f16_to_f32(s[i]);
+        const uint16_t *p = src;
+        for (int64_t i = 0; i < n; i++) dst[i] = zt_f16_to_f32(p[i * s]);
         break;
     }
     case ZT_F8_E4M3: {
-        const uint8_t *s = src;
-        for (int64_t i = 0; i < n; i++) dst[i] = zt_f8e4m3_to_f32(s[i]);
+        const uint8_t *p = src;
+        for (int64_t i = 0; i < n; i++) dst[i] = zt_f8e4m3_to_f32(p[i * s]);
         break;
     }
     case ZT_F8_E5M2: {
-        const uint8_t *s = src;
-        for (int64_t i = 0; i < n; i++) dst[i] = zt_f8e5m2_to_f32(s[i]);
+        const uint8_t *p = src;
+        for (int64_t i = 0; i < n; i++) dst[i] = zt_f8e5m2_to_f32(p[i * s]);
         break;
     }
     default:
         /* not a float type: callers check zt_dtype_is_float first */
-        memset(dst, 0, (size_t)n * sizeof(float));
+        for (int64_t i = 0; i < n; i++) dst[i] = 0.0f;
         break;
     }
 }
 
-void zt_convert_from_f32(void *dst, zt_dtype dst_dtype, const float *src, int64_t n) {
-    switch (dst_dtype) {
-    case ZT_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+static inline __attribute__((always_inline)) void from_f32(void *dst, zt_dtype t, int64_t s,
+                                                           const float *src, int64_t n) {
+    switch (t) {
+    case ZT_F32: {
+        float *p = dst;
+        for (int64_t i = 0; i < n; i++) p[i * s] = src[i];
+        break;
+    }
     case ZT_BF16: {
-        uint16_t *d = dst;
-        for (int64_t i = 0; i < n; i++) d[i] = zt_f32_to_bf16(src[i]);
+        uint16_t *p = dst;
+        for (int64_t i = 0; i < n; i++) p[i * s] = zt_f32_to_bf16(src[i]);
         break;
     }
     case ZT_F16: {
-        uint16_t *d = dst;
-        for (int64_t i = 0; i < n; i++) d[i] = zt_f32_to_f16(src[i]);
+        uint16_t *p = dst;
+        for (int64_t i = 0; i < n; i++) p[i * s] = zt_f32_to_f16(src[i]);
         break;
     }
     default: break;
     }
+}
+
+void zt_convert_to_f32(float *dst, const void *src, zt_dtype src_dtype, int64_t n) {
+    if (src_dtype == ZT_F32) memcpy(dst, src, (size_t)n * sizeof(float));
+    else to_f32(dst, src, src_dtype, 1, n);
+}
+
+void zt_convert_from_f32(void *dst, zt_dtype dst_dtype, const float *src, int64_t n) {
+    if (dst_dtype == ZT_F32) memcpy(dst, src, (size_t)n * sizeof(float));
+    else from_f32(dst, dst_dtype, 1, src, n);
+}
+
+void zt_convert_to_f32_strided(float *dst, const void *src, zt_dtype src_dtype, int64_t stride,
+                               int64_t n) {
+    to_f32(dst, src, src_dtype, stride, n);
+}
+
+void zt_convert_from_f32_strided(void *dst, zt_dtype dst_dtype, int64_t stride, const float *src,
+                                 int64_t n) {
+    from_f32(dst, dst_dtype, stride, src, n);
 }

@@ -81,5 +81,10 @@ char *zt_tensor_shape_str(const zt_tensor *t, char *buf, size_t size);
 void zt_convert_to_f32(float *dst, const void *src, zt_dtype src_dtype, int64_t n);
 /* Convert n f32 values to a float dtype (f32, f16, bf16). */
 void zt_convert_from_f32(void *dst, zt_dtype dst_dtype, const float *src, int64_t n);
+/* The same with the non-f32 side strided (in elements): src[i * stride], dst[i * stride]. */
+void zt_convert_to_f32_strided(float *dst, const void *src, zt_dtype src_dtype, int64_t stride,
+                               int64_t n);
+void zt_convert_from_f32_strided(void *dst, zt_dtype dst_dtype, int64_t stride, const float *src,
+                                 int64_t n);
 
 #endif

@@ -336,58 +336,6 @@ typedef struct copy_job {
 
 #define COPY_BLOCK 256
 
-static void load_f32(float *dst, const char *src, zt_dtype t, int64_t s, int64_t n) {
-    switch (t) {
-    case ZT_F32: {
-        const float *p = (const float *)src;
-        for (int64_t i = 0; i < n; i++) dst[i] = p[i * s];
-        break;
-    }
-    case ZT_F16: {
-        const uint16_t *p = (const uint16_t *)src;
-        for (int64_t i = 0; i < n; i++) dst[i] = zt_f16_to_f32(p[i * s]);
-        break;
-    }
-    case ZT_BF16: {
-        const uint16_t *p = (const uint16_t *)src;
-        for (int64_t i = 0; i < n; i++) dst[i] = zt_bf16_to_f32(p[i * s]);
-        break;
-    }
-    case ZT_F8_E4M3: {
-        const uint8_t *p = (const uint8_t *)src;
-        for (int64_t i = 0; i < n; i++) dst[i] = zt_f8e4m3_to_f32(p[i * s]);
-        break;
-    }
-    case ZT_F8_E5M2: {
-        const uint8_t *p = (const uint8_t *)src;
-        for (int64_t i = 0; i < n; i++) dst[i] = zt_f8e5m2_to_f32(p[i * s]);
-        break;
-    }
-    default: memset(dst, 0, (size_t)n * sizeof *dst); break;
-    }
-}
-
-static void store_f32(char *dst, zt_dtype t, int64_t s, const float *src, int64_t n) {
-    switch (t) {
-    case ZT_F32: {
-        float *p = (float *)dst;
-        for (int64_t i = 0; i < n; i++) p[i * s] = src[i];
-        break;
-    }
-    case ZT_F16: {
-        uint16_t *p = (uint16_t *)dst;
-        for (int64_t i = 0; i < n; i++) p[i * s] = zt_f32_to_f16(src[i]);
-        break;
-    }
-    case ZT_BF16: {
-        uint16_t *p = (uint16_t *)dst;
-        for (int64_t i = 0; i < n; i++) p[i * s] = zt_f32_to_bf16(src[i]);
-        break;
-    }
-    default: break;
-    }
-}
-
 #define MOVE_STRIDED(T)                                                                    \
     do {                                                                                   \
         T *d_ = (T *)y;                                                                    \
@@ -422,8 +370,8 @@ static void copy_run(const copy_job *j, char *y, int64_t sy, const char *x, int6
     float buf[COPY_BLOCK];
     for (int64_t i = 0; i < n; i += COPY_BLOCK) {
         int64_t m = n - i < COPY_BLOCK ? n - i : COPY_BLOCK;
-        load_f32(buf, x + i * sx * (int64_t)j->ex, j->tx, sx, m);
-        store_f32(y + i * sy * (int64_t)j->ey, j->ty, sy, buf, m);
+        zt_convert_to_f32_strided(buf, x + i * sx * (int64_t)j->ex, j->tx, sx, m);
+        zt_convert_from_f32_strided(y + i * sy * (int64_t)j->ey, j->ty, sy, buf, m);
     }
 }
 
