@@ -2,12 +2,17 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "status.h"
 
 #define ARENA_ALIGN 64
 #define ARENA_DEFAULT_BLOCK ((size_t)64 << 20)
 #define ARENA_MAX_BLOCKS 256
+/* The default arena is one range of address space this large, reserved but not
+ * committed: pages cost memory only once touched, so the arena never wastes the
+ * ends of blocks and its resident size is its high-water mark. */
+#define ARENA_RESERVE ((size_t)1 << 40)
 
 struct zt_arena {
     size_t block_size;
@@ -19,6 +24,8 @@ struct zt_arena {
     size_t offset;  /* next free byte in blocks[cur] */
     size_t used;
     size_t peak;
+    int mapped;  /* blocks[0] is the reserved range */
+    size_t high; /* furthest offset handed out in the reserved range */
 };
 
 zt_status zt_arena_init(zt_arena **out, size_t block_size, size_t limit) {
@@ -26,13 +33,29 @@ zt_status zt_arena_init(zt_arena **out, size_t block_size, size_t limit) {
     if (!a) return zt_fail(ZT_ERR_NOMEM, "arena: out of memory");
     a->block_size = block_size ? block_size : ARENA_DEFAULT_BLOCK;
     a->limit = limit;
+    if (!block_size) {
+        size_t reserve = limit ? limit + ARENA_ALIGN : ARENA_RESERVE;
+        void *p = mmap(NULL, reserve, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p != MAP_FAILED) { /* else (address space limits): ordinary blocks */
+            a->blocks[0] = p;
+            a->sizes[0] = reserve;
+            a->nblocks = 1;
+            a->mapped = 1;
+        }
+    }
     *out = a;
     return ZT_OK;
 }
 
 void zt_arena_free(zt_arena *a) {
     if (!a) return;
-    for (size_t i = 0; i < a->nblocks; i++) free(a->blocks[i]);
+    for (size_t i = 0; i < a->nblocks; i++) {
+        if (i == 0 && a->mapped)
+            munmap(a->blocks[0], a->sizes[0]);
+        else
+            free(a->blocks[i]);
+    }
     free(a);
 }
 
@@ -78,6 +101,7 @@ void *zt_arena_alloc(zt_arena *a, size_t bytes) {
     a->offset += need;
     a->used += need;
     if (a->used > a->peak) a->peak = a->used;
+    if (a->mapped && a->cur == 0 && a->offset > a->high) a->high = a->offset;
     return p;
 }
 
@@ -115,6 +139,33 @@ void zt_arena_restore(zt_arena *a, zt_arena_mark m) {
     a->used = m.used;
 }
 
+void *zt_arena_keep(zt_arena *a, zt_arena_mark m, void *p, size_t bytes) {
+    size_t need = align_up(bytes ? bytes : 1);
+    for (size_t b = m.block; b < a->nblocks; b++) {
+        char *base = a->blocks[b];
+        if ((char *)p < base || (char *)p >= base + a->sizes[b]) continue;
+        size_t off = (size_t)((char *)p - base);
+        if (b == m.block) { /* slide down to the mark (the ranges may overlap) */
+            if (off != m.offset) memmove(base + m.offset, p, bytes);
+            off = m.offset;
+        }
+        /* blocks skipped between the mark's and this one stay reserved, unused */
+        a->cur = b;
+        a->offset = off + need;
+        a->used = m.used + need;
+        return base + off;
+    }
+    zt_fail(ZT_ERR_RUNTIME, "arena: kept memory is not above the mark");
+    return NULL;
+}
+
+zt_status zt_arena_keep_tensor(zt_arena *a, zt_arena_mark m, zt_tensor *t) {
+    void *p = zt_arena_keep(a, m, t->data, zt_tensor_nbytes(t));
+    if (!p) return ZT_ERR_RUNTIME;
+    t->data = p;
+    return ZT_OK;
+}
+
 void zt_arena_reset(zt_arena *a) {
     a->cur = 0;
     a->offset = 0;
@@ -127,6 +178,6 @@ void zt_arena_reset_peak(zt_arena *a) { a->peak = a->used; }
 
 size_t zt_arena_reserved(const zt_arena *a) {
     size_t n = 0;
-    for (size_t i = 0; i < a->nblocks; i++) n += a->sizes[i];
+    for (size_t i = 0; i < a->nblocks; i++) n += i == 0 && a->mapped ? a->high : a->sizes[i];
     return n;
 }

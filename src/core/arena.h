@@ -19,8 +19,11 @@ typedef struct zt_arena_mark {
     size_t used;
 } zt_arena_mark;
 
-/* block_size: bytes per backing block (0: 64 MiB); limit: most bytes in use at once
- * (0: none). Blocks are allocated on demand and kept until zt_arena_free. */
+/* block_size 0 (the usual): one range of address space reserved up front and
+ * committed page by page as it is touched, so memory held is the high-water mark and
+ * a chunk's tensors never straddle blocks. Otherwise: blocks of block_size bytes,
+ * allocated on demand and kept until zt_arena_free. limit: most bytes in use at once
+ * (0: none). */
 zt_status zt_arena_init(zt_arena **a, size_t block_size, size_t limit);
 void zt_arena_free(zt_arena *a);
 
@@ -37,10 +40,17 @@ zt_arena_mark zt_arena_save(const zt_arena *a);
 /* Releases everything allocated after the mark (the memory stays reserved). */
 void zt_arena_restore(zt_arena *a, zt_arena_mark m);
 void zt_arena_reset(zt_arena *a);
+/* Release everything allocated after mark m except the bytes at p (allocated after m),
+ * which move down to the mark when they share its block and stay put otherwise.
+ * Returns where they are now (NULL, with the error set, when p is not in the arena).
+ * This is how a chain of layers keeps only its latest output: x = f(x) then keep. */
+void *zt_arena_keep(zt_arena *a, zt_arena_mark m, void *p, size_t bytes);
+/* zt_arena_keep for a contiguous tensor, updating its data pointer. */
+zt_status zt_arena_keep_tensor(zt_arena *a, zt_arena_mark m, zt_tensor *t);
 
 size_t zt_arena_used(const zt_arena *a);
 size_t zt_arena_peak(const zt_arena *a);
-size_t zt_arena_reserved(const zt_arena *a); /* bytes of backing blocks held */
+size_t zt_arena_reserved(const zt_arena *a); /* bytes of memory held: blocks, or the touched part of the reserved range */
 void zt_arena_reset_peak(zt_arena *a);
 
 #endif

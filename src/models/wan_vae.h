@@ -1,0 +1,83 @@
+/* wan_vae.h - the Wan video VAEs (Wan2.1: z 16, 8x spatial; Wan2.2: z 48, 16x spatial
+ * with 2x2 patchify), 4x temporal, causal, as Wan's reference and diffusers'
+ * AutoencoderKLWan compute them.
+ *
+ * Both directions run in chunks with a cache of the last input frames of every
+ * causal convolution, exactly as the reference does: the decoder takes one latent
+ * frame at a time (the first gives one frame, every later one four), the encoder
+ * takes 1, 4, 4, ... frames and gives one latent frame per chunk. The caches live in
+ * a stream object; a chunk's temporaries come from the caller's arena and are
+ * released before the chunk returns, so memory does not grow with the number of
+ * frames.
+ *
+ * Files: Wan's original names (the official Wan2.x_VAE.pth and ComfyUI's
+ * wan_2.1_vae / wan2.2_vae safetensors) and diffusers' AutoencoderKLWan names; the
+ * naming, the version and every channel count are read from the tensors, never from
+ * the file name. Weights stay in their stored dtype. */
+#ifndef ZT_WAN_VAE_H
+#define ZT_WAN_VAE_H
+
+#include <stdint.h>
+
+#include "../backends/backend.h"
+#include "../core/arena.h"
+#include "../io/weights.h"
+
+typedef struct zt_wan_vae zt_wan_vae;
+typedef struct zt_wan_vae_stream zt_wan_vae_stream;
+
+typedef struct zt_wan_vae_info {
+    int version;        /* 21 or 22 */
+    int z_dim;          /* latent channels: 16 (2.1), 48 (2.2) */
+    int patch;          /* 1, or 2 for the 2x2 patchify of 2.2 */
+    int stride_t;       /* frames per latent frame after the first: 4 */
+    int stride_s;       /* pixels per latent pixel: 8 (2.1), 16 (2.2) */
+    int64_t enc_dim;    /* width of the encoder's first stage (96, 160) */
+    int64_t dec_dim;    /* width of the decoder's last stage (96, 256 / 4 ...) */
+    const char *naming; /* "original" or "diffusers" */
+    const float *mean;  /* z_dim per-channel latent statistics */
+    const float *std;
+} zt_wan_vae_info;
+
+/* Open a VAE file (any zt_weights source: .safetensors, .pth, index, directory). */
+zt_status zt_wan_vae_open(zt_wan_vae **vae, const char *path);
+void zt_wan_vae_free(zt_wan_vae *vae);
+const zt_wan_vae_info *zt_wan_vae_get_info(const zt_wan_vae *vae);
+
+/* Flags for decode and encode. */
+#define ZT_VAE_RAW 1 /* latents are the encoder's mean, not normalized by mean / std */
+
+/* Receives each decoded frame [3, H, W] (f32, in [-1, 1], host memory for the CPU
+ * backend) as soon as its chunk is done; index counts from 0. A non-OK return stops
+ * the decode with that status. */
+typedef zt_status (*zt_wan_vae_frame_fn)(void *user, const zt_tensor *frame, int64_t index);
+
+/* Decode latents [z, T, h, w] (f32) into 1 + 4 (T - 1) frames of (h, w) * stride_s. */
+zt_status zt_wan_vae_decode(const zt_wan_vae *vae, zt_backend *be, zt_arena *arena,
+                            const zt_tensor *latents, int flags, zt_wan_vae_frame_fn fn,
+                            void *user);
+/* Encode video [3, F, H, W] (f32 in [-1, 1]; F = 1 + 4k; H, W multiples of stride_s)
+ * into latents [z, 1 + (F - 1) / 4, H / s, W / s] allocated by the caller. */
+zt_status zt_wan_vae_encode(const zt_wan_vae *vae, zt_backend *be, zt_arena *arena,
+                            const zt_tensor *video, int flags, zt_tensor *latents);
+
+/* ---- chunk level (tiling and tests build on this) ---------------------------------- */
+
+/* A decoder (decoder = 1) or encoder stream: the per-convolution caches of one clip
+ * (or one spatial tile of it). */
+zt_status zt_wan_vae_stream_init(zt_wan_vae_stream **s, const zt_wan_vae *vae, int decoder);
+void zt_wan_vae_stream_free(zt_wan_vae_stream *s);
+/* Bytes the caches hold (fixed once the first chunk has run). */
+size_t zt_wan_vae_stream_bytes(const zt_wan_vae_stream *s);
+
+/* One latent frame z [z_dim, h, w], raw (not normalized), to out [3, n, H, W]: n = 1
+ * for the stream's first chunk, 4 after. out is allocated in arena (above everything
+ * the chunk used, which is released); it is not clamped. */
+zt_status zt_wan_vae_decode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena *arena,
+                                  const zt_tensor *z, zt_tensor *out);
+/* Frames x [3, n, H, W] (n = 1 for the first chunk, 4 after) to the encoder's mean
+ * mu [z_dim, 1, h, w], raw, allocated in arena like decode_chunk's output. */
+zt_status zt_wan_vae_encode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena *arena,
+                                  const zt_tensor *x, zt_tensor *mu);
+
+#endif

@@ -1,0 +1,222 @@
+/* test_wan_vae.c - the Wan2.1 and Wan2.2 VAEs against diffusers' AutoencoderKLWan.
+ *
+ * Fixtures (tools/vae/make_fixtures.py): tiny random VAEs of both structures, stored
+ * under diffusers' names, Wan's original names and as a torch .pth; per case an input
+ * clip, diffusers' encoder mean, the normalized latents, the decoded clip and the
+ * decoder's first chunk. Cases: 1, 5 and 9 latent frames square, 5 not square. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "io/safetensors.h"
+#include "models/wan_vae.h"
+#include "testlib.h"
+
+#define TOL 1e-4
+
+static zt_backend *be;
+
+typedef struct fixture {
+    zt_safetensors *st;
+} fixture;
+
+/* Tensor `name` of the cases file as f32 (malloc'd) and its shape. */
+static float *read_case(zt_safetensors *st, const char *name, int64_t *shape, int *ndim) {
+    const zt_st_entry *e = zt_safetensors_find(st, name);
+    CHECK(e != NULL, "fixture lacks %s", name);
+    if (!e) return NULL;
+    float *x = zt_test_alloc((size_t)e->numel * sizeof *x);
+    CHECK_OK(zt_safetensors_read_f32(st, e, x, e->numel));
+    for (int i = 0; i < e->ndim; i++) shape[i] = e->shape[i];
+    *ndim = e->ndim;
+    return x;
+}
+
+static double compare(const char *what, const float *got, const float *ref, int64_t n) {
+    double *r = malloc((size_t)n * sizeof *r);
+    for (int64_t i = 0; i < n; i++) r[i] = ref[i];
+    double e = zt_test_compare(what, got, r, n, TOL);
+    free(r);
+    return e;
+}
+
+typedef struct collect {
+    float *buf;
+    int64_t frame_size, n;
+} collect;
+
+/* Frames arrive [3, H, W]; store them as [3, F, H, W] like the fixture. */
+static zt_status on_frame(void *user, const zt_tensor *frame, int64_t index) {
+    collect *c = user;
+    int64_t hw = frame->shape[1] * frame->shape[2];
+    if (index != c->n || !zt_tensor_is_contiguous(frame)) return ZT_ERR_RUNTIME;
+    c->n++;
+    for (int ch = 0; ch < 3; ch++)
+        memcpy(c->buf + (ch * c->frame_size + index) * hw, (float *)frame->data + ch * hw,
+               (size_t)hw * sizeof(float));
+    return ZT_OK;
+}
+
+/* Runs every case of one variant through the VAE in path; decoded output of each case
+ * goes to outs[case] (for the comparison between formats). */
+static void run_cases(const char *variant, const char *file, float **outs, int64_t *sizes,
+                      int *n_cases) {
+    char path[512], cpath[512];
+    snprintf(path, sizeof path, "%s/vae/%s/%s", ZT_TEST_DATA, variant, file);
+    snprintf(cpath, sizeof cpath, "%s/vae/%s/cases.safetensors", ZT_TEST_DATA, variant);
+    zt_wan_vae *vae = NULL;
+    CHECK_OK(zt_wan_vae_open(&vae, path));
+    if (!vae) return;
+    const zt_wan_vae_info *info = zt_wan_vae_get_info(vae);
+    int v22 = strcmp(variant, "wan22") == 0;
+    CHECK(info->version == (v22 ? 22 : 21), "%s: version %d", path, info->version);
+    CHECK(info->z_dim == (v22 ? 48 : 16), "%s: z %d", path, info->z_dim);
+    CHECK(info->stride_s == (v22 ? 16 : 8) && info->stride_t == 4, "%s: strides", path);
+    CHECK(strcmp(info->naming, strstr(file, "diffusers") ? "diffusers" : "original") == 0,
+          "%s: naming %s", path, info->naming);
+
+    zt_safetensors *st = NULL;
+    CHECK_OK(zt_safetensors_open(&st, cpath));
+    if (!st) return;
+    const char *cases = zt_safetensors_metadata_get(st, "cases");
+    CHECK(cases != NULL, "no case list");
+    zt_arena *arena = NULL;
+    CHECK_OK(zt_arena_init(&arena, 0, 0));
+    int ci = 0;
+    for (const char *p = cases; p && *p; ci++) {
+        char c[32] = {0}, name[64];
+        size_t len = strcspn(p, ",");
+        memcpy(c, p, len < 31 ? len : 31);
+        p += len + (p[len] == ',');
+        int64_t sx[8], sm[8], sl[8], sd[8], sf[8];
+        int nx, nm, nl, nd, nf;
+        snprintf(name, sizeof name, "input.%s", c);
+        float *x = read_case(st, name, sx, &nx);
+        snprintf(name, sizeof name, "mu.%s", c);
+        float *mu = read_case(st, name, sm, &nm);
+        snprintf(name, sizeof name, "latent.%s", c);
+        float *lat = read_case(st, name, sl, &nl);
+        snprintf(name, sizeof name, "decoded.%s", c);
+        float *dec = read_case(st, name, sd, &nd);
+        snprintf(name, sizeof name, "first_chunk.%s", c);
+        float *first = read_case(st, name, sf, &nf);
+        if (!x || !mu || !lat || !dec || !first) continue;
+        char what[160];
+
+        /* encode: raw mean and normalized latents */
+        zt_tensor video = zt_tensor_new(ZT_F32, x, 3, sx[2], sx[3], sx[4]);
+        int64_t zn = sm[1] * sm[2] * sm[3] * sm[4];
+        float *got = zt_test_alloc((size_t)zn * sizeof *got);
+        zt_tensor lt = zt_tensor_new(ZT_F32, got, sm[1], sm[2], sm[3], sm[4]);
+        CHECK_OK(zt_wan_vae_encode(vae, be, arena, &video, ZT_VAE_RAW, &lt));
+        snprintf(what, sizeof what, "%s %s %s encode mu", variant, file, c);
+        compare(what, got, mu, zn);
+        CHECK_OK(zt_wan_vae_encode(vae, be, arena, &video, 0, &lt));
+        snprintf(what, sizeof what, "%s %s %s encode latent", variant, file, c);
+        compare(what, got, lat, zn);
+
+        /* decode the fixture's mean (raw) and its normalized latents */
+        int64_t frames = sd[2], dn = 3 * sd[2] * sd[3] * sd[4];
+        collect col = {zt_test_alloc((size_t)dn * sizeof(float)), frames, 0};
+        zt_tensor zm = zt_tensor_new(ZT_F32, mu, sm[1], sm[2], sm[3], sm[4]);
+        CHECK_OK(zt_wan_vae_decode(vae, be, arena, &zm, ZT_VAE_RAW, on_frame, &col));
+        CHECK(col.n == frames, "%s: %lld frames decoded, want %lld", c, (long long)col.n,
+              (long long)frames);
+        snprintf(what, sizeof what, "%s %s %s decode", variant, file, c);
+        compare(what, col.buf, dec, dn);
+        outs[ci] = col.buf;
+        sizes[ci] = dn;
+        collect col2 = {zt_test_alloc((size_t)dn * sizeof(float)), frames, 0};
+        zt_tensor zl = zt_tensor_new(ZT_F32, lat, sl[1], sl[2], sl[3], sl[4]);
+        CHECK_OK(zt_wan_vae_decode(vae, be, arena, &zl, 0, on_frame, &col2));
+        snprintf(what, sizeof what, "%s %s %s decode normalized", variant, file, c);
+        compare(what, col2.buf, dec, dn);
+
+        /* the first decoder chunk, unclamped */
+        zt_wan_vae_stream *s = NULL;
+        CHECK_OK(zt_wan_vae_stream_init(&s, vae, 1));
+        int64_t hw = sm[3] * sm[4];
+        float *z0 = zt_test_alloc((size_t)(sm[1] * hw) * sizeof *z0);
+        for (int64_t ch = 0; ch < sm[1]; ch++)
+            memcpy(z0 + ch * hw, mu + ch * sm[2] * hw, (size_t)hw * sizeof *z0);
+        zt_tensor zf = zt_tensor_new(ZT_F32, z0, sm[1], sm[3], sm[4]), out;
+        zt_arena_mark m = zt_arena_save(arena);
+        CHECK_OK(zt_wan_vae_decode_chunk(s, be, arena, &zf, &out));
+        CHECK(out.shape[1] == 1 && out.shape[2] == sf[3] && out.shape[3] == sf[4],
+              "first chunk shape");
+        snprintf(what, sizeof what, "%s %s %s first chunk", variant, file, c);
+        compare(what, out.data, first, 3 * sf[3] * sf[4]);
+        zt_arena_restore(arena, m);
+        zt_wan_vae_stream_free(s);
+    }
+    *n_cases = ci;
+    zt_arena_free(arena);
+    zt_safetensors_close(st);
+    zt_wan_vae_free(vae);
+}
+
+static void test_variant(const char *variant) {
+    static const char *const files[] = {"diffusers.safetensors", "original.safetensors",
+                                        "original.pth"};
+    float *outs[3][8] = {{0}};
+    int64_t sizes[3][8] = {{0}};
+    int n[3] = {0};
+    for (int f = 0; f < 3; f++) run_cases(variant, files[f], outs[f], sizes[f], &n[f]);
+    /* all formats hold the same numbers: the decodes must be identical */
+    for (int f = 1; f < 3; f++)
+        for (int c = 0; c < n[0] && c < n[f]; c++)
+            CHECK(outs[0][c] && outs[f][c] &&
+                      sizes[0][c] == sizes[f][c] &&
+                      memcmp(outs[0][c], outs[f][c], (size_t)sizes[0][c] * sizeof(float)) == 0,
+                  "%s: %s and %s decode case %d differently", variant, files[0], files[f], c);
+}
+
+/* Peak memory of a decode: the arena's peak plus the stream's caches, for latents of
+ * t frames at one size (random values, the wan21 fixture's weights). */
+static size_t decode_peak(const zt_wan_vae *vae, int64_t t, int64_t h, int64_t w) {
+    zt_arena *arena = NULL;
+    CHECK_OK(zt_arena_init(&arena, 0, 0));
+    zt_wan_vae_stream *s = NULL;
+    CHECK_OK(zt_wan_vae_stream_init(&s, vae, 1));
+    zt_test_rng rng = {7};
+    int64_t z = zt_wan_vae_get_info(vae)->z_dim;
+    float *zf = zt_test_alloc((size_t)(z * h * w) * sizeof *zf);
+    int64_t frames = 0;
+    for (int64_t i = 0; i < t; i++) {
+        zt_test_fill_normal(&rng, zf, z * h * w, 1.0);
+        zt_tensor zt = zt_tensor_new(ZT_F32, zf, z, h, w), out;
+        zt_arena_mark m = zt_arena_save(arena);
+        CHECK_OK(zt_wan_vae_decode_chunk(s, be, arena, &zt, &out));
+        frames += out.shape[1];
+        zt_arena_restore(arena, m);
+    }
+    CHECK(frames == 1 + 4 * (t - 1), "%lld frames from %lld latent frames", (long long)frames,
+          (long long)t);
+    size_t peak = zt_arena_peak(arena) + zt_wan_vae_stream_bytes(s);
+    zt_wan_vae_stream_free(s);
+    zt_arena_free(arena);
+    return peak;
+}
+
+static void test_memory(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/vae/wan21/original.safetensors", ZT_TEST_DATA);
+    zt_wan_vae *vae = NULL;
+    CHECK_OK(zt_wan_vae_open(&vae, path));
+    if (!vae) return;
+    size_t p5 = decode_peak(vae, 5, 6, 10), p21 = decode_peak(vae, 21, 6, 10);
+    printf("decode peak: 5 latent frames %zu bytes, 21 latent frames %zu bytes\n", p5, p21);
+    CHECK(p5 == p21 && p5 > 0, "peak grows with frames: %zu vs %zu", p5, p21);
+    zt_wan_vae_free(vae);
+}
+
+int main(void) {
+    CHECK_OK(zt_backend_cpu_init(&be, 0));
+    if (!be) return zt_test_finish();
+    test_variant("wan21");
+    test_variant("wan22");
+    test_memory();
+    zt_backend_free(be);
+    return zt_test_finish();
+}
