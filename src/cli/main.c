@@ -35,6 +35,7 @@ static const struct {
     {"encode", zt_cli_encode, "encode a PNG frame sequence (or a test pattern) to a video"},
     {"info", zt_cli_info, "list the tensors and metadata of a model file"},
     {"presets", zt_cli_presets, "list the presets"},
+    {"vae", zt_cli_vae, "decode saved latents to a video with a Wan VAE"},
     {"bench", zt_cli_bench, "measure the speed of the compute kernels"},
     {"version", zt_cli_version, "print versions of zoetrope and its libraries"},
 };

@@ -199,6 +199,12 @@ static const conv_case cases[] = {
     {"3d all-padding frames (taps)", 3, 1, 64, 3, 2, 4, 5, 2, 3, 3, P3(1, 1, 1, 3, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
     {"3d all-padding frames (im2col)", 3, 1, 2, 3, 2, 4, 5, 2, 3, 3, P3(1, 1, 1, 3, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
     {"3d all-padding frames (direct)", 3, 1, 2, 3, 2, 4, 5, 2, 1, 1, P3(1, 1, 1, 3, 0, 0, 0, 0, 0), 1, ZT_F32, ZT_F32},
+    /* Winograd F(2x2, 3x3): 3x3, stride 1, padding 1, 16+ channels both ways */
+    {"2d 3x3 cin16 cout16 7x9 (winograd)", 2, 2, 16, 16, 1, 7, 9, 1, 3, 3, P2(1, 1, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
+    {"2d 3x3 cin33 cout17 1x1 (winograd)", 2, 1, 33, 17, 1, 1, 1, 1, 3, 3, P2(1, 1, 1, 1, 1, 1), 0, ZT_F32, ZT_F32},
+    {"3d 3x3x3 causal cin24 cout40 5x6 (winograd)", 3, 2, 24, 40, 4, 5, 6, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
+    {"3d 3x3x3 cin96 cout20 no tpad (winograd)", 3, 1, 96, 20, 5, 6, 3, 3, 3, 3, P3(1, 1, 1, 0, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
+    {"3d 3x3x3 causal cin32 cout32 bf16 (winograd)", 3, 1, 32, 32, 3, 7, 7, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 1, ZT_BF16, ZT_BF16},
     /* rounded weights and biases */
     {"2d 3x3 cin3 bf16", 2, 2, 3, 5, 1, 7, 9, 1, 3, 3, P2(1, 1, 1, 1, 1, 1), 1, ZT_BF16, ZT_BF16},
     {"2d 3x3 s2 cin40 f16", 2, 1, 40, 6, 1, 9, 7, 1, 3, 3, P2(2, 2, 0, 1, 0, 1), 1, ZT_F16, ZT_F32},
@@ -214,6 +220,8 @@ static const conv_case cases[] = {
  * cut into pieces (a whole-row im2col of cin * taps * w floats would pass the 4 MB
  * workspace). */
 static const conv_case tiled[] = {
+    {"3d 3x3x3 cin64 cout64 37x53 (winograd tiles)", 3, 1, 64, 64, 3, 37, 53, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
+    {"2d 3x3 cin16 cout16 3x9000 (winograd pieces)", 2, 1, 16, 16, 1, 3, 9000, 1, 3, 3, P2(1, 1, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
     {"2d 3x3 cin64 48x70 (row tiles)", 2, 1, 64, 4, 1, 48, 70, 1, 3, 3, P2(1, 1, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
     {"3d 3x3x3 cin8 40x50 (row tiles)", 3, 1, 8, 6, 3, 40, 50, 3, 3, 3, P3(1, 1, 1, 2, 0, 1, 1, 1, 1), 1, ZT_F32, ZT_F32},
     {"3d 1x1x1 cin8 64x64 (row tiles)", 3, 1, 8, 6, 2, 64, 64, 1, 1, 1, P3(1, 1, 1, 0, 0, 0, 0, 0, 0), 1, ZT_F32, ZT_F32},

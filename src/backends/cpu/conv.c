@@ -12,6 +12,12 @@
  *    [Cout, Cin] x [Cin, pixels] on the window shifted by dh * width + dw. The kw - 1
  *    extra columns per row are computed and dropped. No column matrix, so tiles stay
  *    large at any channel count and the workspace stays a few MB.
+ *  - winograd: 3x3 kernels, stride 1, padding 1 on both sides, 16 or more input and
+ *    output channels (the VAE's convolutions). F(2x2, 3x3): each 2x2 block of output
+ *    comes from a 4x4 input patch; after the transforms B^T d B and G g G^T the
+ *    convolution is 16 GEMMs [Cout, Cin] x [Cin, blocks] per time tap, and A^T m A
+ *    gives the outputs: 16 multiplies per 4 outputs instead of 36. The transforms
+ *    add and halve only, so the error stays that of a direct sum.
  *  - im2col: everything else (spatial strides; few input channels, where per-tap GEMMs
  *    with a small K would be slow): the tile's column matrix, one GEMM.
  * Weights are converted once per call to f32 in [Cout][taps][Cin] order, which both
@@ -35,8 +41,12 @@
  * once per tap) lose to one im2col GEMM. Measured on Zen 3 with OpenBLAS: im2col is
  * faster at 16 and 32 input channels, even at 64 and 96, slower from 192 up. */
 #define CONV_TAPS_MIN_CIN 64
+/* Winograd pays once both channel counts make the GEMMs dominate the transforms. */
+#define CONV_WINO_MIN_CH 16
+/* Per-thread workspace of a Winograd tile (transformed input and products). */
+#define CONV_WINO_WS_FLOATS ((int64_t)1 << 21)
 
-enum { CONV_DIRECT, CONV_TAPS, CONV_IM2COL };
+enum { CONV_DIRECT, CONV_TAPS, CONV_IM2COL, CONV_WINO };
 
 typedef struct conv_job {
     /* conv2d runs as conv3d with t = kt = 1 */
@@ -101,6 +111,101 @@ static void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, c
                 (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
+/* ---- Winograd F(2x2, 3x3) ------------------------------------------------------------- */
+
+/* u = G g G^T for a 3x3 kernel g (row-major), G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
+static void wino_kernel(float u[16], const float g[9]) {
+    float t[4][3];
+    for (int c = 0; c < 3; c++) {
+        float a = g[c], b = g[3 + c], d = g[6 + c];
+        t[0][c] = a;
+        t[1][c] = 0.5f * (a + b + d);
+        t[2][c] = 0.5f * (a - b + d);
+        t[3][c] = d;
+    }
+    for (int r = 0; r < 4; r++) {
+        float a = t[r][0], b = t[r][1], d = t[r][2];
+        u[r * 4 + 0] = a;
+        u[r * 4 + 1] = 0.5f * (a + b + d);
+        u[r * 4 + 2] = 0.5f * (a - b + d);
+        u[r * 4 + 3] = d;
+    }
+}
+
+/* v = B^T d B for a 4x4 patch (rows ld apart), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
+ * 0 1 0 -1]; v[xi] goes to out[xi * stride]. */
+static inline void wino_input(float *out, int64_t stride, const float *d, int64_t ld) {
+    float t[4][4];
+    for (int c = 0; c < 4; c++) {
+        float d0 = d[c], d1 = d[ld + c], d2 = d[2 * ld + c], d3 = d[3 * ld + c];
+        t[0][c] = d0 - d2;
+        t[1][c] = d1 + d2;
+        t[2][c] = d2 - d1;
+        t[3][c] = d1 - d3;
+    }
+    for (int r = 0; r < 4; r++) {
+        out[(r * 4 + 0) * stride] = t[r][0] - t[r][2];
+        out[(r * 4 + 1) * stride] = t[r][1] + t[r][2];
+        out[(r * 4 + 2) * stride] = t[r][2] - t[r][1];
+        out[(r * 4 + 3) * stride] = t[r][1] - t[r][3];
+    }
+}
+
+/* y = A^T m A, A^T = [1 1 1 0; 0 1 -1 -1]: the 2x2 outputs of a block from its 16
+ * products m[xi * stride]. */
+static inline void wino_output(float y[4], const float *m, int64_t stride) {
+    float t[2][4];
+    for (int c = 0; c < 4; c++) {
+        float m0 = m[c * stride], m1 = m[(4 + c) * stride], m2 = m[(8 + c) * stride],
+              m3 = m[(12 + c) * stride];
+        t[0][c] = m0 + m1 + m2;
+        t[1][c] = m1 - m2 - m3;
+    }
+    for (int r = 0; r < 2; r++) {
+        y[r * 2 + 0] = t[r][0] + t[r][1] + t[r][2];
+        y[r * 2 + 1] = t[r][1] - t[r][2] - t[r][3];
+    }
+}
+
+/* A tile of rows x cols outputs (both even but at the frame's edge) in 2x2 blocks. */
+static void wino_tile(const conv_job *j, const float *xn, float *yt, int64_t oh0, int64_t ow0,
+                      int64_t nr, int64_t nc, int64_t t0, int64_t dt0, int64_t dt1, float *ws) {
+    int64_t br = (nr + 1) / 2, bc = (nc + 1) / 2, nb = br * bc;
+    int64_t wq = 2 * bc + 2, rq = 2 * br + 2; /* input window with the 1-pixel border */
+    int64_t ldx = j->t * j->h * j->w, ldy = j->to * j->ho * j->wo;
+    float *v = ws, *m = v + 16 * j->cin * nb, *win = m + 16 * j->cout * nb;
+    for (int64_t dt = dt0; dt < dt1; dt++) {
+        const float *xf = xn + (t0 + dt) * j->h * j->w;
+        for (int64_t ci = 0; ci < j->cin; ci++) {
+            for (int64_t r = 0; r < rq; r++) {
+                int64_t ih = oh0 + r - 1;
+                if (ih < 0 || ih >= j->h)
+                    memset(win + r * wq, 0, (size_t)wq * sizeof(float));
+                else
+                    gather_row(win + r * wq, xf + ci * ldx + ih * j->w, j->w, ow0 - 1, 1, wq);
+            }
+            float *vc = v + ci * nb;
+            for (int64_t bi = 0; bi < br; bi++)
+                for (int64_t bj = 0; bj < bc; bj++)
+                    wino_input(vc + bi * bc + bj, j->cin * nb, win + 2 * bi * wq + 2 * bj, wq);
+        }
+        for (int xi = 0; xi < 16; xi++)
+            gemm(j->cout, nb, j->cin, j->wt + (dt * 16 + xi) * j->cout * j->cin, j->cin,
+                 v + xi * j->cin * nb, nb, dt == dt0 ? 0.0f : 1.0f, m + xi * j->cout * nb, nb);
+    }
+    for (int64_t co = 0; co < j->cout; co++) {
+        float bv = j->bias ? j->bias[co] : 0.0f, out[4];
+        float *yc = yt + co * ldy;
+        for (int64_t bi = 0; bi < br; bi++)
+            for (int64_t bj = 0; bj < bc; bj++) {
+                wino_output(out, m + co * nb + bi * bc + bj, j->cout * nb);
+                for (int r = 0; r < 2 && 2 * bi + r < nr; r++)
+                    for (int c = 0; c < 2 && 2 * bj + c < nc; c++)
+                        yc[(2 * bi + r) * j->wo + 2 * bj + c] = out[r * 2 + c] + bv;
+            }
+    }
+}
+
 static void conv_task(void *ctx, int64_t task, int thread) {
     const conv_job *j = ctx;
     int64_t ct = task % j->col_tiles;
@@ -124,6 +229,11 @@ static void conv_task(void *ctx, int64_t task, int thread) {
         return;
     }
     float *ws = thread_ws(j, thread);
+
+    if (j->mode == CONV_WINO) {
+        wino_tile(j, xn, yt, oh0, ow0, nr, nc, t0, dt0, dt1, ws);
+        return;
+    }
 
     if (j->mode == CONV_DIRECT) {
         float beta = 0.0f;
@@ -224,6 +334,19 @@ static void weights_task(void *ctx, int64_t co, int thread) {
         zt_convert_to_f32(tmp, src, j->w_dtype, kk);
         row = tmp;
     }
+    if (j->mode == CONV_WINO) { /* [kt][16][cout][cin], written a row of cin at a time */
+        float *u = thread_ws(j, thread) + j->taps * j->cin, g[16];
+        for (int64_t dt = 0; dt < j->kt; dt++) {
+            for (int64_t ci = 0; ci < j->cin; ci++) {
+                wino_kernel(g, row + (ci * j->kt + dt) * 9);
+                for (int xi = 0; xi < 16; xi++) u[xi * j->cin + ci] = g[xi];
+            }
+            for (int xi = 0; xi < 16; xi++)
+                memcpy((float *)j->wt + ((dt * 16 + xi) * j->cout + co) * j->cin,
+                       u + xi * j->cin, (size_t)j->cin * sizeof(float));
+        }
+        return;
+    }
     for (int64_t tap = 0; tap < j->taps; tap++)
         for (int64_t ci = 0; ci < j->cin; ci++) dst[tap * j->cin + ci] = row[ci * j->taps + tap];
 }
@@ -235,6 +358,10 @@ static int64_t tile_ws(const conv_job *j, int64_t rows, int64_t cols) {
         return (j->kt * j->cin * (rows + j->kh - 1) + j->cout * rows) * (cols + j->kw - 1);
     case CONV_IM2COL:
         return j->taps * j->cin * rows * cols;
+    case CONV_WINO: {
+        int64_t nb = ((rows + 1) / 2) * ((cols + 1) / 2);
+        return 16 * (j->cin + j->cout) * nb + (rows + 3) * (cols + 3);
+    }
     default:
         return 0;
     }
@@ -246,18 +373,24 @@ static void choose_tiles(conv_job *j) {
     int64_t want = (CONV_MIN_TASKS + frames - 1) / frames; /* row tiles per frame */
     if (rows > (j->ho + want - 1) / want) rows = (j->ho + want - 1) / want;
     if (rows < 1) rows = 1;
-    while (rows > 1 && tile_ws(j, rows, j->wo) > CONV_WS_FLOATS) rows--;
+    int64_t budget = j->mode == CONV_WINO ? CONV_WINO_WS_FLOATS : CONV_WS_FLOATS;
+    int64_t step = j->mode == CONV_WINO ? 2 : 1; /* Winograd tiles are whole 2x2 blocks */
+    rows = (rows + step - 1) / step * step;
+    while (rows > step && tile_ws(j, rows, j->wo) > budget) rows -= step;
     int64_t cols = j->wo;
-    if (rows == 1 && j->mode != CONV_DIRECT) {
+    if (rows == step && j->mode != CONV_DIRECT) {
         /* one row too wide for the workspace: split it (a piece of 16 pixels always
          * goes, so the budget can only be passed by an absurdly deep kernel) */
-        while (cols > 16 && tile_ws(j, 1, cols) > CONV_WS_FLOATS) cols = (cols + 1) / 2;
+        while (cols > 16 && tile_ws(j, step, cols) > budget) cols = (cols + 1) / 2;
     }
     j->col_tiles = (j->wo + cols - 1) / cols;
     cols = (j->wo + j->col_tiles - 1) / j->col_tiles;
     j->row_tiles = (j->ho + rows - 1) / rows;
-    j->rows = (j->ho + j->row_tiles - 1) / j->row_tiles; /* even out the last tile */
-    j->cols = cols;
+    rows = (j->ho + j->row_tiles - 1) / j->row_tiles; /* even out the last tile */
+    j->rows = (rows + step - 1) / step * step;
+    j->cols = (cols + step - 1) / step * step;
+    j->row_tiles = (j->ho + j->rows - 1) / j->rows;
+    j->col_tiles = (j->wo + j->cols - 1) / j->cols;
 }
 
 static int fits_int(int64_t v) { return v <= INT_MAX; }
@@ -273,6 +406,9 @@ static zt_status conv_run(zt_backend *be, const char *op, conv_job *j, const zt_
     int unit = j->sh == 1 && j->sw == 1;
     if (unit && j->kh == 1 && j->kw == 1 && j->ho == j->h && j->wo == j->w && fits_int(ldx))
         j->mode = CONV_DIRECT;
+    else if (unit && j->kh == 3 && j->kw == 3 && j->ph == 1 && j->pw == 1 && j->ho == j->h &&
+             j->wo == j->w && j->cin >= CONV_WINO_MIN_CH && j->cout >= CONV_WINO_MIN_CH)
+        j->mode = CONV_WINO; /* same-size output: padding 1 on both sides */
     else if (unit && j->cin >= CONV_TAPS_MIN_CIN)
         j->mode = CONV_TAPS;
     else
@@ -283,13 +419,14 @@ static zt_status conv_run(zt_backend *be, const char *op, conv_job *j, const zt_
     choose_tiles(j);
 
     /* per-call f32 weights [cout][taps][cin] and bias, unless already in that form */
-    int64_t wfloats = j->cout * j->taps * j->cin;
+    int64_t wfloats = j->cout * (j->mode == CONV_WINO ? 16 * j->kt : j->taps) * j->cin;
     int convert_w = w->dtype != ZT_F32 || j->taps > 1;
     int convert_b = b && b->dtype != ZT_F32;
     int64_t prefix = (convert_w ? wfloats : 0) + (convert_b ? j->cout : 0);
     j->prefix_floats = (prefix + 15) & ~(int64_t)15; /* keep the workspace 64-byte aligned */
     j->ws_floats = tile_ws(j, j->rows, j->cols);
-    if (convert_w && j->ws_floats < j->taps * j->cin) j->ws_floats = j->taps * j->cin;
+    int64_t wtmp = j->taps * j->cin + (j->mode == CONV_WINO ? 16 * j->cin : 0);
+    if (convert_w && j->ws_floats < wtmp) j->ws_floats = wtmp;
     if (j->ws_floats < 16) j->ws_floats = 16;
 
     int threads = zt_pool_size(j->pool);

@@ -1,8 +1,15 @@
 /* The CUDA backend: device memory, one stream, cuBLAS. Ops land here one family at a
  * time (kernels/NAME.cu); until then the table leaves them NULL and core/ops.c reports
- * ZT_ERR_UNSUPPORTED for them. */
+ * ZT_ERR_UNSUPPORTED for them.
+ *
+ * cuBLAS is opened with dlopen when a CUDA backend is created, not linked: merely
+ * loading libcublasLt costs over 200 MB of resident memory, which every CPU run would
+ * otherwise pay. */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "../../core/status.h"
@@ -17,12 +24,49 @@
                            __LINE__, cudaGetErrorString(e_));                              \
     } while (0)
 
+/* The cuBLAS entry points used, resolved once from the library. */
+static struct {
+    void *lib;
+    cublasStatus_t (*create)(cublasHandle_t *);
+    cublasStatus_t (*destroy)(cublasHandle_t);
+    cublasStatus_t (*set_stream)(cublasHandle_t, cudaStream_t);
+    const char *(*status_string)(cublasStatus_t);
+    char error[256];
+} blas;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_load(void) {
+    char name[64];
+    snprintf(name, sizeof name, "libcublas.so.%d", CUBLAS_VER_MAJOR);
+    blas.lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+#ifdef ZT_CUDA_LIB_DIR
+    if (!blas.lib) { /* the toolkit's own directory, when it is not on the loader's path */
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", ZT_CUDA_LIB_DIR, name);
+        blas.lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    }
+#endif
+    if (!blas.lib) {
+        snprintf(blas.error, sizeof blas.error, "%s", dlerror());
+        return;
+    }
+    *(void **)&blas.create = dlsym(blas.lib, "cublasCreate_v2");
+    *(void **)&blas.destroy = dlsym(blas.lib, "cublasDestroy_v2");
+    *(void **)&blas.set_stream = dlsym(blas.lib, "cublasSetStream_v2");
+    *(void **)&blas.status_string = dlsym(blas.lib, "cublasGetStatusString");
+    if (!blas.create || !blas.destroy || !blas.set_stream || !blas.status_string) {
+        snprintf(blas.error, sizeof blas.error, "%s lacks an expected function", name);
+        dlclose(blas.lib);
+        blas.lib = NULL;
+    }
+}
+
 #define CUBLAS_CHECK(expr)                                                                 \
     do {                                                                                   \
         cublasStatus_t e_ = (expr);                                                        \
         if (e_ != CUBLAS_STATUS_SUCCESS)                                                   \
             return zt_fail(ZT_ERR_RUNTIME, "cublas: %s (%s:%d): %s", #expr, __FILE__,      \
-                           __LINE__, cublasGetStatusString(e_));                           \
+                           __LINE__, blas.status_string(e_));                              \
     } while (0)
 
 typedef struct cuda_ctx {
@@ -39,7 +83,7 @@ int zt_backend_cuda_available(void) {
 static void cuda_free(zt_backend *be) {
     cuda_ctx *c = be->ctx;
     if (c) {
-        if (c->blas) cublasDestroy(c->blas);
+        if (c->blas) blas.destroy(c->blas);
         if (c->stream) cudaStreamDestroy(c->stream);
         free(c);
     }
@@ -93,8 +137,10 @@ static zt_status cuda_setup(cuda_ctx *c, int device) {
     c->device = device;
     CUDA_CHECK(cudaSetDevice(device));
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
-    CUBLAS_CHECK(cublasCreate(&c->blas));
-    CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
+    pthread_once(&blas_once, blas_load);
+    if (!blas.lib) return zt_fail(ZT_ERR_UNSUPPORTED, "cuda: cannot load cuBLAS: %s", blas.error);
+    CUBLAS_CHECK(blas.create(&c->blas));
+    CUBLAS_CHECK(blas.set_stream(c->blas, c->stream));
     return ZT_OK;
 }
 
