@@ -56,6 +56,9 @@ typedef struct zt_rope_params {
 typedef struct zt_conv_params {
     int stride[3];       /* (t,) h, w; conv2d uses the last two */
     int pad[3][2];       /* (t,) h, w: zero padding before and after; causal: t = {2p, 0} */
+    /* conv3d only, optional: frames [N, Cin, P, H, W] that come before x in time, as if
+     * concatenated in front of it (after the front padding); the causal cache. */
+    const zt_tensor *prev;
 } zt_conv_params;
 
 struct zt_backend {
@@ -88,9 +91,10 @@ struct zt_backend {
     zt_status (*rms_norm)(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
                           float eps);
     /* y = x / max(||x||_2, eps) * scale * gamma + beta, norm taken over dim axis; gamma
-     * and beta are [shape[axis]] (optional). The Wan VAE's RMS_norm. */
+     * and beta are [shape[axis]] (optional). The Wan VAE's RMS_norm. y may be x. */
     zt_status (*l2_norm)(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
                          const zt_tensor *gamma, const zt_tensor *beta, float scale, float eps);
+    /* y may be x */
     zt_status (*unary)(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_unary_op op,
                        float alpha, float beta);
     /* c = a op b with numpy broadcasting (right-aligned; size-1 dims stretch) */

@@ -262,11 +262,22 @@ static zt_status check_conv(const char *op, int nsp, const zt_tensor *y, const z
     if (w->shape[1] != x->shape[1] || y->shape[1] != w->shape[0] || y->shape[0] != x->shape[0])
         return zt_fail(ZT_ERR_RUNTIME, "%s: x %s, weight %s and y %s disagree on channels", op,
                        SHAPE(x), SHAPE(w), SHAPE(y));
+    const zt_tensor *pv = nsp == 3 ? p->prev : NULL;
+    if (nsp == 2 && p->prev) return zt_fail(ZT_ERR_RUNTIME, "%s: prev frames need conv3d", op);
+    if (pv) {
+        ZT_TRY(need_f32_contig(op, "prev", pv));
+        if (pv->ndim != 5 || pv->shape[0] != x->shape[0] || pv->shape[1] != x->shape[1] ||
+            pv->shape[3] != x->shape[3] || pv->shape[4] != x->shape[4])
+            return zt_fail(ZT_ERR_RUNTIME, "%s: prev %s does not fit x %s", op, SHAPE(pv),
+                           SHAPE(x));
+        if (pv->data == y->data) return zt_fail(ZT_ERR_RUNTIME, "%s: y may not alias prev", op);
+    }
     for (int i = 0; i < nsp; i++) {
         int j = first + i;
         if (p->stride[j] < 1 || p->pad[j][0] < 0 || p->pad[j][1] < 0)
             return zt_fail(ZT_ERR_RUNTIME, "%s: bad stride or padding", op);
-        int64_t o = zt_conv_out_size(x->shape[2 + i], (int)w->shape[2 + i], p->stride[j],
+        int64_t in = x->shape[2 + i] + (i == 0 && pv ? pv->shape[2] : 0);
+        int64_t o = zt_conv_out_size(in, (int)w->shape[2 + i], p->stride[j],
                                      p->pad[j][0], p->pad[j][1]);
         if (o < 1 || y->shape[2 + i] != o)
             return zt_fail(ZT_ERR_RUNTIME, "%s: x %s with weight %s gives size %lld in dim %d, "

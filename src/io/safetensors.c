@@ -374,6 +374,71 @@ zt_status zt_safetensors_open_memory(zt_safetensors **out, const char *label, co
     return ZT_OK;
 }
 
+/* Entries from pth.c: the same checks parse_entry makes on a header, except overlaps. */
+static zt_status check_given_entry(zt_safetensors *st, const zt_st_entry *e) {
+    if (!e->name) return bad(st, NULL, "tensor without a name");
+    if ((unsigned)e->dtype >= ZT_DTYPE_COUNT) return bad(st, e->name, "unknown dtype");
+    if (e->ndim < 0 || e->ndim > ZT_ST_MAX_DIMS)
+        return bad(st, e->name, "%d dimensions, at most %d supported", e->ndim, ZT_ST_MAX_DIMS);
+    uint64_t numel = 1, nbytes;
+    for (int i = 0; i < e->ndim; i++)
+        if (e->shape[i] < 0 || __builtin_mul_overflow(numel, (uint64_t)e->shape[i], &numel))
+            return bad(st, e->name, "bad shape");
+    if (numel != (uint64_t)e->numel ||
+        __builtin_mul_overflow(numel, (uint64_t)zt_dtype_size(e->dtype), &nbytes) ||
+        nbytes != e->nbytes)
+        return bad(st, e->name, "element or byte count does not match the shape");
+    if (e->offset > st->data_size || e->nbytes > st->data_size - e->offset)
+        return bad(st, e->name, "bytes [%llu, +%llu) lie outside the file (%llu bytes)",
+                   (unsigned long long)e->offset, (unsigned long long)e->nbytes,
+                   (unsigned long long)st->data_size);
+    return ZT_OK;
+}
+
+zt_status zt_safetensors_from_entries(zt_safetensors **out, const char *path, const void *base,
+                                      size_t size, int mapped, const zt_st_entry *entries,
+                                      size_t count) {
+    *out = NULL;
+    zt_safetensors *st = NULL;
+    ZT_TRY(st_alloc(&st, path));
+    st->base = base;
+    st->size = base ? size : 0;
+    st->data = st->base;
+    st->data_size = st->size;
+    zt_status rc = ZT_OK;
+    size_t pool_size = 1;
+    for (size_t i = 0; i < count && rc == ZT_OK; i++) {
+        rc = check_given_entry(st, &entries[i]);
+        if (rc == ZT_OK) pool_size += strlen(entries[i].name) + 1;
+    }
+    if (rc == ZT_OK && count > UINT32_MAX - 1) rc = bad(st, NULL, "too many tensors (%zu)", count);
+    if (rc == ZT_OK) {
+        st->pool = malloc(pool_size);
+        st->entries = calloc(count ? count : 1, sizeof *st->entries);
+        if (!st->pool || !st->entries) rc = zt_fail(ZT_ERR_NOMEM, "%s: out of memory", path);
+    }
+    if (rc == ZT_OK) {
+        char *cursor = st->pool;
+        for (size_t i = 0; i < count; i++) {
+            st->entries[i] = entries[i];
+            st->entries[i].name = pool_add(&cursor, entries[i].name);
+        }
+        st->count = count;
+        rc = build_index(st);
+    }
+    /* the index probes in insertion order, so a repeated name finds its first copy */
+    for (size_t i = 0; i < st->count && rc == ZT_OK; i++)
+        if (zt_safetensors_find(st, st->entries[i].name) != &st->entries[i])
+            rc = bad(st, NULL, "the name '%s' appears twice", st->entries[i].name);
+    if (rc != ZT_OK) {
+        zt_safetensors_close(st); /* the caller still owns base */
+        return rc;
+    }
+    st->mapped = mapped;
+    *out = st;
+    return ZT_OK;
+}
+
 void zt_safetensors_close(zt_safetensors *st) {
     if (!st) return;
     if (st->mapped) munmap((void *)st->base, st->size);

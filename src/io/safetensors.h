@@ -42,6 +42,15 @@ typedef struct zt_st_entry {
 zt_status zt_safetensors_open_memory(zt_safetensors **st, const char *label, const void *data,
                                      size_t size);
 
+/* Build a zt_safetensors from entries another reader (pth.c) has already found in a
+ * file image: base[0, size) is the whole file, each entry's offset counts from base.
+ * Names are copied; every entry must lie inside size and names must be distinct, but
+ * entries may overlap (views sharing one storage). When mapped is set, base came from
+ * mmap and close unmaps it; that ownership passes only on success. */
+zt_status zt_safetensors_from_entries(zt_safetensors **st, const char *path, const void *base,
+                                      size_t size, int mapped, const zt_st_entry *entries,
+                                      size_t count);
+
 /* The path given to open (or the label). */
 const char *zt_safetensors_path(const zt_safetensors *st);
 

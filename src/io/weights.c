@@ -11,6 +11,7 @@
 
 #include "../core/log.h"
 #include "../core/status.h"
+#include "pth.h"
 
 /* A rule with its canonical pattern reduced to a skeleton: every "{}" and every run of
  * digits becomes "{}" (a slot). A name matches when its own skeleton (digit runs
@@ -373,7 +374,9 @@ static zt_status open_all(zt_weights *w, const char *const *paths, size_t n) {
     w->first = calloc(n + 1, sizeof *w->first);
     if (!w->first) return zt_fail(ZT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        ZT_TRY(zt_safetensors_open(&w->files[i], paths[i]));
+        /* torch.save zips read through pth.c into the same zt_safetensors */
+        ZT_TRY(zt_pth_sniff(paths[i]) ? zt_pth_open(&w->files[i], paths[i])
+                                      : zt_safetensors_open(&w->files[i], paths[i]));
         w->n_files = i + 1;
         const zt_safetensors *st = w->files[i];
         for (size_t t = 0; t < zt_safetensors_count(st); t++) {
@@ -629,12 +632,12 @@ static int name_cmp(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* A directory: its one index, else its one .safetensors file. */
+/* A directory: its one index, else its one .safetensors file, else its one .pth file. */
 static zt_status open_dir(zt_weights **out, const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return zt_fail(ZT_ERR_INPUT, "%s: cannot open: %s", dir, strerror(errno));
-    char *idx[2] = {0}, *st[2] = {0};
-    size_t n_idx = 0, n_st = 0;
+    char *idx[2] = {0}, *st[2] = {0}, *pth = NULL;
+    size_t n_idx = 0, n_st = 0, n_pth = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (ends_with(de->d_name, ".safetensors.index.json")) {
@@ -643,18 +646,25 @@ static zt_status open_dir(zt_weights **out, const char *dir) {
         } else if (ends_with(de->d_name, ".safetensors")) {
             if (n_st < 2) st[n_st] = strdup(de->d_name);
             n_st++;
+        } else if (ends_with(de->d_name, ".pth")) {
+            if (!n_pth++) pth = strdup(de->d_name);
         }
     }
     closedir(d);
     if (n_idx >= 2) qsort(idx, 2, sizeof *idx, name_cmp);
     if (n_st >= 2) qsort(st, 2, sizeof *st, name_cmp);
     zt_status rc;
-    const char *pick = n_idx == 1 ? idx[0] : n_idx == 0 && n_st == 1 ? st[0] : NULL;
+    const char *pick = n_idx == 1                              ? idx[0]
+                       : n_idx == 0 && n_st == 1               ? st[0]
+                       : n_idx == 0 && n_st == 0 && n_pth == 1 ? pth
+                                                               : NULL;
     if (n_idx > 1)
         rc = zt_fail(ZT_ERR_INPUT, "%s: %zu index files (%s, %s, ...); name one", dir, n_idx,
                      idx[0] ? idx[0] : "?", idx[1] ? idx[1] : "?");
-    else if (n_idx == 0 && n_st == 0)
+    else if (n_idx == 0 && n_st == 0 && n_pth == 0)
         rc = zt_fail(ZT_ERR_INPUT, "%s: no .safetensors file or index in the directory", dir);
+    else if (n_idx == 0 && n_st == 0 && n_pth > 1)
+        rc = zt_fail(ZT_ERR_INPUT, "%s: %zu .pth files and no .safetensors; name one", dir, n_pth);
     else if (!pick)
         rc =
             zt_fail(ZT_ERR_INPUT, "%s: %zu .safetensors files (%s, %s, ...) and no index; name one",
@@ -674,6 +684,7 @@ static zt_status open_dir(zt_weights **out, const char *dir) {
     free(idx[1]);
     free(st[0]);
     free(st[1]);
+    free(pth);
     return rc;
 }
 

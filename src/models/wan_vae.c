@@ -611,6 +611,7 @@ const zt_wan_vae_info *zt_wan_vae_get_info(const zt_wan_vae *v) {
 
 typedef struct vae_slot {
     zt_tensor t; /* [1, C, n, H, W]; data NULL until first use */
+    int live;    /* holds frames (else zeros: the convolution pads instead) */
 } vae_slot;
 
 struct zt_wan_vae_stream {
@@ -667,7 +668,7 @@ static zt_status act(run *r, zt_tensor *t, int64_t c, int64_t n, int64_t h, int6
 }
 
 /* The next cache slot, [1, c, n, h, w], zeroed on first use. */
-static zt_status next_slot(run *r, zt_tensor **out, int64_t c, int64_t n, int64_t h, int64_t w) {
+static zt_status next_slot(run *r, vae_slot **out, int64_t c, int64_t n, int64_t h, int64_t w) {
     if (r->slot >= r->s->n_slots)
         return zt_fail(ZT_ERR_RUNTIME, "wan vae: more cached convolutions than counted");
     vae_slot *sl = &r->s->slots[r->slot++];
@@ -679,7 +680,7 @@ static zt_status next_slot(run *r, zt_tensor **out, int64_t c, int64_t n, int64_
                        "first (%lldx%lld, was %lldx%lld)", (long long)h, (long long)w,
                        (long long)sl->t.shape[3], (long long)sl->t.shape[4]);
     }
-    *out = &sl->t;
+    *out = sl;
     return ZT_OK;
 }
 
@@ -701,39 +702,64 @@ static zt_tensor frames(const zt_tensor *x, int64_t start, int64_t n) {
     return v;
 }
 
-/* y = conv(x) for a convolution without a temporal kernel (kt = 1). */
-static zt_status conv_plain(run *r, zt_tensor *y, const zt_tensor *x, const vae_conv *cv) {
-    ZT_TRY(act(r, y, cv->cout, x->shape[2], x->shape[3], x->shape[4]));
+/* y = conv(x) for a convolution without a temporal kernel (kt = 1), y allocated. */
+static zt_status conv_plain_into(run *r, zt_tensor *y, const zt_tensor *x, const vae_conv *cv) {
     zt_conv_params p = conv_params(cv, 1, 1, 0);
     return zt_op_conv3d(r->be, y, x, &cv->w, &cv->b, &p);
 }
 
-/* y = causal conv(x) with the next cache slot's two frames in front; the slot then
- * holds the last two frames of cat(slot, x). */
-static zt_status conv_causal(run *r, zt_tensor *y, const zt_tensor *x, const vae_conv *cv) {
-    if (cv->kt == 1) return conv_plain(r, y, x, cv);
-    int64_t c = x->shape[1], t = x->shape[2], h = x->shape[3], w = x->shape[4];
-    zt_tensor *slot = NULL;
-    ZT_TRY(next_slot(r, &slot, c, 2, h, w));
-    ZT_TRY(act(r, y, cv->cout, t, h, w));
-    zt_arena_mark m = zt_arena_save(r->a);
-    zt_tensor cat;
-    ZT_TRY(act(r, &cat, c, t + 2, h, w));
-    zt_tensor parts[2] = {*slot, *x};
-    ZT_TRY(zt_op_concat(r->be, &cat, parts, 2, 2));
-    zt_conv_params p = conv_params(cv, 1, 1, 0);
-    ZT_TRY(zt_op_conv3d(r->be, y, &cat, &cv->w, &cv->b, &p));
-    zt_tensor last = frames(&cat, t, 2);
-    ZT_TRY(zt_op_copy(r->be, slot, &last));
-    zt_arena_restore(r->a, m);
+static zt_status conv_plain(run *r, zt_tensor *y, const zt_tensor *x, const vae_conv *cv) {
+    ZT_TRY(act(r, y, cv->cout, x->shape[2], x->shape[3], x->shape[4]));
+    return conv_plain_into(r, y, x, cv);
+}
+
+/* The slot takes the last n frames of cat(slot, x) (n = the slot's length). */
+static zt_status slot_push(run *r, vae_slot *sl, const zt_tensor *x) {
+    int64_t n = sl->t.shape[2], t = x->shape[2];
+    zt_tensor dst, src;
+    if (t < n) { /* keep the slot's last n - t frames, in front */
+        dst = frames(&sl->t, 0, n - t);
+        src = frames(&sl->t, t, n - t);
+        ZT_TRY(zt_op_copy(r->be, &dst, &src));
+    }
+    int64_t k = t < n ? t : n;
+    dst = frames(&sl->t, n - k, k);
+    src = frames(x, t - k, k);
+    ZT_TRY(zt_op_copy(r->be, &dst, &src));
+    sl->live = 1;
     return ZT_OK;
 }
 
-/* y = SiLU(RMS_norm(x)) over channels: x / ||x|| * sqrt(C) * gamma. */
-static zt_status norm_silu(run *r, zt_tensor *y, const zt_tensor *x, const zt_tensor *g) {
-    ZT_TRY(act(r, y, x->shape[1], x->shape[2], x->shape[3], x->shape[4]));
+/* y (allocated) = causal conv(x) with the next cache slot's two frames in front (or
+ * the zero padding they stand for before the first frames); then the slot takes the
+ * last two frames of cat(slot, x). */
+static zt_status conv_causal_into(run *r, zt_tensor *y, const zt_tensor *x, const vae_conv *cv) {
+    if (cv->kt == 1) return conv_plain_into(r, y, x, cv);
+    vae_slot *sl = NULL;
+    ZT_TRY(next_slot(r, &sl, x->shape[1], 2, x->shape[3], x->shape[4]));
+    zt_conv_params p = conv_params(cv, 1, 1, 0);
+    if (sl->live)
+        p.prev = &sl->t;
+    else
+        p.pad[0][0] = 2; /* the conv skips taps that see only padding */
+    ZT_TRY(zt_op_conv3d(r->be, y, x, &cv->w, &cv->b, &p));
+    return slot_push(r, sl, x);
+}
+
+static zt_status conv_causal(run *r, zt_tensor *y, const zt_tensor *x, const vae_conv *cv) {
+    ZT_TRY(act(r, y, cv->cout, x->shape[2], x->shape[3], x->shape[4]));
+    return conv_causal_into(r, y, x, cv);
+}
+
+/* y = SiLU(RMS_norm(x)) over channels: x / ||x|| * sqrt(C) * gamma; y may be x. */
+static zt_status norm_silu_into(run *r, zt_tensor *y, const zt_tensor *x, const zt_tensor *g) {
     ZT_TRY(zt_op_l2_norm(r->be, y, x, 1, g, NULL, sqrtf((float)x->shape[1]), 1e-12f));
     return zt_op_silu(r->be, y, y);
+}
+
+static zt_status norm_silu(run *r, zt_tensor *y, const zt_tensor *x, const zt_tensor *g) {
+    ZT_TRY(act(r, y, x->shape[1], x->shape[2], x->shape[3], x->shape[4]));
+    return norm_silu_into(r, y, x, g);
 }
 
 /* Keep only t above mark m. */
@@ -741,19 +767,25 @@ static zt_status keep(run *r, zt_arena_mark m, zt_tensor *t) {
     return zt_arena_keep_tensor(r->a, m, t);
 }
 
+/* The output is allocated before the temporaries, so it ends up at the entry mark
+ * (one move only when a shortcut convolution sits below it). */
 static zt_status res_block(run *r, zt_tensor *x, const vae_res *b) {
+    int64_t t = x->shape[2], h = x->shape[3], w = x->shape[4];
     zt_arena_mark m = zt_arena_save(r->a);
-    zt_tensor h = *x, a, y;
-    if (b->has_sc) ZT_TRY(conv_plain(r, &h, x, &b->sc));        /* [Cout, T, H, W] */
-    zt_arena_mark mh = zt_arena_save(r->a);
+    zt_tensor hs = *x, y, a, t1;
+    if (b->has_sc) ZT_TRY(conv_plain(r, &hs, x, &b->sc));     /* [Cout, T, H, W] */
+    ZT_TRY(act(r, &y, b->c2.cout, t, h, w));                    /* [Cout, T, H, W] */
+    zt_arena_mark mt = zt_arena_save(r->a);
+    ZT_TRY(act(r, &t1, b->c1.cout, t, h, w));                   /* [Cout, T, H, W] */
+    zt_arena_mark ma = zt_arena_save(r->a);
     ZT_TRY(norm_silu(r, &a, x, &b->g1));                        /* [Cin, T, H, W] */
-    ZT_TRY(conv_causal(r, &y, &a, &b->c1));                     /* [Cout, T, H, W] */
-    ZT_TRY(keep(r, mh, &y));
-    ZT_TRY(norm_silu(r, &a, &y, &b->g2));
-    ZT_TRY(keep(r, mh, &a));
-    ZT_TRY(conv_causal(r, &y, &a, &b->c2));
-    ZT_TRY(zt_op_add(r->be, &y, &y, &h));                       /* + shortcut */
-    ZT_TRY(keep(r, m, &y));
+    ZT_TRY(conv_causal_into(r, &t1, &a, &b->c1));
+    zt_arena_restore(r->a, ma);
+    ZT_TRY(norm_silu_into(r, &t1, &t1, &b->g2));
+    ZT_TRY(conv_causal_into(r, &y, &t1, &b->c2));
+    zt_arena_restore(r->a, mt);
+    ZT_TRY(zt_op_add(r->be, &y, &y, &hs));                      /* + shortcut */
+    if (b->has_sc) ZT_TRY(keep(r, m, &y));
     *x = y;
     return ZT_OK;
 }
@@ -893,7 +925,7 @@ static zt_status resample(run *r, zt_tensor *x, const vae_stage *st) {
     zt_arena_mark m = zt_arena_save(r->a);
     zt_tensor y;
     if (st->rs == RS_UP3D) {
-        zt_tensor *slot = NULL;
+        vae_slot *slot = NULL;
         if (r->first) { /* the first latent frame stays one frame */
             ZT_TRY(next_slot(r, &slot, c, 2, h, w));
         } else { /* time_conv gives 2 C channels: frame 2 t + s is channel block s */
@@ -911,12 +943,13 @@ static zt_status resample(run *r, zt_tensor *x, const vae_stage *st) {
         }
     }
     if (st->rs == RS_UP2D || st->rs == RS_UP3D) { /* nearest 2x, then 3x3 conv */
+        ZT_TRY(act(r, &y, st->rs_conv.cout, t, 2 * h, 2 * w));
         zt_arena_mark mu = zt_arena_save(r->a);
         zt_tensor up;
         ZT_TRY(act(r, &up, c, t, 2 * h, 2 * w));
         ZT_TRY(zt_op_upsample_nearest(r->be, &up, x));
-        ZT_TRY(conv_plain(r, &y, &up, &st->rs_conv));
-        ZT_TRY(keep(r, mu, &y));
+        ZT_TRY(conv_plain_into(r, &y, &up, &st->rs_conv));
+        zt_arena_restore(r->a, mu);
     } else { /* ZeroPad2d((0, 1, 0, 1)), 3x3 conv with stride 2 */
         int64_t ho = zt_conv_out_size(h, 3, 2, 0, 1), wo = zt_conv_out_size(w, 3, 2, 0, 1);
         ZT_TRY(act(r, &y, st->rs_conv.cout, t, ho, wo));
@@ -925,23 +958,19 @@ static zt_status resample(run *r, zt_tensor *x, const vae_stage *st) {
     }
     if (st->rs == RS_DOWN3D) {
         int64_t co = y.shape[1], ho = y.shape[3], wo = y.shape[4];
-        zt_tensor *slot = NULL;
+        vae_slot *slot = NULL;
         ZT_TRY(next_slot(r, &slot, co, 1, ho, wo));
-        zt_tensor last = frames(&y, t - 1, 1);
-        if (!r->first) { /* time_conv on cat(previous last frame, y): stride 2, no pad */
-            zt_tensor cat, tc;
-            ZT_TRY(act(r, &cat, co, t + 1, ho, wo));
-            zt_tensor parts[2] = {*slot, y};
-            ZT_TRY(zt_op_concat(r->be, &cat, parts, 2, 2));
+        if (slot->live) { /* time_conv on cat(previous last frame, y): stride 2, no pad */
+            zt_tensor tc;
             int64_t to = zt_conv_out_size(t + 1, 3, 2, 0, 0);
             if (to < 1) return zt_fail(ZT_ERR_RUNTIME, "wan vae: chunk too short to downsample");
             ZT_TRY(act(r, &tc, co, to, ho, wo));
-            zt_conv_params p = {{2, 1, 1}, {{0, 0}, {0, 0}, {0, 0}}};
-            ZT_TRY(zt_op_conv3d(r->be, &tc, &cat, &st->rs_time.w, &st->rs_time.b, &p));
-            ZT_TRY(zt_op_copy(r->be, slot, &last));
+            zt_conv_params p = {{2, 1, 1}, {{0, 0}, {0, 0}, {0, 0}}, &slot->t};
+            ZT_TRY(zt_op_conv3d(r->be, &tc, &y, &st->rs_time.w, &st->rs_time.b, &p));
+            ZT_TRY(slot_push(r, slot, &y));
             y = tc;
-        } else {
-            ZT_TRY(zt_op_copy(r->be, slot, &last));
+        } else { /* the first chunk only remembers its last frame */
+            ZT_TRY(slot_push(r, slot, &y));
         }
     }
     ZT_TRY(keep(r, m, &y));
@@ -980,11 +1009,12 @@ static zt_status middle(run *r, zt_tensor *x, const vae_coder *cd) {
 }
 
 static zt_status head(run *r, zt_tensor *x, const vae_coder *cd) {
-    zt_arena_mark m = zt_arena_save(r->a);
     zt_tensor a, y;
+    ZT_TRY(act(r, &y, cd->head.cout, x->shape[2], x->shape[3], x->shape[4]));
+    zt_arena_mark m = zt_arena_save(r->a);
     ZT_TRY(norm_silu(r, &a, x, &cd->head_g));
-    ZT_TRY(conv_causal(r, &y, &a, &cd->head));
-    ZT_TRY(keep(r, m, &y));
+    ZT_TRY(conv_causal_into(r, &y, &a, &cd->head));
+    zt_arena_restore(r->a, m);
     *x = y;
     return ZT_OK;
 }

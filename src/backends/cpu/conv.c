@@ -51,6 +51,8 @@ enum { CONV_DIRECT, CONV_TAPS, CONV_IM2COL, CONV_WINO };
 typedef struct conv_job {
     /* conv2d runs as conv3d with t = kt = 1 */
     int64_t n, cin, cout, t, h, w, to, ho, wo;
+    int64_t np;        /* frames of prev, before x's t frames in time */
+    const float *prev; /* [n, cin, np, h, w] or NULL */
     int64_t kt, kh, kw, st, sh, sw, pt, ph, pw;
     int64_t taps; /* kt * kh * kw */
     const float *x;
@@ -111,6 +113,18 @@ static void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, c
                 (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
+/* Input frame ti of batch n, counting prev's frames first; *ld gets its channel
+ * stride. */
+static const float *in_frame(const conv_job *j, int64_t n, int64_t ti, int64_t *ld) {
+    int64_t hw = j->h * j->w;
+    if (ti < j->np) {
+        *ld = j->np * hw;
+        return j->prev + (n * j->cin * j->np + ti) * hw;
+    }
+    *ld = j->t * hw;
+    return j->x + (n * j->cin * j->t + ti - j->np) * hw;
+}
+
 /* ---- Winograd F(2x2, 3x3) ------------------------------------------------------------- */
 
 /* u = G g G^T for a 3x3 kernel g (row-major), G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
@@ -168,14 +182,14 @@ static inline void wino_output(float y[4], const float *m, int64_t stride) {
 }
 
 /* A tile of rows x cols outputs (both even but at the frame's edge) in 2x2 blocks. */
-static void wino_tile(const conv_job *j, const float *xn, float *yt, int64_t oh0, int64_t ow0,
+static void wino_tile(const conv_job *j, int64_t n, float *yt, int64_t oh0, int64_t ow0,
                       int64_t nr, int64_t nc, int64_t t0, int64_t dt0, int64_t dt1, float *ws) {
     int64_t br = (nr + 1) / 2, bc = (nc + 1) / 2, nb = br * bc;
     int64_t wq = 2 * bc + 2, rq = 2 * br + 2; /* input window with the 1-pixel border */
-    int64_t ldx = j->t * j->h * j->w, ldy = j->to * j->ho * j->wo;
+    int64_t ldx, ldy = j->to * j->ho * j->wo;
     float *v = ws, *m = v + 16 * j->cin * nb, *win = m + 16 * j->cout * nb;
     for (int64_t dt = dt0; dt < dt1; dt++) {
-        const float *xf = xn + (t0 + dt) * j->h * j->w;
+        const float *xf = in_frame(j, n, t0 + dt, &ldx);
         for (int64_t ci = 0; ci < j->cin; ci++) {
             for (int64_t r = 0; r < rq; r++) {
                 int64_t ih = oh0 + r - 1;
@@ -216,14 +230,14 @@ static void conv_task(void *ctx, int64_t task, int thread) {
     int64_t oh0 = rt * j->rows, nr = j->rows < j->ho - oh0 ? j->rows : j->ho - oh0;
     int64_t ow0 = ct * j->cols, nc = j->cols < j->wo - ow0 ? j->cols : j->wo - ow0;
 
-    int64_t ldx = j->t * j->h * j->w, ldy = j->to * j->ho * j->wo; /* channel strides */
-    const float *xn = j->x + n * j->cin * ldx;
+    int64_t ldx, ldy = j->to * j->ho * j->wo; /* channel strides */
     float *yt = j->y + n * j->cout * ldy + to * j->ho * j->wo + oh0 * j->wo + ow0;
     int64_t ld_tap = j->taps * j->cin; /* lda of one tap's [cout, cin] block */
 
     /* time taps whose input frame exists */
     int64_t t0 = to * j->st - j->pt;
-    int64_t dt0 = t0 < 0 ? -t0 : 0, dt1 = j->t - t0 < j->kt ? j->t - t0 : j->kt;
+    int64_t frames = j->np + j->t;
+    int64_t dt0 = t0 < 0 ? -t0 : 0, dt1 = frames - t0 < j->kt ? frames - t0 : j->kt;
     if (dt1 <= dt0) {
         fill_tile(j, yt, nr, nc);
         return;
@@ -231,7 +245,7 @@ static void conv_task(void *ctx, int64_t task, int thread) {
     float *ws = thread_ws(j, thread);
 
     if (j->mode == CONV_WINO) {
-        wino_tile(j, xn, yt, oh0, ow0, nr, nc, t0, dt0, dt1, ws);
+        wino_tile(j, n, yt, oh0, ow0, nr, nc, t0, dt0, dt1, ws);
         return;
     }
 
@@ -242,7 +256,7 @@ static void conv_task(void *ctx, int64_t task, int thread) {
             beta = 1.0f;
         }
         for (int64_t dt = dt0; dt < dt1; dt++) {
-            const float *b = xn + (t0 + dt) * j->h * j->w + oh0 * j->w;
+            const float *b = in_frame(j, n, t0 + dt, &ldx) + oh0 * j->w;
             gemm(j->cout, nr * j->wo, j->cin, j->wt + dt * j->cin, ld_tap, b, ldx, beta, yt, ldy);
             beta = 1.0f;
         }
@@ -253,7 +267,7 @@ static void conv_task(void *ctx, int64_t task, int thread) {
         int64_t wq = nc + j->kw - 1, rq = nr + j->kh - 1, plane = rq * wq;
         float *win = ws, *cb = ws + (dt1 - dt0) * j->cin * plane;
         for (int64_t dt = dt0; dt < dt1; dt++) {
-            const float *xf = xn + (t0 + dt) * j->h * j->w;
+            const float *xf = in_frame(j, n, t0 + dt, &ldx);
             for (int64_t ci = 0; ci < j->cin; ci++) {
                 float *d = win + ((dt - dt0) * j->cin + ci) * plane;
                 for (int64_t r = 0; r < rq; r++) {
@@ -295,7 +309,7 @@ static void conv_task(void *ctx, int64_t task, int thread) {
     int64_t npx = nr * nc, k = (dt1 - dt0) * j->kh * j->kw * j->cin;
     float *col = ws;
     for (int64_t dt = dt0; dt < dt1; dt++) {
-        const float *xf = xn + (t0 + dt) * j->h * j->w;
+        const float *xf = in_frame(j, n, t0 + dt, &ldx);
         for (int64_t dh = 0; dh < j->kh; dh++)
             for (int64_t dw = 0; dw < j->kw; dw++)
                 for (int64_t ci = 0; ci < j->cin; ci++) {
@@ -402,7 +416,7 @@ static zt_status conv_run(zt_backend *be, const char *op, conv_job *j, const zt_
     j->w_dtype = w->dtype;
     j->pool = zt_cpu_pool(be);
 
-    int64_t ldx = j->t * j->h * j->w, ldy = j->to * j->ho * j->wo;
+    int64_t ldx = (j->t > j->np ? j->t : j->np) * j->h * j->w, ldy = j->to * j->ho * j->wo;
     int unit = j->sh == 1 && j->sw == 1;
     if (unit && j->kh == 1 && j->kw == 1 && j->ho == j->h && j->wo == j->w && fits_int(ldx))
         j->mode = CONV_DIRECT;
@@ -471,6 +485,7 @@ zt_status zt_cpu_conv3d(zt_backend *be, zt_tensor *y, const zt_tensor *x, const 
         .st = p->stride[0], .sh = p->stride[1], .sw = p->stride[2],
         .pt = p->pad[0][0], .ph = p->pad[1][0], .pw = p->pad[2][0],
         .x = x->data, .y = y->data,
+        .np = p->prev ? p->prev->shape[2] : 0, .prev = p->prev ? p->prev->data : NULL,
     };
     return conv_run(be, "conv3d", &j, w, b);
 }
