@@ -62,6 +62,7 @@ typedef struct vae_conv {
     zt_tensor w;            /* [Cout, Cin, kt, kh, kw] (2D convs viewed with kt = 1) */
     zt_tensor b;            /* [Cout] */
     int64_t cin, cout, kt, kh, kw;
+    int slot; /* its cache slot in a stream; -1: none (no temporal kernel) */
 } vae_conv;
 
 typedef struct vae_res {
@@ -97,7 +98,7 @@ typedef struct vae_coder {
     vae_stage st[VAE_MAX_STAGES];
     zt_tensor head_g;
     vae_conv head;
-    int n_slots; /* cache slots one chunk visits */
+    int n_slots; /* cache slots: one per convolution with a temporal kernel */
 } vae_coder;
 
 struct zt_wan_vae {
@@ -425,14 +426,29 @@ static zt_status load_stages(loader *ld, vae_coder *cd, int decoder, int64_t *c)
     return ZT_OK;
 }
 
-static int count_slots(const vae_coder *cd, int decoder) {
-    int n = 1 + 4 + 1; /* conv_in, the middle's two blocks, head */
-    for (int s = 0; s < cd->n_stages; s++) {
-        n += 2 * cd->st[s].n_res;
-        if (cd->st[s].rs == RS_UP3D || cd->st[s].rs == RS_DOWN3D) n++;
+/* Gives every convolution with a temporal kernel its own cache slot. */
+static void assign_slots(vae_coder *cd) {
+    int n = 0;
+    vae_conv *cv[2 + 4 + 2 * VAE_MAX_STAGES * (2 * VAE_MAX_RES + 1)];
+    int k = 0;
+    cv[k++] = &cd->conv_in;
+    const vae_res *mids[2] = {&cd->mid0, &cd->mid1};
+    for (int i = 0; i < 2; i++) {
+        cv[k++] = (vae_conv *)&mids[i]->c1;
+        cv[k++] = (vae_conv *)&mids[i]->c2;
     }
-    (void)decoder;
-    return n;
+    for (int s = 0; s < cd->n_stages; s++) {
+        vae_stage *st = &cd->st[s];
+        for (int i = 0; i < st->n_res; i++) {
+            cv[k++] = &st->res[i].c1;
+            cv[k++] = &st->res[i].c2;
+        }
+        st->rs_time.slot = -1;
+        if (st->rs == RS_UP3D || st->rs == RS_DOWN3D) cv[k++] = &st->rs_time;
+    }
+    cv[k++] = &cd->head;
+    for (int i = 0; i < k; i++) cv[i]->slot = cv[i]->kt > 1 ? n++ : -1;
+    cd->n_slots = n;
 }
 
 static zt_status load_coder(loader *ld, vae_coder *cd, int decoder, int64_t c) {
@@ -462,7 +478,7 @@ static zt_status load_coder(loader *ld, vae_coder *cd, int decoder, int64_t c) {
     ZT_TRY(load_gamma(ld, &cd->head_g, n, c));
     nm(n, "%s.head.2", x);
     ZT_TRY(load_conv(ld, &cd->head, n, 5, c));
-    cd->n_slots = count_slots(cd, decoder);
+    assign_slots(cd);
     return ZT_OK;
 }
 
@@ -659,19 +675,19 @@ typedef struct run {
     zt_backend *be;
     zt_arena *a;
     zt_wan_vae_stream *s;
-    int slot; /* next cache slot */
-    int first;
+    int first; /* the stream's first chunk */
 } run;
 
 static zt_status act(run *r, zt_tensor *t, int64_t c, int64_t n, int64_t h, int64_t w) {
     return zt_arena_tensor(r->a, t, ZT_F32, 5, (int64_t[]){1, c, n, h, w});
 }
 
-/* The next cache slot, [1, c, n, h, w], zeroed on first use. */
-static zt_status next_slot(run *r, vae_slot **out, int64_t c, int64_t n, int64_t h, int64_t w) {
-    if (r->slot >= r->s->n_slots)
-        return zt_fail(ZT_ERR_RUNTIME, "wan vae: more cached convolutions than counted");
-    vae_slot *sl = &r->s->slots[r->slot++];
+/* Cache slot i, [1, c, n, h, w], zeroed on first use. */
+static zt_status get_slot(run *r, vae_slot **out, int i, int64_t c, int64_t n, int64_t h,
+                          int64_t w) {
+    if (i < 0 || i >= r->s->n_slots)
+        return zt_fail(ZT_ERR_RUNTIME, "wan vae: no cache slot %d", i);
+    vae_slot *sl = &r->s->slots[i];
     if (!sl->t.data) {
         ZT_TRY(zt_arena_zeros(r->s->cache, &sl->t, ZT_F32, 5, (int64_t[]){1, c, n, h, w}));
     } else if (sl->t.shape[1] != c || sl->t.shape[2] != n || sl->t.shape[3] != h ||
@@ -736,7 +752,7 @@ static zt_status slot_push(run *r, vae_slot *sl, const zt_tensor *x) {
 static zt_status conv_causal_into(run *r, zt_tensor *y, const zt_tensor *x, const vae_conv *cv) {
     if (cv->kt == 1) return conv_plain_into(r, y, x, cv);
     vae_slot *sl = NULL;
-    ZT_TRY(next_slot(r, &sl, x->shape[1], 2, x->shape[3], x->shape[4]));
+    ZT_TRY(get_slot(r, &sl, cv->slot, x->shape[1], 2, x->shape[3], x->shape[4]));
     zt_conv_params p = conv_params(cv, 1, 1, 0);
     if (sl->live)
         p.prev = &sl->t;
@@ -920,37 +936,13 @@ static zt_status dup_up(run *r, zt_tensor *y, const zt_tensor *x, int ft, int fs
     return ZT_OK;
 }
 
-static zt_status resample(run *r, zt_tensor *x, const vae_stage *st) {
-    int64_t c = x->shape[1], t = x->shape[2], h = x->shape[3], w = x->shape[4];
+/* The encoder's downsampling: ZeroPad2d((0, 1, 0, 1)) and a 3x3 conv with stride 2,
+ * then for downsample3d the stride-2 time conv over the cached last frame and x. */
+static zt_status downsample(run *r, zt_tensor *x, const vae_stage *st) {
+    int64_t t = x->shape[2], h = x->shape[3], w = x->shape[4];
     zt_arena_mark m = zt_arena_save(r->a);
     zt_tensor y;
-    if (st->rs == RS_UP3D) {
-        vae_slot *slot = NULL;
-        if (r->first) { /* the first latent frame stays one frame */
-            ZT_TRY(next_slot(r, &slot, c, 2, h, w));
-        } else { /* time_conv gives 2 C channels: frame 2 t + s is channel block s */
-            zt_tensor tc, il;
-            ZT_TRY(conv_causal(r, &tc, x, &st->rs_time));
-            ZT_TRY(act(r, &il, c, 2 * t, h, w));
-            zt_tensor src = view5(tc.data, 4, (int64_t[]){c, t, 2, h * w},
-                                  (int64_t[]){t * h * w, h * w, c * t * h * w, 1});
-            zt_tensor dst = view5(il.data, 4, (int64_t[]){c, t, 2, h * w},
-                                  (int64_t[]){2 * t * h * w, 2 * h * w, h * w, 1});
-            ZT_TRY(zt_op_copy(r->be, &dst, &src));
-            ZT_TRY(keep(r, m, &il));
-            *x = il;
-            t *= 2;
-        }
-    }
-    if (st->rs == RS_UP2D || st->rs == RS_UP3D) { /* nearest 2x, then 3x3 conv */
-        ZT_TRY(act(r, &y, st->rs_conv.cout, t, 2 * h, 2 * w));
-        zt_arena_mark mu = zt_arena_save(r->a);
-        zt_tensor up;
-        ZT_TRY(act(r, &up, c, t, 2 * h, 2 * w));
-        ZT_TRY(zt_op_upsample_nearest(r->be, &up, x));
-        ZT_TRY(conv_plain_into(r, &y, &up, &st->rs_conv));
-        zt_arena_restore(r->a, mu);
-    } else { /* ZeroPad2d((0, 1, 0, 1)), 3x3 conv with stride 2 */
+    {
         int64_t ho = zt_conv_out_size(h, 3, 2, 0, 1), wo = zt_conv_out_size(w, 3, 2, 0, 1);
         ZT_TRY(act(r, &y, st->rs_conv.cout, t, ho, wo));
         zt_conv_params p = conv_params(&st->rs_conv, 1, 2, 1);
@@ -959,7 +951,7 @@ static zt_status resample(run *r, zt_tensor *x, const vae_stage *st) {
     if (st->rs == RS_DOWN3D) {
         int64_t co = y.shape[1], ho = y.shape[3], wo = y.shape[4];
         vae_slot *slot = NULL;
-        ZT_TRY(next_slot(r, &slot, co, 1, ho, wo));
+        ZT_TRY(get_slot(r, &slot, st->rs_time.slot, co, 1, ho, wo));
         if (slot->live) { /* time_conv on cat(previous last frame, y): stride 2, no pad */
             zt_tensor tc;
             int64_t to = zt_conv_out_size(t + 1, 3, 2, 0, 0);
@@ -978,20 +970,18 @@ static zt_status resample(run *r, zt_tensor *x, const vae_stage *st) {
     return ZT_OK;
 }
 
-static zt_status stage(run *r, zt_tensor *x, const vae_stage *st, int decoder) {
+/* An encoder stage on a chunk x [1, C, T, H, W]. */
+static zt_status enc_stage(run *r, zt_tensor *x, const vae_stage *st) {
     zt_arena_mark m = zt_arena_save(r->a);
     zt_tensor in = *x, y = *x;
     for (int i = 0; i < st->n_res; i++) {
         ZT_TRY(res_block(r, &y, &st->res[i]));
         ZT_TRY(keep(r, m, &y));
     }
-    if (st->rs != RS_NONE) ZT_TRY(resample(r, &y, st));
+    if (st->rs != RS_NONE) ZT_TRY(downsample(r, &y, st));
     if (st->has_short) { /* y += shortcut(stage input) */
         zt_tensor s;
-        if (decoder)
-            ZT_TRY(dup_up(r, &s, &in, st->ft, st->fs, st->cout));
-        else
-            ZT_TRY(avg_down(r, &s, &in, st->ft, st->fs, st->cout));
+        ZT_TRY(avg_down(r, &s, &in, st->ft, st->fs, st->cout));
         if (!zt_tensor_same_shape(&s, &y))
             return zt_fail(ZT_ERR_RUNTIME, "wan vae: shortcut and stage disagree in shape");
         ZT_TRY(zt_op_add(r->be, &y, &y, &s));
@@ -1045,10 +1035,102 @@ static zt_status need_input(const zt_tensor *t, int ndim, int64_t c, const char 
 }
 
 static zt_status chunk_done(run *r) {
-    if (r->slot != r->s->n_slots)
-        return zt_fail(ZT_ERR_RUNTIME, "wan vae: a chunk used %d of %d cache slots", r->slot,
-                       r->s->n_slots);
     r->s->chunk++;
+    return ZT_OK;
+}
+
+/* Frames are passed on one at a time once a group of them at the next stage would take
+ * more than this; below it, groups keep the convolutions' weight preparation and
+ * thread start-up shared between frames. */
+#define VAE_GROUP_BYTES ((int64_t)32 << 20)
+
+/* Decoder stage s and everything after it, depth first, on a group of frames x
+ * [1, C, T, H, W] (x stays alive; all else is released). Every layer of the decoder
+ * acts on frames one at a time or causally in time, so running a group all the way
+ * down before the next gives the reference's numbers while holding only one group's
+ * activations per level, not a whole chunk's. Finished frames go to out [1, 3, n, H',
+ * W'] from *n_out on. */
+static zt_status dec_group(run *r, const vae_coder *cd, int s, const zt_tensor *x,
+                           zt_tensor *out, int64_t *n_out) {
+    const zt_wan_vae *v = r->s->vae;
+    zt_arena_mark m = zt_arena_save(r->a);
+    zt_tensor y = *x;
+    if (s == cd->n_stages) {
+        ZT_TRY(head(r, &y, cd));                         /* [1, 3 p p, T, H, W] */
+        if (v->info.patch == 2) {                        /* [1, 3, T, 2 H, 2 W] */
+            zt_tensor px;
+            ZT_TRY(act(r, &px, 3, y.shape[2], 2 * y.shape[3], 2 * y.shape[4]));
+            ZT_TRY(patch_copy(r, &y, &px, 1));
+            y = px;
+        }
+        int64_t t = y.shape[2];
+        if (*n_out + t > out->shape[2] || y.shape[3] != out->shape[3] ||
+            y.shape[4] != out->shape[4])
+            return zt_fail(ZT_ERR_RUNTIME, "wan vae: the decoder made unexpected frames");
+        zt_tensor dst = frames(out, *n_out, t);
+        ZT_TRY(zt_op_copy(r->be, &dst, &y));
+        *n_out += t;
+        zt_arena_restore(r->a, m);
+        return ZT_OK;
+    }
+    const vae_stage *st = &cd->st[s];
+    for (int i = 0; i < st->n_res; i++) {
+        ZT_TRY(res_block(r, &y, &st->res[i]));
+        ZT_TRY(keep(r, m, &y));
+    }
+    if (st->rs == RS_NONE) {
+        ZT_TRY(dec_group(r, cd, s + 1, &y, out, n_out));
+        zt_arena_restore(r->a, m);
+        return ZT_OK;
+    }
+    int64_t c = y.shape[1], t = y.shape[2], h = y.shape[3], w = y.shape[4];
+    if (st->rs == RS_UP3D) {
+        vae_slot *slot = NULL;
+        if (r->first) { /* the first latent frame stays one frame; the slot starts now */
+            ZT_TRY(get_slot(r, &slot, st->rs_time.slot, c, 2, h, w));
+        } else {        /* time_conv gives 2 C channels: frame 2 t + j is channel block j */
+            zt_tensor tc, il;
+            ZT_TRY(conv_causal(r, &tc, &y, &st->rs_time));
+            ZT_TRY(act(r, &il, c, 2 * t, h, w));
+            zt_tensor src = view5(tc.data, 4, (int64_t[]){c, t, 2, h * w},
+                                  (int64_t[]){t * h * w, h * w, c * t * h * w, 1});
+            zt_tensor dst = view5(il.data, 4, (int64_t[]){c, t, 2, h * w},
+                                  (int64_t[]){2 * t * h * w, 2 * h * w, h * w, 1});
+            ZT_TRY(zt_op_copy(r->be, &dst, &src));
+            y = il;
+            t *= 2;
+        }
+    }
+    zt_tensor sc;
+    if (st->has_short) { /* Wan2.2: DupUp3D of the stage's input, [1, Cout, T, 2H, 2W] */
+        ZT_TRY(dup_up(r, &sc, x, st->ft, st->fs, st->cout));
+        if (sc.shape[2] != t || sc.shape[1] != st->rs_conv.cout)
+            return zt_fail(ZT_ERR_RUNTIME, "wan vae: shortcut and stage disagree in shape");
+    }
+    /* nearest 2x and a 3x3 conv: the whole group, or frame by frame when it is big */
+    int64_t co = st->rs_conv.cout, per = co * 4 * h * w * (int64_t)sizeof(float);
+    int64_t g = per * t > VAE_GROUP_BYTES ? 1 : t;
+    for (int64_t j = 0; j < t; j += g) {
+        zt_arena_mark mj = zt_arena_save(r->a);
+        zt_tensor fj = frames(&y, j, g), in = fj, up, yo;
+        ZT_TRY(act(r, &yo, co, g, 2 * h, 2 * w));
+        zt_arena_mark mu = zt_arena_save(r->a);
+        if (g != t) { /* a strided frame of the group, made contiguous */
+            ZT_TRY(act(r, &in, c, g, h, w));
+            ZT_TRY(zt_op_copy(r->be, &in, &fj));
+        }
+        ZT_TRY(act(r, &up, c, g, 2 * h, 2 * w));
+        ZT_TRY(zt_op_upsample_nearest(r->be, &up, &in));
+        ZT_TRY(conv_plain_into(r, &yo, &up, &st->rs_conv));
+        zt_arena_restore(r->a, mu);
+        if (st->has_short) {
+            zt_tensor sj = frames(&sc, j, g);
+            ZT_TRY(zt_op_add(r->be, &yo, &yo, &sj));
+        }
+        ZT_TRY(dec_group(r, cd, s + 1, &yo, out, n_out));
+        zt_arena_restore(r->a, mj);
+    }
+    zt_arena_restore(r->a, m);
     return ZT_OK;
 }
 
@@ -1058,7 +1140,11 @@ zt_status zt_wan_vae_decode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena
     const vae_coder *cd = &v->dec;
     if (!s->decoder) return zt_fail(ZT_ERR_RUNTIME, "wan vae: decoding on an encoder stream");
     ZT_TRY(need_input(z, 3, v->info.z_dim, "a latent frame"));
-    run r = {be, arena, s, 0, s->chunk == 0};
+    run r = {be, arena, s, s->chunk == 0};
+    int64_t n = r.first ? 1 : v->info.stride_t, n_out = 0;
+    int64_t hp = z->shape[1] * v->info.stride_s, wp = z->shape[2] * v->info.stride_s;
+    zt_tensor o;                                         /* [1, 3, n, H, W] */
+    ZT_TRY(act(&r, &o, 3, n, hp, wp));
     zt_arena_mark m = zt_arena_save(arena);
     zt_tensor zin = zt_tensor_new(ZT_F32, z->data, 1, z->shape[0], 1, z->shape[1], z->shape[2]);
     zt_tensor x, y;
@@ -1068,20 +1154,13 @@ zt_status zt_wan_vae_decode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena
     ZT_TRY(keep(&r, m, &x));
     ZT_TRY(middle(&r, &x, cd));
     ZT_TRY(keep(&r, m, &x));
-    for (int i = 0; i < cd->n_stages; i++) {            /* [1, C_i, 1 or 4, H_i, W_i] */
-        ZT_TRY(stage(&r, &x, &cd->st[i], 1));
-        ZT_TRY(keep(&r, m, &x));
-    }
-    ZT_TRY(head(&r, &x, cd));                            /* [1, 3 p p, n, H / p, W / p] */
-    ZT_TRY(keep(&r, m, &x));
-    if (v->info.patch == 2) {                            /* [1, 3, n, H, W] */
-        ZT_TRY(act(&r, &y, 3, x.shape[2], 2 * x.shape[3], 2 * x.shape[4]));
-        ZT_TRY(patch_copy(&r, &x, &y, 1));
-        x = y;
-        ZT_TRY(keep(&r, m, &x));
-    }
+    ZT_TRY(dec_group(&r, cd, 0, &x, &o, &n_out));        /* the stages, depth first */
+    zt_arena_restore(arena, m);
+    if (n_out != n)
+        return zt_fail(ZT_ERR_RUNTIME, "wan vae: a chunk gave %lld frames, not %lld",
+                       (long long)n_out, (long long)n);
     ZT_TRY(chunk_done(&r));
-    return zt_tensor_reshape(out, &x, 4, x.shape + 1);
+    return zt_tensor_reshape(out, &o, 4, o.shape + 1);
 }
 
 zt_status zt_wan_vae_encode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena *arena,
@@ -1094,7 +1173,7 @@ zt_status zt_wan_vae_encode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena
     if (n != (s->chunk == 0 ? 1 : v->info.stride_t))
         return zt_fail(ZT_ERR_RUNTIME, "wan vae: chunk %lld of the encoder has %lld frames",
                        (long long)s->chunk, (long long)n);
-    run r = {be, arena, s, 0, s->chunk == 0};
+    run r = {be, arena, s, s->chunk == 0};
     zt_arena_mark m = zt_arena_save(arena);
     zt_tensor x = zt_tensor_new(ZT_F32, in->data, 1, 3, n, h, w), y;
     if (v->info.patch == 2) {                            /* [1, 12, n, H / 2, W / 2] */
@@ -1106,7 +1185,7 @@ zt_status zt_wan_vae_encode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena
     x = y;
     ZT_TRY(keep(&r, m, &x));
     for (int i = 0; i < cd->n_stages; i++) {
-        ZT_TRY(stage(&r, &x, &cd->st[i], 0));
+        ZT_TRY(enc_stage(&r, &x, &cd->st[i]));
         ZT_TRY(keep(&r, m, &x));
     }
     ZT_TRY(middle(&r, &x, cd));                          /* [1, C, 1, h, w] */

@@ -4,6 +4,7 @@
  * under diffusers' names, Wan's original names and as a torch .pth; per case an input
  * clip, diffusers' encoder mean, the normalized latents, the decoded clip and the
  * decoder's first chunk. Cases: 1, 5 and 9 latent frames square, 5 not square. */
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,12 +212,118 @@ static void test_memory(void) {
     zt_wan_vae_free(vae);
 }
 
+/* Copy src to dst with the header changed: tensor `name` removed (shape NULL) or
+ * given another shape of the same size. The data section is kept as it is. */
+static void rewrite(const char *src, const char *dst, const char *name, json_t *shape) {
+    FILE *f = fopen(src, "rb");
+    CHECK(f != NULL, "cannot read %s", src);
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size);
+    CHECK(fread(buf, 1, (size_t)size, f) == (size_t)size, "short read");
+    fclose(f);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | buf[i];
+    json_t *h = json_loadb((const char *)buf + 8, (size_t)hlen, 0, NULL);
+    CHECK(h && json_object_get(h, name), "%s has no tensor %s", src, name);
+    if (shape)
+        json_object_set_new(json_object_get(h, name), "shape", shape);
+    else
+        json_object_del(h, name);
+    char *text = json_dumps(h, JSON_COMPACT);
+    /* pad with spaces to a multiple of 8, as writers do, so the data stays aligned */
+    uint64_t n = strlen(text), padded = (n + 7) & ~(uint64_t)7;
+    text = realloc(text, padded + 1);
+    memset(text + n, ' ', padded - n);
+    text[padded] = '\0';
+    n = padded;
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)(n >> (8 * i));
+    FILE *o = fopen(dst, "wb");
+    CHECK(o != NULL, "cannot write %s", dst);
+    if (o) {
+        fwrite(len, 1, 8, o);
+        fwrite(text, 1, n, o);
+        fwrite(buf + 8 + hlen, 1, (size_t)(size - 8 - (long)hlen), o);
+        fclose(o);
+    }
+    free(text);
+    json_decref(h);
+    free(buf);
+}
+
+static void expect_bad(const char *path, const char *needle) {
+    zt_wan_vae *vae = NULL;
+    CHECK_FAILS(zt_wan_vae_open(&vae, path), ZT_ERR_INPUT, needle);
+    CHECK(vae == NULL, "%s opened", path);
+    zt_wan_vae_free(vae);
+}
+
+static void test_bad_files(void) {
+    char src[512], dst[512], pth[512];
+    snprintf(src, sizeof src, "%s/vae/wan21/original.safetensors", ZT_TEST_DATA);
+    const char *tmp = zt_test_tmpdir();
+
+    snprintf(dst, sizeof dst, "%s/missing.safetensors", tmp);
+    rewrite(src, dst, "decoder.head.2.bias", NULL);
+    expect_bad(dst, "missing tensor 'decoder.head.2.bias'");
+
+    /* [16, 16, 3, 3, 3] seen as 4 dims */
+    snprintf(dst, sizeof dst, "%s/dims.safetensors", tmp);
+    rewrite(src, dst, "decoder.middle.0.residual.2.weight", json_pack("[iiii]", 16, 16, 9, 3));
+    expect_bad(dst, "'decoder.middle.0.residual.2.weight' should be a 5-D float tensor");
+
+    /* the first encoder conv taking 4 channels: [4, 3, 3, 3, 3] -> [3, 4, 3, 3, 3] */
+    snprintf(dst, sizeof dst, "%s/channels.safetensors", tmp);
+    rewrite(src, dst, "encoder.conv1.weight", json_pack("[iiiii]", 3, 4, 3, 3, 3));
+    expect_bad(dst, "takes neither 3 nor 12 channels");
+
+    /* a block whose convolution does not take the width the one before gives */
+    snprintf(dst, sizeof dst, "%s/chain.safetensors", tmp);
+    rewrite(src, dst, "decoder.middle.2.residual.2.weight", json_pack("[iiiii]", 8, 32, 3, 3, 3));
+    expect_bad(dst, "takes 32 channels where the model has 16");
+
+    /* the last convolution giving 4 channels: [3, 4, 3, 3, 3] -> [4, 3, 3, 3, 3] */
+    snprintf(dst, sizeof dst, "%s/head.safetensors", tmp);
+    rewrite(src, dst, "decoder.head.2.weight", json_pack("[iiiii]", 4, 3, 3, 3, 3));
+    expect_bad(dst, "'decoder.head.2.weight' takes 3 channels where the model has 4");
+
+    /* not a VAE at all */
+    snprintf(dst, sizeof dst, "%s/safetensors/small.safetensors", ZT_TEST_DATA);
+    expect_bad(dst, "match no known naming");
+
+    /* .pth files: a forbidden global, a truncated zip */
+    snprintf(pth, sizeof pth, "%s/pth/evil_os_system.pth", ZT_TEST_DATA);
+    expect_bad(pth, "forbidden pickle global 'os.system'");
+    snprintf(pth, sizeof pth, "%s/vae/wan21/original.pth", ZT_TEST_DATA);
+    snprintf(dst, sizeof dst, "%s/truncated.pth", tmp);
+    FILE *f = fopen(pth, "rb"), *o = fopen(dst, "wb");
+    CHECK(f && o, "copy");
+    if (f && o) {
+        char buf[4096];
+        size_t n, total = 0;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0 && total < 300000) {
+            fwrite(buf, 1, n, o);
+            total += n;
+        }
+    }
+    if (f) fclose(f);
+    if (o) fclose(o);
+    expect_bad(dst, "truncated.pth");
+
+    snprintf(dst, sizeof dst, "%s/nonexistent.safetensors", tmp);
+    expect_bad(dst, "cannot open");
+}
+
 int main(void) {
     CHECK_OK(zt_backend_cpu_init(&be, 0));
     if (!be) return zt_test_finish();
     test_variant("wan21");
     test_variant("wan22");
     test_memory();
+    test_bad_files();
     zt_backend_free(be);
     return zt_test_finish();
 }

@@ -43,6 +43,9 @@
 #define CONV_TAPS_MIN_CIN 64
 /* Winograd pays once both channel counts make the GEMMs dominate the transforms. */
 #define CONV_WINO_MIN_CH 16
+/* Output pixels per Winograd tile: each of its 16 GEMMs has a quarter as many
+ * columns, which need to stay long for the GEMMs to run near peak. */
+#define CONV_WINO_TILE_PX 2048
 /* Per-thread workspace of a Winograd tile (transformed input and products). */
 #define CONV_WINO_WS_FLOATS ((int64_t)1 << 21)
 
@@ -383,7 +386,8 @@ static int64_t tile_ws(const conv_job *j, int64_t rows, int64_t cols) {
 
 static void choose_tiles(conv_job *j) {
     int64_t frames = j->n * j->to;
-    int64_t rows = (CONV_TILE_PX + j->wo - 1) / j->wo;
+    int64_t px = j->mode == CONV_WINO ? CONV_WINO_TILE_PX : CONV_TILE_PX;
+    int64_t rows = (px + j->wo - 1) / j->wo;
     int64_t want = (CONV_MIN_TASKS + frames - 1) / frames; /* row tiles per frame */
     if (rows > (j->ho + want - 1) / want) rows = (j->ho + want - 1) / want;
     if (rows < 1) rows = 1;
