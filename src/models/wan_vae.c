@@ -783,26 +783,49 @@ static zt_status keep(run *r, zt_arena_mark m, zt_tensor *t) {
     return zt_arena_keep_tensor(r->a, m, t);
 }
 
-/* The output is allocated before the temporaries, so it ends up at the entry mark
- * (one move only when a shortcut convolution sits below it). */
-static zt_status res_block(run *r, zt_tensor *x, const vae_res *b) {
+/* y (allocated, [1, Cout, T, H, W], not x) = the residual block on x. */
+static zt_status res_block_into(run *r, zt_tensor *y, const zt_tensor *x, const vae_res *b) {
     int64_t t = x->shape[2], h = x->shape[3], w = x->shape[4];
     zt_arena_mark m = zt_arena_save(r->a);
-    zt_tensor hs = *x, y, a, t1;
+    zt_tensor hs = *x, a, t1;
     if (b->has_sc) ZT_TRY(conv_plain(r, &hs, x, &b->sc));     /* [Cout, T, H, W] */
-    ZT_TRY(act(r, &y, b->c2.cout, t, h, w));                    /* [Cout, T, H, W] */
-    zt_arena_mark mt = zt_arena_save(r->a);
     ZT_TRY(act(r, &t1, b->c1.cout, t, h, w));                   /* [Cout, T, H, W] */
     zt_arena_mark ma = zt_arena_save(r->a);
     ZT_TRY(norm_silu(r, &a, x, &b->g1));                        /* [Cin, T, H, W] */
     ZT_TRY(conv_causal_into(r, &t1, &a, &b->c1));
     zt_arena_restore(r->a, ma);
     ZT_TRY(norm_silu_into(r, &t1, &t1, &b->g2));
-    ZT_TRY(conv_causal_into(r, &y, &t1, &b->c2));
-    zt_arena_restore(r->a, mt);
-    ZT_TRY(zt_op_add(r->be, &y, &y, &hs));                      /* + shortcut */
-    if (b->has_sc) ZT_TRY(keep(r, m, &y));
+    ZT_TRY(conv_causal_into(r, y, &t1, &b->c2));
+    ZT_TRY(zt_op_add(r->be, y, y, &hs));                        /* + shortcut */
+    zt_arena_restore(r->a, m);
+    return ZT_OK;
+}
+
+/* x = the residual block on x, the output landing at the entry mark. */
+static zt_status res_block(run *r, zt_tensor *x, const vae_res *b) {
+    zt_tensor y;
+    ZT_TRY(act(r, &y, b->c2.cout, x->shape[2], x->shape[3], x->shape[4]));
+    ZT_TRY(res_block_into(r, &y, x, b));
     *x = y;
+    return ZT_OK;
+}
+
+/* A stage's residual blocks on x, alternating between two buffers above x so that no
+ * output has to move; *y is the last output (x itself when there are no blocks). */
+static zt_status res_chain(run *r, zt_tensor *y, const zt_tensor *x, const vae_stage *st) {
+    *y = *x;
+    if (!st->n_res) return ZT_OK;
+    int64_t c = st->res[0].c2.cout, t = x->shape[2], h = x->shape[3], w = x->shape[4];
+    zt_tensor buf[2];
+    ZT_TRY(act(r, &buf[0], c, t, h, w));
+    if (st->n_res > 1) ZT_TRY(act(r, &buf[1], c, t, h, w));
+    for (int i = 0; i < st->n_res; i++) {
+        zt_tensor out = buf[i % 2];
+        if (st->res[i].c2.cout != c)
+            return zt_fail(ZT_ERR_RUNTIME, "wan vae: a stage's blocks differ in width");
+        ZT_TRY(res_block_into(r, &out, y, &st->res[i]));
+        *y = out;
+    }
     return ZT_OK;
 }
 
@@ -1074,10 +1097,7 @@ static zt_status dec_group(run *r, const vae_coder *cd, int s, const zt_tensor *
         return ZT_OK;
     }
     const vae_stage *st = &cd->st[s];
-    for (int i = 0; i < st->n_res; i++) {
-        ZT_TRY(res_block(r, &y, &st->res[i]));
-        ZT_TRY(keep(r, m, &y));
-    }
+    ZT_TRY(res_chain(r, &y, x, st));
     if (st->rs == RS_NONE) {
         ZT_TRY(dec_group(r, cd, s + 1, &y, out, n_out));
         zt_arena_restore(r->a, m);

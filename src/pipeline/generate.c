@@ -4,6 +4,7 @@
 
 #include "../core/status.h"
 #include "../io/weights.h"
+#include "../models/wan_vae.h"
 #include "settings.h"
 
 /* Every file the settings name must exist and parse before any heavy work, so a
@@ -24,6 +25,12 @@ static zt_status open_model_files(const zt_settings *s) {
             return zt_fail(ZT_ERR_USAGE, "no %s file given (use --preset or --%s)", files[i].what,
                            i == 2 ? "text-encoder" : files[i].what);
         ZT_TRY(zt_model_path_resolve(p, files[i].what, path, sizeof path));
+        if (i == 1) { /* the VAE is loaded whole: its structure is checked too */
+            zt_wan_vae *vae;
+            ZT_TRY(zt_wan_vae_open(&vae, path));
+            zt_wan_vae_free(vae);
+            continue;
+        }
         zt_weights *w; /* a file, a sharded checkpoint's index, or a directory */
         ZT_TRY(zt_weights_open(&w, path));
         zt_weights_close(w);

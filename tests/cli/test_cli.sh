@@ -99,7 +99,10 @@ expect 2 "junk.safetensors" "$Z" t2v -p x -o "$OUT/x.mp4" \
 expect 1 "no model file given" "$Z" t2v -p x -o "$OUT/x.mp4"
 # valid files get through every check; the denoiser itself is not in this build yet
 ST=$ZT_SRC/tests/data/safetensors/small.safetensors
+VAE=$ZT_SRC/tests/data/vae/wan21/original.pth
 expect 3 "t2v: the Wan diffusion transformer is not part of this build yet" "$Z" t2v -p x \
+    -o "$OUT/x.mp4" --model "$ST" --vae "$VAE" --text-encoder "$ST"
+expect 2 "small.safetensors: tensor names match no known naming" "$Z" t2v -p x \
     -o "$OUT/x.mp4" --model "$ST" --vae "$ST" --text-encoder "$ST"
 
 no_files "$OUT"

@@ -8,6 +8,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/arena.h"
 #include "io/safetensors.h"
@@ -200,6 +202,23 @@ static size_t decode_peak(const zt_wan_vae *vae, int64_t t, int64_t h, int64_t w
     return peak;
 }
 
+/* diffusers ships the VAE as vae/diffusion_pytorch_model.safetensors: the directory
+ * opens like the file. */
+static void test_directory(void) {
+    char src[512], dir[512], link[600];
+    snprintf(src, sizeof src, "%s/vae/wan22/diffusers.safetensors", ZT_TEST_DATA);
+    snprintf(dir, sizeof dir, "%s/vae", zt_test_tmpdir());
+    snprintf(link, sizeof link, "%s/diffusion_pytorch_model.safetensors", dir);
+    CHECK(mkdir(dir, 0755) == 0 && symlink(src, link) == 0, "cannot make %s", link);
+    zt_wan_vae *vae = NULL;
+    CHECK_OK(zt_wan_vae_open(&vae, dir));
+    if (!vae) return;
+    const zt_wan_vae_info *info = zt_wan_vae_get_info(vae);
+    CHECK(info->version == 22 && strcmp(info->naming, "diffusers") == 0, "%s: Wan%d %s", dir,
+          info->version, info->naming);
+    zt_wan_vae_free(vae);
+}
+
 static void test_memory(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/vae/wan21/original.safetensors", ZT_TEST_DATA);
@@ -323,6 +342,7 @@ int main(void) {
     test_variant("wan21");
     test_variant("wan22");
     test_memory();
+    test_directory();
     test_bad_files();
     zt_backend_free(be);
     return zt_test_finish();

@@ -149,38 +149,54 @@ static void wino_kernel(float u[16], const float g[9]) {
     }
 }
 
-/* v = B^T d B for a 4x4 patch (rows ld apart), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
- * 0 1 0 -1]; v[xi] goes to out[xi * stride]. */
-static inline void wino_input(float *out, int64_t stride, const float *d, int64_t ld) {
-    float t[4][4];
-    for (int c = 0; c < 4; c++) {
-        float d0 = d[c], d1 = d[ld + c], d2 = d[2 * ld + c], d3 = d[3 * ld + c];
-        t[0][c] = d0 - d2;
-        t[1][c] = d1 + d2;
-        t[2][c] = d2 - d1;
-        t[3][c] = d1 - d3;
+/* B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], for the bc patches of one row
+ * of blocks: d holds the window's 4 rows (ld apart, 2 bc + 2 columns), t 4 rows of
+ * scratch; value xi of block bj goes to v[xi * vs + bj]. Rows first, over whole rows,
+ * so that both passes run along memory. */
+static void wino_input_row(float *v, int64_t vs, const float *d, int64_t ld, int64_t bc,
+                           float *t) {
+    int64_t wq = 2 * bc + 2;
+    float *t0 = t, *t1 = t + wq, *t2 = t + 2 * wq, *t3 = t + 3 * wq;
+    const float *d0 = d, *d1 = d + ld, *d2 = d + 2 * ld, *d3 = d + 3 * ld;
+    for (int64_t c = 0; c < wq; c++) {
+        t0[c] = d0[c] - d2[c];
+        t1[c] = d1[c] + d2[c];
+        t2[c] = d2[c] - d1[c];
+        t3[c] = d1[c] - d3[c];
     }
-    for (int r = 0; r < 4; r++) {
-        out[(r * 4 + 0) * stride] = t[r][0] - t[r][2];
-        out[(r * 4 + 1) * stride] = t[r][1] + t[r][2];
-        out[(r * 4 + 2) * stride] = t[r][2] - t[r][1];
-        out[(r * 4 + 3) * stride] = t[r][1] - t[r][3];
+    for (int k = 0; k < 4; k++) {
+        const float *tk = t + k * wq;
+        float *o0 = v + (4 * k) * vs, *o1 = o0 + vs, *o2 = o1 + vs, *o3 = o2 + vs;
+        for (int64_t bj = 0; bj < bc; bj++) {
+            float a = tk[2 * bj], b = tk[2 * bj + 1], c = tk[2 * bj + 2], e = tk[2 * bj + 3];
+            o0[bj] = a - c;
+            o1[bj] = b + c;
+            o2[bj] = c - b;
+            o3[bj] = b - e;
+        }
     }
 }
 
-/* y = A^T m A, A^T = [1 1 1 0; 0 1 -1 -1]: the 2x2 outputs of a block from its 16
- * products m[xi * stride]. */
-static inline void wino_output(float y[4], const float *m, int64_t stride) {
-    float t[2][4];
-    for (int c = 0; c < 4; c++) {
-        float m0 = m[c * stride], m1 = m[(4 + c) * stride], m2 = m[(8 + c) * stride],
-              m3 = m[(12 + c) * stride];
-        t[0][c] = m0 + m1 + m2;
-        t[1][c] = m1 - m2 - m3;
-    }
-    for (int r = 0; r < 2; r++) {
-        y[r * 2 + 0] = t[r][0] + t[r][1] + t[r][2];
-        y[r * 2 + 1] = t[r][1] - t[r][2] - t[r][3];
+/* A^T m A, A^T = [1 1 1 0; 0 1 -1 -1], for the bc blocks of one row of blocks: product
+ * xi of block bj is m[xi * ms + bj]; the 2x2 outputs plus bias go to rows y0 and y1
+ * (y1 NULL past the frame's last row), nc columns. */
+static void wino_output_row(float *y0, float *y1, const float *m, int64_t ms, int64_t bc,
+                            int64_t nc, float bias) {
+    for (int64_t bj = 0; bj < bc; bj++) {
+        float t0[4], t1[4];
+        for (int c = 0; c < 4; c++) {
+            float m0 = m[c * ms + bj], m1 = m[(4 + c) * ms + bj], m2 = m[(8 + c) * ms + bj],
+                  m3 = m[(12 + c) * ms + bj];
+            t0[c] = m0 + m1 + m2;
+            t1[c] = m1 - m2 - m3;
+        }
+        int64_t x = 2 * bj;
+        y0[x] = t0[0] + t0[1] + t0[2] + bias;
+        if (y1) y1[x] = t1[0] + t1[1] + t1[2] + bias;
+        if (x + 1 < nc) {
+            y0[x + 1] = t0[1] - t0[2] - t0[3] + bias;
+            if (y1) y1[x + 1] = t1[1] - t1[2] - t1[3] + bias;
+        }
     }
 }
 
@@ -191,6 +207,7 @@ static void wino_tile(const conv_job *j, int64_t n, float *yt, int64_t oh0, int6
     int64_t wq = 2 * bc + 2, rq = 2 * br + 2; /* input window with the 1-pixel border */
     int64_t ldx, ldy = j->to * j->ho * j->wo;
     float *v = ws, *m = v + 16 * j->cin * nb, *win = m + 16 * j->cout * nb;
+    float *rows = win + rq * wq; /* 4 rows of scratch for the input transform */
     for (int64_t dt = dt0; dt < dt1; dt++) {
         const float *xf = in_frame(j, n, t0 + dt, &ldx);
         for (int64_t ci = 0; ci < j->cin; ci++) {
@@ -201,25 +218,21 @@ static void wino_tile(const conv_job *j, int64_t n, float *yt, int64_t oh0, int6
                 else
                     gather_row(win + r * wq, xf + ci * ldx + ih * j->w, j->w, ow0 - 1, 1, wq);
             }
-            float *vc = v + ci * nb;
             for (int64_t bi = 0; bi < br; bi++)
-                for (int64_t bj = 0; bj < bc; bj++)
-                    wino_input(vc + bi * bc + bj, j->cin * nb, win + 2 * bi * wq + 2 * bj, wq);
+                wino_input_row(v + ci * nb + bi * bc, j->cin * nb, win + 2 * bi * wq, wq, bc,
+                               rows);
         }
         for (int xi = 0; xi < 16; xi++)
             gemm(j->cout, nb, j->cin, j->wt + (dt * 16 + xi) * j->cout * j->cin, j->cin,
                  v + xi * j->cin * nb, nb, dt == dt0 ? 0.0f : 1.0f, m + xi * j->cout * nb, nb);
     }
     for (int64_t co = 0; co < j->cout; co++) {
-        float bv = j->bias ? j->bias[co] : 0.0f, out[4];
+        float bv = j->bias ? j->bias[co] : 0.0f;
         float *yc = yt + co * ldy;
-        for (int64_t bi = 0; bi < br; bi++)
-            for (int64_t bj = 0; bj < bc; bj++) {
-                wino_output(out, m + co * nb + bi * bc + bj, j->cout * nb);
-                for (int r = 0; r < 2 && 2 * bi + r < nr; r++)
-                    for (int c = 0; c < 2 && 2 * bj + c < nc; c++)
-                        yc[(2 * bi + r) * j->wo + 2 * bj + c] = out[r * 2 + c] + bv;
-            }
+        for (int64_t bi = 0; bi < br; bi++) {
+            float *y0 = yc + 2 * bi * j->wo, *y1 = 2 * bi + 1 < nr ? y0 + j->wo : NULL;
+            wino_output_row(y0, y1, m + co * nb + bi * bc, j->cout * nb, bc, nc, bv);
+        }
     }
 }
 
@@ -377,7 +390,7 @@ static int64_t tile_ws(const conv_job *j, int64_t rows, int64_t cols) {
         return j->taps * j->cin * rows * cols;
     case CONV_WINO: {
         int64_t nb = ((rows + 1) / 2) * ((cols + 1) / 2);
-        return 16 * (j->cin + j->cout) * nb + (rows + 3) * (cols + 3);
+        return 16 * (j->cin + j->cout) * nb + (rows + 7) * (cols + 3);
     }
     default:
         return 0;
