@@ -451,29 +451,26 @@ static void assign_slots(vae_coder *cd) {
     cd->n_slots = n;
 }
 
+/* The middle: residual block, attention, residual block. */
+static zt_status load_middle(loader *ld, vae_coder *cd, const char *x, int64_t *c) {
+    char n[VAE_NAME];
+    nm(n, "%s.middle.0", x);
+    ZT_TRY(load_res(ld, &cd->mid0, n, c));
+    nm(n, "%s.middle.1", x);
+    ZT_TRY(load_attn(ld, &cd->attn, n, *c));
+    nm(n, "%s.middle.2", x);
+    return load_res(ld, &cd->mid1, n, c);
+}
+
 static zt_status load_coder(loader *ld, vae_coder *cd, int decoder, int64_t c) {
     const char *x = decoder ? "decoder" : "encoder";
     char n[VAE_NAME];
     nm(n, "%s.conv1", x);
     ZT_TRY(load_conv(ld, &cd->conv_in, n, 5, c));
     c = cd->conv_in.cout;
-    if (decoder) { /* the middle comes first */
-        nm(n, "%s.middle.0", x);
-        ZT_TRY(load_res(ld, &cd->mid0, n, &c));
-        nm(n, "%s.middle.1", x);
-        ZT_TRY(load_attn(ld, &cd->attn, n, c));
-        nm(n, "%s.middle.2", x);
-        ZT_TRY(load_res(ld, &cd->mid1, n, &c));
-    }
+    if (decoder) ZT_TRY(load_middle(ld, cd, x, &c)); /* the middle comes first */
     ZT_TRY(load_stages(ld, cd, decoder, &c));
-    if (!decoder) {
-        nm(n, "%s.middle.0", x);
-        ZT_TRY(load_res(ld, &cd->mid0, n, &c));
-        nm(n, "%s.middle.1", x);
-        ZT_TRY(load_attn(ld, &cd->attn, n, c));
-        nm(n, "%s.middle.2", x);
-        ZT_TRY(load_res(ld, &cd->mid1, n, &c));
-    }
+    if (!decoder) ZT_TRY(load_middle(ld, cd, x, &c));
     nm(n, "%s.head.0", x);
     ZT_TRY(load_gamma(ld, &cd->head_g, n, c));
     nm(n, "%s.head.2", x);

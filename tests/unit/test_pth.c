@@ -28,25 +28,6 @@ static const char *fixture(const char *name) {
     return buf[k];
 }
 
-static void write_bytes(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(p, 1, n, f) != n) fprintf(stderr, "cannot write %s\n", path);
-    if (f) fclose(f);
-}
-
-static uint8_t *read_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    *n = 0;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc(*n ? *n : 1);
-    if (fread(p, 1, *n, f) != *n) *n = 0;
-    fclose(f);
-    return p;
-}
-
 /* ---- checkpoints written by torch --------------------------------------------------------- */
 
 static const void *data_of(const zt_safetensors *st, const char *name) {
@@ -136,7 +117,7 @@ static void test_fixtures(void) {
 
     /* from memory: the same entries, pointing into the caller's buffer */
     size_t n;
-    uint8_t *bytes = read_bytes(fixture("tensors.pth"), &n);
+    uint8_t *bytes = zt_test_read_file(fixture("tensors.pth"), &n);
     zt_safetensors *ref = NULL;
     CHECK_OK(zt_pth_open_memory(&st, "mem.pth", bytes, n));
     CHECK_OK(zt_safetensors_open(&ref, fixture("tensors.safetensors")));
@@ -153,8 +134,8 @@ static void test_fixtures(void) {
 
 static void copy_file(const char *from, const char *to) {
     size_t n;
-    uint8_t *p = read_bytes(from, &n);
-    write_bytes(to, p, n);
+    uint8_t *p = zt_test_read_file(from, &n);
+    zt_test_write_file(to, p, n);
     free(p);
 }
 
@@ -236,17 +217,17 @@ static void test_bad_fixtures(void) {
 
     expect_bad("missing file", tmp("missing.pth"), "No such file");
     expect_bad("directory", zt_test_tmpdir(), "is a directory");
-    write_bytes(tmp("empty.pth"), "", 0);
+    zt_test_write_file(tmp("empty.pth"), "", 0);
     expect_bad("empty file", tmp_path, "empty file");
     expect_bad("safetensors", ZT_TEST_DATA "/safetensors/small.safetensors",
                "a safetensors file, not a torch zip");
-    write_bytes(tmp("text.pth"), "hello, world", 12);
+    zt_test_write_file(tmp("text.pth"), "hello, world", 12);
     expect_bad("text", tmp_path, "not a zip archive");
 }
 
 static void test_truncated(void) {
     size_t n;
-    uint8_t *full = read_bytes(fixture("tensors.pth"), &n);
+    uint8_t *full = zt_test_read_file(fixture("tensors.pth"), &n);
     CHECK(full && n > 1000, "read tensors.pth");
     if (!full) return;
     /* every prefix: an exact-size heap copy, so ASan sees any read past the end */
@@ -265,7 +246,7 @@ static void test_truncated(void) {
     /* and a few through mapped files */
     const size_t cuts[] = {1, 21, 22, 1000, n / 2, n - 23, n - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
-        write_bytes(tmp("cut.pth"), full, cuts[i]);
+        zt_test_write_file(tmp("cut.pth"), full, cuts[i]);
         expect_bad(i < 2 ? "cut in the header" : "cut", tmp_path,
                    i == 0   ? "not a zip archive"
                    : i == 1 ? "too short for a zip archive"
@@ -602,7 +583,7 @@ static void test_made_zips(void) {
 
     /* ZIP64: a locator pointing nowhere */
     size_t n;
-    uint8_t *p = read_bytes(fixture("zip64.pth"), &n);
+    uint8_t *p = zt_test_read_file(fixture("zip64.pth"), &n);
     if (p && n > 42) {
         CHECK(p[n - 42] == 'P' && p[n - 41] == 'K' && p[n - 40] == 6 && p[n - 39] == 7,
               "zip64.pth ends with a ZIP64 locator");
@@ -627,7 +608,7 @@ static void touch_all(const zt_safetensors *st, volatile double *sink) {
 
 static void test_flips(void) {
     size_t n;
-    uint8_t *base = read_bytes(fixture("tensors.pth"), &n);
+    uint8_t *base = zt_test_read_file(fixture("tensors.pth"), &n);
     CHECK(base && n > 100, "read tensors.pth");
     if (!base) return;
     /* where data.pkl's bytes and the central directory are: the interesting parts */
@@ -662,7 +643,7 @@ static void test_flips(void) {
         }
         zt_safetensors_close(st);
         if (it % 50 == 0) { /* some through a mapped file */
-            write_bytes(tmp("flip.pth"), m, n);
+            zt_test_write_file(tmp("flip.pth"), m, n);
             s = zt_pth_open(&st, tmp_path);
             if (s == ZT_OK) touch_all(st, &sink);
             wrong += s != ZT_OK && (s != ZT_ERR_INPUT || st);

@@ -20,24 +20,6 @@ static const char *tmp(const char *name) {
     return tmp_path;
 }
 
-static void write_bytes(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(p, 1, n, f) != n) fprintf(stderr, "cannot write %s\n", path);
-    if (f) fclose(f);
-}
-
-static uint8_t *read_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc(*n ? *n : 1);
-    if (fread(p, 1, *n, f) != *n) *n = 0;
-    fclose(f);
-    return p;
-}
-
 /* A safetensors image: length prefix, header, data bytes 0, 1, 2, ... */
 static uint8_t *build(const char *header, uint64_t hlen, size_t data_len, size_t *n) {
     size_t h = strlen(header);
@@ -52,7 +34,7 @@ static uint8_t *build(const char *header, uint64_t hlen, size_t data_len, size_t
 static const char *write_st(const char *name, const char *header, size_t data_len) {
     size_t n;
     uint8_t *p = build(header, strlen(header), data_len, &n);
-    write_bytes(tmp(name), p, n);
+    zt_test_write_file(tmp(name), p, n);
     free(p);
     return tmp_path;
 }
@@ -154,7 +136,7 @@ static void test_fixtures(void) {
 
     /* the same file through open_memory gives the same entries */
     size_t n;
-    uint8_t *bytes = read_bytes(FIXTURES "/small.safetensors", &n);
+    uint8_t *bytes = zt_test_read_file(FIXTURES "/small.safetensors", &n);
     zt_safetensors *st = NULL;
     CHECK_OK(zt_safetensors_open_memory(&st, "mem", bytes, n));
     if (st) {
@@ -320,28 +302,28 @@ static void test_bad_files(void) {
     snprintf(path, sizeof path, "%s/missing.safetensors", zt_test_tmpdir());
     expect_bad("missing file", path, "No such file", NULL);
     expect_bad("directory", zt_test_tmpdir(), "is a directory", NULL);
-    write_bytes(tmp("empty.safetensors"), "", 0);
+    zt_test_write_file(tmp("empty.safetensors"), "", 0);
     expect_bad("empty file", tmp_path, "empty file", NULL);
-    write_bytes(tmp("seven.safetensors"), "\x10\0\0\0\0\0\0", 7);
+    zt_test_write_file(tmp("seven.safetensors"), "\x10\0\0\0\0\0\0", 7);
     expect_bad("7-byte file", tmp_path, "too short (7 bytes)", NULL);
 
     size_t n;
     uint8_t *p;
     /* header length past the end of the file */
     p = build("{}", 100, 10, &n);
-    write_bytes(tmp("hlen_past.safetensors"), p, n);
+    zt_test_write_file(tmp("hlen_past.safetensors"), p, n);
     free(p);
     expect_bad("header length past end", tmp_path, "header length 100 runs past the end", "12");
     /* absurd header length, and what the file probably is */
     p = build("{}", 1ull << 60, 10, &n);
-    write_bytes(tmp("hlen_absurd.safetensors"), p, n);
+    zt_test_write_file(tmp("hlen_absurd.safetensors"), p, n);
     free(p);
     expect_bad("header length 2^60", tmp_path, "implausible", NULL);
-    write_bytes(tmp("zip.safetensors"), "PK\x03\x04\x14\0\0\0\0\0", 10);
+    zt_test_write_file(tmp("zip.safetensors"), "PK\x03\x04\x14\0\0\0\0\0", 10);
     expect_bad("zip file", tmp_path, "zip archive", NULL);
-    write_bytes(tmp("gguf.safetensors"), "GGUF\x03\0\0\0\0\0\0\0", 12);
+    zt_test_write_file(tmp("gguf.safetensors"), "GGUF\x03\0\0\0\0\0\0\0", 12);
     expect_bad("gguf file", tmp_path, "GGUF", NULL);
-    write_bytes(tmp("config.safetensors"), "{\"dim\": 1536, \"ffn_dim\": 8960}", 30);
+    zt_test_write_file(tmp("config.safetensors"), "{\"dim\": 1536, \"ffn_dim\": 8960}", 30);
     expect_bad("JSON file", tmp_path, "JSON text", NULL);
 
     char name[64];
@@ -398,7 +380,7 @@ static const char *numbers[] = {"0",
 
 static void test_mutations(void) {
     size_t base_n;
-    uint8_t *base = read_bytes(FIXTURES "/small.safetensors", &base_n);
+    uint8_t *base = zt_test_read_file(FIXTURES "/small.safetensors", &base_n);
     CHECK(base && base_n > 8, "read small.safetensors");
     if (!base || base_n <= 8) return;
     uint64_t hlen = 0;
@@ -477,7 +459,7 @@ static void test_mutations(void) {
         zt_safetensors_close(st);
         /* every 16th also through a mapped file */
         if (it % 16 == 0) {
-            write_bytes(tmp("fuzz.safetensors"), buf, n);
+            zt_test_write_file(tmp("fuzz.safetensors"), buf, n);
             s = zt_safetensors_open(&st, tmp_path);
             if (s == ZT_OK)
                 touch_all(st, &sink);

@@ -107,3 +107,23 @@ const char *zt_test_tmpdir(void) {
     }
     return path;
 }
+
+void zt_test_write_file(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(p, 1, n, f) == n;
+    if (f && fclose(f) != 0) ok = 0;
+    CHECK(ok, "cannot write %s", path);
+}
+
+uint8_t *zt_test_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    *n = 0;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *p = malloc(size > 0 ? (size_t)size : 1);
+    if (p && size > 0 && fread(p, 1, (size_t)size, f) == (size_t)size) *n = (size_t)size;
+    fclose(f);
+    return p;
+}

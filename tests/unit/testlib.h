@@ -7,6 +7,7 @@
 #ifndef ZT_TESTLIB_H
 #define ZT_TESTLIB_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -63,6 +64,11 @@ void *zt_test_alloc(size_t bytes);
  * "name: max rel err E (tol T)" and records a failure past tol. Returns the error. */
 double zt_test_compare(const char *name, const float *got, const double *ref, int64_t n,
                        double tol);
+
+/* Whole files: write n bytes (a failure is reported and counted); read into a malloc'd
+ * buffer the caller frees (NULL and *n = 0 when unreadable). */
+void zt_test_write_file(const char *path, const void *p, size_t n);
+uint8_t *zt_test_read_file(const char *path, size_t *n);
 
 /* A fresh empty directory for this test's files (from $ZT_TEST_TMP or /tmp); returns
  * its path, valid for the whole run. */

@@ -53,8 +53,8 @@ VARIANTS = {
 }
 
 
-def to_original_21(name):
-    """diffusers name -> Wan2.1 original name."""
+def rename_common(name):
+    """The renames both versions share: top convolutions, heads and the middle."""
     n = name
     n = n.replace("quant_conv.", "conv1.") if n.startswith("quant_conv.") else n
     n = n.replace("post_quant_conv.", "conv2.") if n.startswith("post_quant_conv.") else n
@@ -64,6 +64,12 @@ def to_original_21(name):
     n = re.sub(r"\.mid_block\.resnets\.0\.", ".middle.0.", n)
     n = re.sub(r"\.mid_block\.resnets\.1\.", ".middle.2.", n)
     n = re.sub(r"\.mid_block\.attentions\.0\.", ".middle.1.", n)
+    return n
+
+
+def to_original_21(name):
+    """diffusers name -> Wan2.1 original name."""
+    n = rename_common(name)
     n = n.replace("encoder.down_blocks.", "encoder.downsamples.")
     m = re.match(r"decoder\.up_blocks\.(\d+)\.(resnets\.(\d+)|upsamplers\.0)\.(.*)", n)
     if m:  # 3 resnets + 1 upsampler per stage, flattened
@@ -74,15 +80,7 @@ def to_original_21(name):
 
 def to_original_22(name):
     """diffusers name -> Wan2.2 original name."""
-    n = name
-    n = n.replace("quant_conv.", "conv1.") if n.startswith("quant_conv.") else n
-    n = n.replace("post_quant_conv.", "conv2.") if n.startswith("post_quant_conv.") else n
-    n = re.sub(r"^(encoder|decoder)\.conv_in\.", r"\1.conv1.", n)
-    n = re.sub(r"^(encoder|decoder)\.norm_out\.", r"\1.head.0.", n)
-    n = re.sub(r"^(encoder|decoder)\.conv_out\.", r"\1.head.2.", n)
-    n = re.sub(r"\.mid_block\.resnets\.0\.", ".middle.0.", n)
-    n = re.sub(r"\.mid_block\.resnets\.1\.", ".middle.2.", n)
-    n = re.sub(r"\.mid_block\.attentions\.0\.", ".middle.1.", n)
+    n = rename_common(name)
     # the resampler follows the resnets in the stage's list: index 2 down, 3 up
     n = re.sub(r"^encoder\.down_blocks\.(\d+)\.resnets\.", r"encoder.downsamples.\1.downsamples.", n)
     n = re.sub(r"^encoder\.down_blocks\.(\d+)\.downsampler\.", r"encoder.downsamples.\1.downsamples.2.", n)
@@ -121,6 +119,7 @@ def clip(frames, h, w, seed):
 
 
 def main():
+    torch.set_num_threads(1)  # the same numbers on every run and machine
     torch.manual_seed(0)
     for vname, spec in VARIANTS.items():
         torch.manual_seed(1234)
