@@ -219,6 +219,28 @@ static void test_directory(void) {
     zt_wan_vae_free(vae);
 }
 
+/* The same for encoding t latent frames' worth of chunks (1, 4, 4, ... frames). */
+static size_t encode_peak(const zt_wan_vae *vae, int64_t t, int64_t h, int64_t w) {
+    zt_arena *arena = NULL;
+    CHECK_OK(zt_arena_init(&arena, 0, 0));
+    zt_wan_vae_stream *s = NULL;
+    CHECK_OK(zt_wan_vae_stream_init(&s, vae, 0));
+    zt_test_rng rng = {8};
+    float *x = zt_test_alloc((size_t)(3 * 4 * h * w) * sizeof *x);
+    for (int64_t i = 0; i < t; i++) {
+        int64_t n = i == 0 ? 1 : 4;
+        zt_test_fill_normal(&rng, x, 3 * n * h * w, 0.5);
+        zt_tensor in = zt_tensor_new(ZT_F32, x, 3, n, h, w), mu;
+        zt_arena_mark m = zt_arena_save(arena);
+        CHECK_OK(zt_wan_vae_encode_chunk(s, be, arena, &in, &mu));
+        zt_arena_restore(arena, m);
+    }
+    size_t peak = zt_arena_peak(arena) + zt_wan_vae_stream_bytes(s);
+    zt_wan_vae_stream_free(s);
+    zt_arena_free(arena);
+    return peak;
+}
+
 static void test_memory(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/vae/wan21/original.safetensors", ZT_TEST_DATA);
@@ -228,6 +250,9 @@ static void test_memory(void) {
     size_t p5 = decode_peak(vae, 5, 6, 10), p21 = decode_peak(vae, 21, 6, 10);
     printf("decode peak: 5 latent frames %zu bytes, 21 latent frames %zu bytes\n", p5, p21);
     CHECK(p5 == p21 && p5 > 0, "peak grows with frames: %zu vs %zu", p5, p21);
+    size_t e5 = encode_peak(vae, 5, 48, 80), e21 = encode_peak(vae, 21, 48, 80);
+    printf("encode peak: 5 latent frames %zu bytes, 21 latent frames %zu bytes\n", e5, e21);
+    CHECK(e5 == e21 && e5 > 0, "encode peak grows with frames: %zu vs %zu", e5, e21);
     zt_wan_vae_free(vae);
 }
 
