@@ -1095,6 +1095,8 @@ static zt_status dec_group(run *r, const vae_coder *cd, int s, const zt_tensor *
     }
     const vae_stage *st = &cd->st[s];
     ZT_TRY(res_chain(r, &y, x, st));
+    /* what deeper levels allocate goes on top: leave only what this level still needs */
+    if (y.data != x->data) ZT_TRY(keep(r, m, &y));
     if (st->rs == RS_NONE) {
         ZT_TRY(dec_group(r, cd, s + 1, &y, out, n_out));
         zt_arena_restore(r->a, m);
@@ -1116,6 +1118,7 @@ static zt_status dec_group(run *r, const vae_coder *cd, int s, const zt_tensor *
             ZT_TRY(zt_op_copy(r->be, &dst, &src));
             y = il;
             t *= 2;
+            ZT_TRY(keep(r, m, &y));
         }
     }
     zt_tensor sc;

@@ -18,6 +18,8 @@ and duplicate-up shortcuts, 2x2 patchify). For each:
                             first_chunk.<c>: the decoder's output for the first latent
                             frame alone, before clamping (and, for 2.2, unpatchified).
 
+Cases: 1, 5 and 9 latent frames at a square size and at one that is not square.
+
 Weights and inputs are rounded to bf16 values (stored as bf16), so every file holds
 exactly the numbers diffusers computed with in f32. The original names are produced
 here from diffusers' names; for Wan2.1 the mapping is checked against diffusers' own
@@ -44,12 +46,14 @@ VARIANTS = {
     "wan21": dict(config=dict(base_dim=4, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
                               temperal_downsample=[False, True, True]),
                   # (latent frames, height, width)
-                  cases=[(1, 32, 32), (5, 32, 32), (9, 32, 32), (5, 24, 40)]),
+                  cases=[(1, 32, 32), (5, 32, 32), (9, 32, 32), (1, 24, 40), (5, 24, 40),
+                         (9, 24, 40)]),
     "wan22": dict(config=dict(base_dim=4, decoder_base_dim=3, z_dim=48, dim_mult=[1, 2, 4, 4],
                               num_res_blocks=2, temperal_downsample=[False, True, True],
                               is_residual=True, in_channels=12, out_channels=12, patch_size=2,
                               scale_factor_spatial=16),
-                  cases=[(1, 32, 32), (5, 32, 32), (9, 32, 32), (5, 32, 48)]),
+                  cases=[(1, 32, 32), (5, 32, 32), (9, 32, 32), (1, 32, 48), (5, 32, 48),
+                         (9, 32, 48)]),
 }
 
 
