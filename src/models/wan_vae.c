@@ -525,14 +525,18 @@ static zt_status load_stats(zt_wan_vae *v) {
 }
 
 static zt_status vae_load(zt_wan_vae *v) {
-    static const zt_naming original = {"original", NULL, NULL};
-    zt_naming namings[2] = {original, v->naming};
+    /* Wan's names as the official and ComfyUI files have them, also inside whole
+     * checkpoints that carry the VAE under a prefix; diffusers' names */
+    static const zt_naming plain[] = {{"original", NULL, NULL},
+                                      {"original under first_stage_model.", "first_stage_model.", NULL},
+                                      {"original under vae.", "vae.", NULL}};
+    zt_naming namings[4] = {plain[0], plain[1], plain[2], v->naming};
     const char *probes[] = {"encoder.conv1.weight", "decoder.conv1.weight", "conv2.weight"};
     size_t chosen;
-    ZT_TRY(zt_weights_detect_naming(v->w, namings, 2, probes, 3, &chosen));
+    ZT_TRY(zt_weights_detect_naming(v->w, namings, 4, probes, 3, &chosen));
     /* detection set a copy of the naming; keep the one that lives as long as v */
-    ZT_TRY(zt_weights_set_naming(v->w, chosen == 0 ? &original : &v->naming));
-    v->info.naming = chosen == 0 ? "original" : "diffusers";
+    ZT_TRY(zt_weights_set_naming(v->w, chosen < 3 ? &plain[chosen] : &v->naming));
+    v->info.naming = chosen < 3 ? "original" : "diffusers";
 
     loader ld = {v, v->w};
     /* the encoder tells: diffusers groups Wan2.1's decoder like Wan2.2's */

@@ -257,7 +257,8 @@ static void test_memory(void) {
 }
 
 /* Copy src to dst with the header changed: tensor `name` removed (shape NULL) or
- * given another shape of the same size. The data section is kept as it is. */
+ * given another shape of the same size, or with name "*", every tensor renamed with
+ * the prefix given as the string `shape`. The data section is kept as it is. */
 static void rewrite(const char *src, const char *dst, const char *name, json_t *shape) {
     FILE *f = fopen(src, "rb");
     CHECK(f != NULL, "cannot read %s", src);
@@ -271,8 +272,22 @@ static void rewrite(const char *src, const char *dst, const char *name, json_t *
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | buf[i];
     json_t *h = json_loadb((const char *)buf + 8, (size_t)hlen, 0, NULL);
-    CHECK(h && json_object_get(h, name), "%s has no tensor %s", src, name);
-    if (shape)
+    CHECK(h && (json_object_get(h, name) || !strcmp(name, "*")), "%s has no tensor %s", src,
+          name);
+    if (!strcmp(name, "*")) { /* every tensor under the prefix in shape's string */
+        json_t *renamed = json_object();
+        const char *k;
+        json_t *val;
+        json_object_foreach(h, k, val) {
+            char key[512];
+            snprintf(key, sizeof key, "%s%s", strcmp(k, "__metadata__") ? json_string_value(shape)
+                                                                         : "", k);
+            json_object_set(renamed, key, val);
+        }
+        json_decref(h);
+        json_decref(shape);
+        h = renamed;
+    } else if (shape)
         json_object_set_new(json_object_get(h, name), "shape", shape);
     else
         json_object_del(h, name);
@@ -333,6 +348,13 @@ static void test_bad_files(void) {
     snprintf(dst, sizeof dst, "%s/head.safetensors", tmp);
     rewrite(src, dst, "decoder.head.2.weight", json_pack("[iiiii]", 4, 3, 3, 3, 3));
     expect_bad(dst, "'decoder.head.2.weight' takes 3 channels where the model has 4");
+
+    /* the VAE inside a whole checkpoint, under a prefix, still opens */
+    snprintf(dst, sizeof dst, "%s/prefixed.safetensors", tmp);
+    rewrite(src, dst, "*", json_string("first_stage_model."));
+    zt_wan_vae *vae = NULL;
+    CHECK_OK(zt_wan_vae_open(&vae, dst));
+    zt_wan_vae_free(vae);
 
     /* not a VAE at all */
     snprintf(dst, sizeof dst, "%s/safetensors/small.safetensors", ZT_TEST_DATA);
