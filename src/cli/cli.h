@@ -26,6 +26,7 @@ int zt_cli_info(int argc, char **argv);
 int zt_cli_presets(int argc, char **argv);
 int zt_cli_bench(int argc, char **argv);
 int zt_cli_vae(int argc, char **argv);
+int zt_cli_text(int argc, char **argv);
 int zt_cli_version(int argc, char **argv);
 
 /* Print "zoetrope: CMD: message" and return ZT_EXIT_USAGE. */

@@ -36,6 +36,7 @@ static const struct {
     {"info", zt_cli_info, "list the tensors and metadata of a model file"},
     {"presets", zt_cli_presets, "list the presets"},
     {"vae", zt_cli_vae, "decode saved latents to a video with a Wan VAE"},
+    {"text", zt_cli_text, "encode a prompt with the T5 / umT5 text encoder"},
     {"bench", zt_cli_bench, "measure the speed of the compute kernels"},
     {"version", zt_cli_version, "print versions of zoetrope and its libraries"},
 };

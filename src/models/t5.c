@@ -292,7 +292,8 @@ static zt_status embed(const zt_t5 *t, zt_tensor *x, const int32_t *ids, int64_t
     size_t row = (size_t)d * zt_dtype_size(t->emb.dtype);
     for (int64_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= t->info.vocab)
-            return zt_fail(ZT_ERR_USAGE,
+            /* a tokenizer that does not belong to this encoder: a bad pair of files */
+            return zt_fail(ZT_ERR_INPUT,
                            "t5: token id %d at position %lld is outside the vocabulary of %d",
                            (int)ids[i], (long long)i, t->info.vocab);
         zt_convert_to_f32((float *)x->data + i * d, (const char *)t->emb.data + ids[i] * row,

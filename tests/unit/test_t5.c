@@ -313,7 +313,7 @@ static void test_bad_files(void) {
     float buf[4 * 64];
     int32_t ids[4] = {5, 6, 256, 1};
     zt_tensor out = zt_tensor_new(ZT_F32, buf, 4, 64);
-    CHECK_FAILS(zt_t5_encode(t5, be, arena, ids, 4, &out), ZT_ERR_USAGE,
+    CHECK_FAILS(zt_t5_encode(t5, be, arena, ids, 4, &out), ZT_ERR_INPUT,
                 "token id 256 at position 2");
     ids[2] = 7;
     zt_tensor small = zt_tensor_new(ZT_F32, buf, 3, 64);
