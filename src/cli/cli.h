@@ -41,6 +41,11 @@ int zt_cli_parse_int(const char *cmd, const char *flag, const char *s, long lo, 
 int zt_cli_parse_double(const char *cmd, const char *flag, const char *s, double lo, double hi,
                         double *out);
 
+/* Peak resident memory of this process in MiB: VmHWM from /proc/self/status, which
+ * (unlike ru_maxrss) does not carry over the peak of the process that spawned us;
+ * ru_maxrss where /proc is missing. */
+double zt_cli_peak_rss_mib(void);
+
 /* Global switches set by main() before the subcommand runs. */
 extern int zt_cli_quiet;   /* --quiet: no progress, warnings only */
 extern int zt_cli_verbose; /* --verbose */

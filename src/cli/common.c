@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 
@@ -54,4 +56,18 @@ int zt_cli_parse_double(const char *cmd, const char *flag, const char *s, double
     }
     *out = v;
     return 0;
+}
+
+double zt_cli_peak_rss_mib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kib = strtod(line + 6, NULL);
+    if (f) fclose(f);
+    if (kib < 0) {
+        struct rusage ru;
+        kib = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss : 0;
+    }
+    return kib / 1024.0;
 }

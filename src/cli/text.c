@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "backends/backend.h"
 #include "cli.h"
@@ -173,8 +172,7 @@ int zt_cli_text(int argc, char **argv) {
         }
     }
     if (st == ZT_OK) {
-        struct rusage ru;
-        double rss = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0;
+        double rss = zt_cli_peak_rss_mib();
         double arena_mib = (double)zt_arena_peak(arena) / 1048576.0;
         if (a.json) {
             json_t *o = json_object();

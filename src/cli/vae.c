@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "backends/backend.h"
 #include "cli.h"
@@ -167,11 +166,6 @@ static zt_status on_frame(void *user, const zt_tensor *frame, int64_t index) {
     return ZT_OK;
 }
 
-static double peak_rss_mib(void) {
-    struct rusage ru;
-    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0;
-}
-
 int zt_cli_vae(int argc, char **argv) {
     vae_args a;
     int rc = parse_args(argc, argv, &a);
@@ -238,7 +232,7 @@ int zt_cli_vae(int argc, char **argv) {
     }
     zt_video_writer_abort(s.video);
     if (st == ZT_OK) {
-        double rss = peak_rss_mib(), arena_mib = (double)zt_arena_peak(arena) / 1048576.0;
+        double rss = zt_cli_peak_rss_mib(), arena_mib = (double)zt_arena_peak(arena) / 1048576.0;
         if (a.json) {
             json_t *o = json_object();
             json_object_set_new(o, "frames", json_integer(s.frames));
