@@ -1,0 +1,578 @@
+/* wan_dit.c - the Wan diffusion transformer as a flat list of ops per block.
+ *
+ * Dimensions: latents [Ci, F, H, W]; patches pt x ph x pw give a grid f x h x w of
+ * N tokens (frame, row, column order); D = dim in NH heads of K; I = ffn width;
+ * L text rows of T = text_dim; E = freq_dim; P = Co * pt * ph * pw head outputs per
+ * token. Timesteps come in R runs of consecutive tokens sharing one value (1 run for
+ * a scalar t, 2 for Wan2.2's first-frame t = 0), so modulation is per run: [R, 6, D]
+ * instead of diffusers' [N, 6, D].
+ *
+ * Canonical names are Wan's original ones; diffusers' are rules on top (its norm2 is
+ * Wan's norm3, the cross-attention norm), ComfyUI's a prefix. */
+#include "wan_dit.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/log.h"
+#include "../core/ops.h"
+#include "../core/status.h"
+#include "../io/weights.h"
+
+#define DIT_EPS        1e-6f
+#define DIT_THETA      10000.0
+#define DIT_HEAD_DIM   128 /* every released Wan DiT */
+#define DIT_MAX_LAYERS 1024
+
+// clang-format off
+#define ATTN_RULES(wan, hf)                                                                \
+    {"blocks.{}." wan ".q.weight", "blocks.{}." hf ".to_q.weight"},                        \
+    {"blocks.{}." wan ".q.bias", "blocks.{}." hf ".to_q.bias"},                            \
+    {"blocks.{}." wan ".k.weight", "blocks.{}." hf ".to_k.weight"},                        \
+    {"blocks.{}." wan ".k.bias", "blocks.{}." hf ".to_k.bias"},                            \
+    {"blocks.{}." wan ".v.weight", "blocks.{}." hf ".to_v.weight"},                        \
+    {"blocks.{}." wan ".v.bias", "blocks.{}." hf ".to_v.bias"},                            \
+    {"blocks.{}." wan ".o.weight", "blocks.{}." hf ".to_out.0.weight"},                    \
+    {"blocks.{}." wan ".o.bias", "blocks.{}." hf ".to_out.0.bias"},                        \
+    {"blocks.{}." wan ".norm_q.weight", "blocks.{}." hf ".norm_q.weight"},                 \
+    {"blocks.{}." wan ".norm_k.weight", "blocks.{}." hf ".norm_k.weight"}
+/* diffusers' convert_wan_transformer_to_diffusers, inverted */
+static const zt_naming_rule diffusers_rules[] = {
+    {"text_embedding.0.weight", "condition_embedder.text_embedder.linear_1.weight"},
+    {"text_embedding.0.bias", "condition_embedder.text_embedder.linear_1.bias"},
+    {"text_embedding.2.weight", "condition_embedder.text_embedder.linear_2.weight"},
+    {"text_embedding.2.bias", "condition_embedder.text_embedder.linear_2.bias"},
+    {"time_embedding.0.weight", "condition_embedder.time_embedder.linear_1.weight"},
+    {"time_embedding.0.bias", "condition_embedder.time_embedder.linear_1.bias"},
+    {"time_embedding.2.weight", "condition_embedder.time_embedder.linear_2.weight"},
+    {"time_embedding.2.bias", "condition_embedder.time_embedder.linear_2.bias"},
+    {"time_projection.1.weight", "condition_embedder.time_proj.weight"},
+    {"time_projection.1.bias", "condition_embedder.time_proj.bias"},
+    ATTN_RULES("self_attn", "attn1"),
+    ATTN_RULES("cross_attn", "attn2"),
+    {"blocks.{}.cross_attn.k_img.weight", "blocks.{}.attn2.add_k_proj.weight"},
+    {"blocks.{}.norm3.weight", "blocks.{}.norm2.weight"},
+    {"blocks.{}.norm3.bias", "blocks.{}.norm2.bias"},
+    {"blocks.{}.ffn.0.weight", "blocks.{}.ffn.net.0.proj.weight"},
+    {"blocks.{}.ffn.0.bias", "blocks.{}.ffn.net.0.proj.bias"},
+    {"blocks.{}.ffn.2.weight", "blocks.{}.ffn.net.2.weight"},
+    {"blocks.{}.ffn.2.bias", "blocks.{}.ffn.net.2.bias"},
+    {"blocks.{}.modulation", "blocks.{}.scale_shift_table"},
+    {"head.head.weight", "proj_out.weight"},
+    {"head.head.bias", "proj_out.bias"},
+    {"head.modulation", "scale_shift_table"},
+    {NULL, NULL}};
+static const zt_naming dit_namings[] = {{"wan", NULL, NULL},
+                                        {"diffusers", NULL, diffusers_rules},
+                                        {"comfyui", "model.diffusion_model.", NULL}};
+// clang-format on
+#define N_NAMINGS (sizeof dit_namings / sizeof dit_namings[0])
+
+typedef struct dit_attn {
+    zt_tensor q, k, v, o;     /* [D, D] */
+    zt_tensor qb, kb, vb, ob; /* [D] */
+    zt_tensor norm_q, norm_k; /* [D]: RMS norms across all heads */
+} dit_attn;
+
+typedef struct dit_block {
+    dit_attn self, cross;
+    zt_tensor norm3_w, norm3_b; /* [D]: the cross-attention LayerNorm */
+    zt_tensor ffn0, ffn0_b;     /* [I, D], [I] */
+    zt_tensor ffn2, ffn2_b;     /* [D, I], [D] */
+    zt_tensor modulation; /* [6, D] f32: shift, scale, gate (attn), shift, scale, gate (ffn) */
+} dit_block;
+
+struct zt_wan_dit {
+    zt_weights *w;
+    zt_wan_dit_info info;
+    zt_tensor patch_w, patch_b; /* [D, Ci, pt, ph, pw], [D] */
+    zt_tensor text0, text0_b;   /* [D, T], [D] */
+    zt_tensor text2, text2_b;   /* [D, D], [D] */
+    zt_tensor time0, time0_b;   /* [D, E], [D] */
+    zt_tensor time2, time2_b;   /* [D, D], [D] */
+    zt_tensor proj, proj_b;     /* [6D, D], [6D] */
+    zt_tensor head, head_b;     /* [P, D], [P] */
+    zt_tensor head_mod;         /* [2, D] f32: shift, scale */
+    dit_block *blocks;
+    float *tables; /* the f32 modulation tables: [layers, 6, D] then [2, D] */
+};
+
+/* ---- loading -------------------------------------------------------------------------- */
+
+static zt_status load_linear(const zt_weights *w, zt_tensor *wt, zt_tensor *b, int64_t out,
+                             int64_t in, const char *name) {
+    ZT_TRY(zt_weights_get_shape(w, wt, 2, ZT_SHAPE(out, in), "%s.weight", name));
+    return zt_weights_get_shape(w, b, 1, ZT_SHAPE(out), "%s.bias", name);
+}
+
+static zt_status load_attn(const zt_weights *w, dit_attn *a, int i, const char *which, int64_t d) {
+    char name[128];
+    const char *parts[4] = {"q", "k", "v", "o"};
+    zt_tensor *wt[4] = {&a->q, &a->k, &a->v, &a->o}, *b[4] = {&a->qb, &a->kb, &a->vb, &a->ob};
+    for (int p = 0; p < 4; p++) {
+        snprintf(name, sizeof name, "blocks.%d.%s.%s", i, which, parts[p]);
+        ZT_TRY(load_linear(w, wt[p], b[p], d, d, name));
+    }
+    ZT_TRY(zt_weights_get_shape(w, &a->norm_q, 1, ZT_SHAPE(d), "blocks.%d.%s.norm_q.weight", i,
+                                which));
+    return zt_weights_get_shape(w, &a->norm_k, 1, ZT_SHAPE(d), "blocks.%d.%s.norm_k.weight", i,
+                                which);
+}
+
+static zt_status load_block(zt_wan_dit *m, int i) {
+    const zt_weights *w = m->w;
+    int64_t d = m->info.dim, f = m->info.ffn;
+    dit_block *b = &m->blocks[i];
+    char name[64];
+    ZT_TRY(load_attn(w, &b->self, i, "self_attn", d));
+    ZT_TRY(load_attn(w, &b->cross, i, "cross_attn", d));
+    ZT_TRY(zt_weights_get_shape(w, &b->norm3_w, 1, ZT_SHAPE(d), "blocks.%d.norm3.weight", i));
+    ZT_TRY(zt_weights_get_shape(w, &b->norm3_b, 1, ZT_SHAPE(d), "blocks.%d.norm3.bias", i));
+    snprintf(name, sizeof name, "blocks.%d.ffn.0", i);
+    ZT_TRY(load_linear(w, &b->ffn0, &b->ffn0_b, f, d, name));
+    snprintf(name, sizeof name, "blocks.%d.ffn.2", i);
+    ZT_TRY(load_linear(w, &b->ffn2, &b->ffn2_b, d, f, name));
+    float *table = m->tables + (int64_t)i * 6 * d;
+    ZT_TRY(zt_weights_get_f32(w, table, 3, ZT_SHAPE(1, 6, d), "blocks.%d.modulation", i));
+    b->modulation = zt_tensor_new(ZT_F32, table, 6, d);
+    return ZT_OK;
+}
+
+/* The head count: "num_heads" in a file's metadata, else heads of 128. */
+static zt_status find_heads(zt_wan_dit *m) {
+    zt_wan_dit_info *info = &m->info;
+    const char *path = zt_weights_path(m->w), *meta = NULL;
+    for (size_t i = 0; i < zt_weights_file_count(m->w) && !meta; i++) {
+        const zt_safetensors *st = zt_weights_file(m->w, i);
+        if (st) meta = zt_safetensors_metadata_get(st, "num_heads");
+    }
+    if (meta) {
+        char *end;
+        long h = strtol(meta, &end, 10);
+        if (*end || h < 1 || info->dim % h || (info->dim / h) % 2)
+            return zt_fail(ZT_ERR_INPUT,
+                           "%s: metadata num_heads '%s' does not split dim %d into heads of an "
+                           "even size",
+                           path, meta, info->dim);
+        info->heads = (int)h;
+    } else {
+        if (info->dim % DIT_HEAD_DIM)
+            return zt_fail(ZT_ERR_INPUT,
+                           "%s: dim %d is not a multiple of Wan's head size %d and no num_heads "
+                           "metadata says how many heads there are",
+                           path, info->dim, DIT_HEAD_DIM);
+        info->heads = info->dim / DIT_HEAD_DIM;
+    }
+    info->head_dim = info->dim / info->heads;
+    return ZT_OK;
+}
+
+static zt_status dit_load(zt_wan_dit *m) {
+    zt_wan_dit_info *info = &m->info;
+    const zt_weights *w = m->w;
+    const char *probes[] = {"patch_embedding.weight", "blocks.0.self_attn.q.weight",
+                            "head.head.weight"};
+    size_t chosen;
+    ZT_TRY(zt_weights_detect_naming(m->w, dit_namings, N_NAMINGS, probes, 3, &chosen));
+    ZT_TRY(zt_weights_set_naming(m->w, &dit_namings[chosen]));
+    info->naming = dit_namings[chosen].name;
+    const char *path = zt_weights_path(w);
+    if (zt_weights_has(w, "blocks.0.cross_attn.k_img.weight") ||
+        zt_weights_has(w, "img_emb.proj.0.weight"))
+        return zt_fail(ZT_ERR_UNSUPPORTED,
+                       "%s: image-conditioned (I2V) models are not supported; use a T2V or TI2V "
+                       "model",
+                       path);
+    if (zt_weights_find(w, "scaled_fp8", NULL))
+        return zt_fail(ZT_ERR_UNSUPPORTED,
+                       "%s: scaled fp8 weights are not supported; use the fp16, bf16 or plain "
+                       "fp8 file",
+                       path);
+
+    ZT_TRY(zt_weights_get_shape(w, &m->patch_w, 5, ZT_SHAPE(-1, -1, -1, -1, -1),
+                                "patch_embedding.weight"));
+    const int64_t *ps = m->patch_w.shape;
+    if (ps[0] > 65536 || ps[1] > 4096 || ps[2] > 16 || ps[3] > 16 || ps[4] > 16)
+        return zt_fail(ZT_ERR_INPUT,
+                       "%s: patch embedding (%lld, %lld, %lld, %lld, %lld) is not "
+                       "(dim, channels, patch)",
+                       path, (long long)ps[0], (long long)ps[1], (long long)ps[2], (long long)ps[3],
+                       (long long)ps[4]);
+    info->dim = (int)ps[0];
+    info->in_channels = (int)ps[1];
+    for (int k = 0; k < 3; k++) info->patch[k] = (int)ps[2 + k];
+    int64_t d = info->dim, patch = (int64_t)info->patch[0] * info->patch[1] * info->patch[2];
+    ZT_TRY(zt_weights_get_shape(w, &m->patch_b, 1, ZT_SHAPE(d), "patch_embedding.bias"));
+    ZT_TRY(find_heads(m));
+
+    zt_tensor t0, te0, f0, hd;
+    ZT_TRY(zt_weights_get_shape(w, &te0, 2, ZT_SHAPE(d, -1), "text_embedding.0.weight"));
+    ZT_TRY(zt_weights_get_shape(w, &t0, 2, ZT_SHAPE(d, -1), "time_embedding.0.weight"));
+    ZT_TRY(zt_weights_get_shape(w, &f0, 2, ZT_SHAPE(-1, d), "blocks.0.ffn.0.weight"));
+    ZT_TRY(zt_weights_get_shape(w, &hd, 2, ZT_SHAPE(-1, d), "head.head.weight"));
+    if (t0.shape[1] % 2 || hd.shape[0] % patch || f0.shape[0] > (int64_t)1 << 20 ||
+        te0.shape[1] > (int64_t)1 << 20 || t0.shape[1] > 65536)
+        return zt_fail(ZT_ERR_INPUT,
+                       "%s: text width %lld, timestep width %lld (even), ffn %lld or head "
+                       "outputs %lld (a multiple of the patch size %lld) are off",
+                       path, (long long)te0.shape[1], (long long)t0.shape[1],
+                       (long long)f0.shape[0], (long long)hd.shape[0], (long long)patch);
+    info->text_dim = (int)te0.shape[1];
+    info->freq_dim = (int)t0.shape[1];
+    info->ffn = (int)f0.shape[0];
+    info->out_channels = (int)(hd.shape[0] / patch);
+    while (info->layers < DIT_MAX_LAYERS &&
+           zt_weights_has(w, "blocks.%d.self_attn.q.weight", info->layers))
+        info->layers++;
+
+    ZT_TRY(load_linear(w, &m->text0, &m->text0_b, d, info->text_dim, "text_embedding.0"));
+    ZT_TRY(load_linear(w, &m->text2, &m->text2_b, d, d, "text_embedding.2"));
+    ZT_TRY(load_linear(w, &m->time0, &m->time0_b, d, info->freq_dim, "time_embedding.0"));
+    ZT_TRY(load_linear(w, &m->time2, &m->time2_b, d, d, "time_embedding.2"));
+    ZT_TRY(load_linear(w, &m->proj, &m->proj_b, 6 * d, d, "time_projection.1"));
+    ZT_TRY(load_linear(w, &m->head, &m->head_b, hd.shape[0], d, "head.head"));
+
+    m->blocks = calloc((size_t)info->layers, sizeof *m->blocks);
+    m->tables = malloc((size_t)((6 * info->layers + 2) * d) * sizeof *m->tables);
+    if (!m->blocks || !m->tables) return zt_fail(ZT_ERR_NOMEM, "wan dit: out of memory");
+    float *head_mod = m->tables + (int64_t)6 * info->layers * d;
+    ZT_TRY(zt_weights_get_f32(w, head_mod, 3, ZT_SHAPE(1, 2, d), "head.modulation"));
+    m->head_mod = zt_tensor_new(ZT_F32, head_mod, 2, d);
+    for (int i = 0; i < info->layers; i++) ZT_TRY(load_block(m, i));
+    return ZT_OK;
+}
+
+zt_status zt_wan_dit_open(zt_wan_dit **out, const char *path) {
+    *out = NULL;
+    zt_wan_dit *m = calloc(1, sizeof *m);
+    if (!m) return zt_fail(ZT_ERR_NOMEM, "wan dit: out of memory");
+    zt_status rc = zt_weights_open(&m->w, path);
+    if (rc == ZT_OK) rc = dit_load(m);
+    if (rc != ZT_OK) {
+        zt_wan_dit_free(m);
+        return rc;
+    }
+    const zt_wan_dit_info *i = &m->info;
+    ZT_LOGD("%s: Wan DiT, %s names, %d layers, dim %d in %d heads of %d, ffn %d, channels %d -> "
+            "%d, text %d, patch %dx%dx%d",
+            path, i->naming, i->layers, i->dim, i->heads, i->head_dim, i->ffn, i->in_channels,
+            i->out_channels, i->text_dim, i->patch[0], i->patch[1], i->patch[2]);
+    *out = m;
+    return ZT_OK;
+}
+
+void zt_wan_dit_free(zt_wan_dit *m) {
+    if (!m) return;
+    zt_weights_close(m->w);
+    free(m->blocks);
+    free(m->tables);
+    free(m);
+}
+
+const zt_wan_dit_info *zt_wan_dit_get_info(const zt_wan_dit *m) {
+    return &m->info;
+}
+
+/* ---- forward -------------------------------------------------------------------------- */
+
+static int is_f32_contig(const zt_tensor *t) {
+    return t && t->dtype == ZT_F32 && zt_tensor_is_contiguous(t);
+}
+
+zt_status zt_wan_dit_embed_text(const zt_wan_dit *m, zt_backend *be, zt_arena *arena,
+                                const zt_tensor *ctx, zt_tensor *out) {
+    int64_t d = m->info.dim, td = m->info.text_dim;
+    if (!is_f32_contig(ctx) || ctx->ndim != 2 || ctx->shape[1] != td || ctx->shape[0] < 1 ||
+        !is_f32_contig(out) || out->ndim != 2 || out->shape[0] != ctx->shape[0] ||
+        out->shape[1] != d)
+        return zt_fail(ZT_ERR_USAGE,
+                       "wan dit: text embedding takes a contiguous f32 [L, %lld] context into "
+                       "[L, %lld]",
+                       (long long)td, (long long)d);
+    int64_t l = ctx->shape[0];
+    zt_arena_mark mark = zt_arena_save(arena);
+    zt_tensor h;
+    zt_status rc = zt_arena_tensor(arena, &h, ZT_F32, 2, ZT_SHAPE(l, d));
+    if (rc == ZT_OK) rc = zt_op_linear(be, &h, ctx, &m->text0, &m->text0_b); /* [L, D] */
+    if (rc == ZT_OK) rc = zt_op_gelu_tanh(be, &h, &h);
+    if (rc == ZT_OK) rc = zt_op_linear(be, out, &h, &m->text2, &m->text2_b); /* [L, D] */
+    zt_arena_restore(arena, mark);
+    return rc;
+}
+
+/* Runs of consecutive tokens sharing a timestep: run r covers tokens [start[r],
+ * start[r + 1]) at time value[r]. */
+typedef struct dit_runs {
+    int64_t n;
+    int64_t *start; /* [n + 1] */
+    double *value;  /* [n] */
+} dit_runs;
+
+static zt_status find_runs(zt_arena *arena, dit_runs *r, float t, const float *tt, int64_t n) {
+    int64_t count = 1;
+    for (int64_t i = 1; tt && i < n; i++) count += tt[i] != tt[i - 1];
+    r->n = count;
+    r->start = zt_arena_alloc(arena, (size_t)(count + 1) * sizeof *r->start);
+    r->value = zt_arena_alloc(arena, (size_t)count * sizeof *r->value);
+    if (!r->start || !r->value) return ZT_ERR_NOMEM;
+    r->start[0] = 0;
+    r->value[0] = tt ? tt[0] : t;
+    for (int64_t i = 1, k = 0; tt && i < n; i++)
+        if (tt[i] != tt[i - 1]) {
+            r->start[++k] = i;
+            r->value[k] = tt[i];
+        }
+    r->start[count] = n;
+    return ZT_OK;
+}
+
+/* Rows [r0, r1) of a contiguous [rows, cols] f32 tensor. */
+static zt_tensor rows_of(const zt_tensor *t, int64_t r0, int64_t r1) {
+    int64_t cols = t->shape[t->ndim - 1];
+    zt_tensor v = zt_tensor_new(ZT_F32, (float *)t->data + r0 * cols, r1 - r0, cols);
+    v.device = t->device;
+    return v;
+}
+
+/* Row k of run r's modulation: mod [R, S, D] -> [D]. */
+static zt_tensor mod_row(const zt_tensor *mod, int64_t r, int k) {
+    int64_t s = mod->shape[1], d = mod->shape[2];
+    zt_tensor v = zt_tensor_new(ZT_F32, (float *)mod->data + (r * s + k) * d, d);
+    v.device = mod->device;
+    return v;
+}
+
+/* h = h * (1 + mod[r, scale]) + mod[r, shift] over each run's tokens. */
+static zt_status modulate_runs(zt_backend *be, zt_tensor *h, const dit_runs *runs,
+                               const zt_tensor *mod, int shift, int scale) {
+    for (int64_t r = 0; r < runs->n; r++) {
+        zt_tensor hr = rows_of(h, runs->start[r], runs->start[r + 1]);
+        zt_tensor sh = mod_row(mod, r, shift), sc = mod_row(mod, r, scale);
+        ZT_TRY(zt_op_modulate(be, &hr, &hr, &sh, &sc));
+    }
+    return ZT_OK;
+}
+
+/* x += y * mod[r, gate] over each run's tokens. */
+static zt_status gated_add_runs(zt_backend *be, zt_tensor *x, const zt_tensor *y,
+                                const dit_runs *runs, const zt_tensor *mod, int gate) {
+    for (int64_t r = 0; r < runs->n; r++) {
+        zt_tensor xr = rows_of(x, runs->start[r], runs->start[r + 1]);
+        zt_tensor yr = rows_of(y, runs->start[r], runs->start[r + 1]);
+        zt_tensor g = mod_row(mod, r, gate);
+        ZT_TRY(zt_op_gated_add(be, &xr, &yr, &g));
+    }
+    return ZT_OK;
+}
+
+/* Wan's sinusoidal_embedding_1d in float64, [cos | sin]: s [R, E]. */
+static void timestep_embedding(float *s, const dit_runs *runs, int e) {
+    int half = e / 2;
+    for (int64_t r = 0; r < runs->n; r++)
+        for (int i = 0; i < half; i++) {
+            double a = runs->value[r] * pow(DIT_THETA, -(double)i / half);
+            s[r * e + i] = (float)cos(a);
+            s[r * e + half + i] = (float)sin(a);
+        }
+}
+
+/* Scratch shared by every block. */
+typedef struct dit_scratch {
+    zt_tensor hn, y;      /* [N, D] */
+    zt_tensor q, k, v, o; /* [1, N, NH, K] */
+    zt_tensor ck, cv;     /* [1, L, NH, K]: cross-attention keys and values */
+    zt_tensor g;          /* [N, I] */
+    zt_tensor mod;        /* [R, 6, D] */
+} dit_scratch;
+
+/* A [rows, D] view of a [1, rows, NH, K] tensor, for the projections. */
+static zt_tensor flat(const zt_tensor *t) {
+    zt_tensor v = zt_tensor_new(ZT_F32, t->data, t->shape[1], t->shape[2] * t->shape[3]);
+    v.device = t->device;
+    return v;
+}
+
+static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x, const zt_tensor *text,
+                           const zt_tensor *e0, const dit_runs *runs, const zt_rope_params *rp,
+                           const zt_attn_params *ap, dit_scratch *s) {
+    zt_tensor q = flat(&s->q), k = flat(&s->k), v = flat(&s->v), o = flat(&s->o);
+    zt_tensor ck = flat(&s->ck), cv = flat(&s->cv);
+    ZT_TRY(zt_op_add(be, &s->mod, e0, &b->modulation)); /* [R, 6, D] */
+
+    /* self-attention: x += gate * attn(LN(x) * (1 + scale) + shift) */
+    ZT_TRY(zt_op_layer_norm(be, &s->hn, x, NULL, NULL, DIT_EPS)); /* [N, D] */
+    ZT_TRY(modulate_runs(be, &s->hn, runs, &s->mod, 0, 1));
+    ZT_TRY(zt_op_linear(be, &q, &s->hn, &b->self.q, &b->self.qb)); /* [N, D] */
+    ZT_TRY(zt_op_rms_norm(be, &q, &q, &b->self.norm_q, DIT_EPS));
+    ZT_TRY(zt_op_linear(be, &k, &s->hn, &b->self.k, &b->self.kb));
+    ZT_TRY(zt_op_rms_norm(be, &k, &k, &b->self.norm_k, DIT_EPS));
+    ZT_TRY(zt_op_linear(be, &v, &s->hn, &b->self.v, &b->self.vb));
+    ZT_TRY(zt_op_rope3d(be, &s->q, rp)); /* [1, N, NH, K] */
+    ZT_TRY(zt_op_rope3d(be, &s->k, rp));
+    ZT_TRY(zt_op_attention(be, &s->o, &s->q, &s->k, &s->v, ap));
+    ZT_TRY(zt_op_linear(be, &s->y, &o, &b->self.o, &b->self.ob)); /* [N, D] */
+    ZT_TRY(gated_add_runs(be, x, &s->y, runs, &s->mod, 2));
+
+    /* cross-attention to the text: x += attn(LN3(x), text), no modulation */
+    ZT_TRY(zt_op_layer_norm(be, &s->hn, x, &b->norm3_w, &b->norm3_b, DIT_EPS));
+    ZT_TRY(zt_op_linear(be, &q, &s->hn, &b->cross.q, &b->cross.qb)); /* [N, D] */
+    ZT_TRY(zt_op_rms_norm(be, &q, &q, &b->cross.norm_q, DIT_EPS));
+    ZT_TRY(zt_op_linear(be, &ck, text, &b->cross.k, &b->cross.kb)); /* [L, D] */
+    ZT_TRY(zt_op_rms_norm(be, &ck, &ck, &b->cross.norm_k, DIT_EPS));
+    ZT_TRY(zt_op_linear(be, &cv, text, &b->cross.v, &b->cross.vb));
+    ZT_TRY(zt_op_attention(be, &s->o, &s->q, &s->ck, &s->cv, ap));  /* [1, N, NH, K] */
+    ZT_TRY(zt_op_linear(be, &s->y, &o, &b->cross.o, &b->cross.ob)); /* [N, D] */
+    ZT_TRY(zt_op_add(be, x, x, &s->y));
+
+    /* feed-forward: x += gate * ffn(LN(x) * (1 + scale) + shift) */
+    ZT_TRY(zt_op_layer_norm(be, &s->hn, x, NULL, NULL, DIT_EPS));
+    ZT_TRY(modulate_runs(be, &s->hn, runs, &s->mod, 3, 4));
+    ZT_TRY(zt_op_linear(be, &s->g, &s->hn, &b->ffn0, &b->ffn0_b)); /* [N, I] */
+    ZT_TRY(zt_op_gelu_tanh(be, &s->g, &s->g));
+    ZT_TRY(zt_op_linear(be, &s->y, &s->g, &b->ffn2, &b->ffn2_b)); /* [N, D] */
+    return gated_add_runs(be, x, &s->y, runs, &s->mod, 5);
+}
+
+/* A 5-D f32 view with the given strides (elements). */
+static zt_tensor view5(float *data, int device, const int64_t shape[5], const int64_t stride[5]) {
+    zt_tensor t = {.dtype = ZT_F32, .ndim = 5, .data = data, .device = device};
+    memcpy(t.shape, shape, 5 * sizeof *shape);
+    memcpy(t.stride, stride, 5 * sizeof *stride);
+    return t;
+}
+
+/* Head output [N, P] (columns (kt, kh, kw, c), c fastest) into v [Co, F, H, W], one
+ * latent frame at a time so that each view fits in five dims. */
+static zt_status unpatchify(zt_backend *be, zt_tensor *v, const zt_tensor *out,
+                            const int64_t grid[3], const int patch[3]) {
+    int64_t co = v->shape[0], fr = v->shape[1], hh = v->shape[2], ww = v->shape[3];
+    int64_t h = grid[1], w = grid[2], ph = patch[1], pw = patch[2], p = out->shape[1];
+    const int64_t shape[5] = {co, h, ph, w, pw};
+    const int64_t from[5] = {1, w * p, pw * co, p, co};
+    const int64_t to[5] = {fr * hh * ww, ph * ww, ww, pw, 1};
+    for (int64_t f = 0; f < grid[0]; f++)
+        for (int64_t kt = 0; kt < patch[0]; kt++) {
+            float *s = (float *)out->data + f * h * w * p + kt * ph * pw * co;
+            float *d = (float *)v->data + (f * patch[0] + kt) * hh * ww;
+            zt_tensor src = view5(s, out->device, shape, from);
+            zt_tensor dst = view5(d, v->device, shape, to);
+            ZT_TRY(zt_op_copy(be, &dst, &src)); /* [Co, h, ph, w, pw] */
+        }
+    return ZT_OK;
+}
+
+static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, const zt_tensor *xin,
+                         float t, const float *t_tokens, const zt_tensor *text, zt_tensor *vout) {
+    const zt_wan_dit_info *info = &m->info;
+    const int *pt = info->patch;
+    int64_t d = info->dim, nh = info->heads, kd = info->head_dim, e = info->freq_dim;
+    int64_t ci = info->in_channels, l = text->shape[0];
+    int64_t grid[3] = {xin->shape[1] / pt[0], xin->shape[2] / pt[1], xin->shape[3] / pt[2]};
+    int64_t n = grid[0] * grid[1] * grid[2];
+    int64_t p = (int64_t)info->out_channels * pt[0] * pt[1] * pt[2];
+
+    /* patch embedding: Conv3d with kernel = stride = patch, then [D, N] -> [N, D] */
+    zt_tensor x, conv;
+    ZT_TRY(zt_arena_tensor(arena, &x, ZT_F32, 2, ZT_SHAPE(n, d))); /* the residual stream */
+    zt_arena_mark mark = zt_arena_save(arena);
+    ZT_TRY(zt_arena_tensor(arena, &conv, ZT_F32, 5, ZT_SHAPE(1, d, grid[0], grid[1], grid[2])));
+    zt_tensor x5 =
+        zt_tensor_new(ZT_F32, xin->data, 1, ci, xin->shape[1], xin->shape[2], xin->shape[3]);
+    x5.device = xin->device;
+    zt_conv_params cp = {.stride = {pt[0], pt[1], pt[2]}};
+    ZT_TRY(zt_op_conv3d(be, &conv, &x5, &m->patch_w, &m->patch_b, &cp)); /* [1, D, f, h, w] */
+    zt_tensor tokens = {.dtype = ZT_F32,
+                        .ndim = 2,
+                        .device = conv.device,
+                        .shape = {n, d},
+                        .stride = {1, n},
+                        .data = conv.data};
+    ZT_TRY(zt_op_copy(be, &x, &tokens)); /* [N, D] */
+    zt_arena_restore(arena, mark);
+
+    /* time: e [R, D] = time_embedding(sinusoid), e0 [R, 6, D] = time_projection(e) */
+    dit_runs runs;
+    ZT_TRY(find_runs(arena, &runs, t, t_tokens, n));
+    int64_t r = runs.n;
+    zt_tensor sin_t, e1, emb, se, e0;
+    ZT_TRY(zt_arena_tensor(arena, &sin_t, ZT_F32, 2, ZT_SHAPE(r, e)));
+    ZT_TRY(zt_arena_tensor(arena, &e1, ZT_F32, 2, ZT_SHAPE(r, d)));
+    ZT_TRY(zt_arena_tensor(arena, &emb, ZT_F32, 2, ZT_SHAPE(r, d)));
+    ZT_TRY(zt_arena_tensor(arena, &se, ZT_F32, 2, ZT_SHAPE(r, d)));
+    ZT_TRY(zt_arena_tensor(arena, &e0, ZT_F32, 2, ZT_SHAPE(r, 6 * d)));
+    timestep_embedding(sin_t.data, &runs, (int)e);                 /* [R, E] */
+    ZT_TRY(zt_op_linear(be, &e1, &sin_t, &m->time0, &m->time0_b)); /* [R, D] */
+    ZT_TRY(zt_op_silu(be, &e1, &e1));
+    ZT_TRY(zt_op_linear(be, &emb, &e1, &m->time2, &m->time2_b)); /* [R, D]: e */
+    ZT_TRY(zt_op_silu(be, &se, &emb));
+    ZT_TRY(zt_op_linear(be, &e0, &se, &m->proj, &m->proj_b)); /* [R, 6D]: e0 */
+    zt_tensor e0v = zt_tensor_new(ZT_F32, e0.data, r, 6, d);
+    e0v.device = e0.device;
+
+    /* blocks */
+    dit_scratch s;
+    ZT_TRY(zt_arena_tensor(arena, &s.hn, ZT_F32, 2, ZT_SHAPE(n, d)));
+    ZT_TRY(zt_arena_tensor(arena, &s.y, ZT_F32, 2, ZT_SHAPE(n, d)));
+    ZT_TRY(zt_arena_tensor(arena, &s.q, ZT_F32, 4, ZT_SHAPE(1, n, nh, kd)));
+    ZT_TRY(zt_arena_tensor(arena, &s.k, ZT_F32, 4, ZT_SHAPE(1, n, nh, kd)));
+    ZT_TRY(zt_arena_tensor(arena, &s.v, ZT_F32, 4, ZT_SHAPE(1, n, nh, kd)));
+    ZT_TRY(zt_arena_tensor(arena, &s.o, ZT_F32, 4, ZT_SHAPE(1, n, nh, kd)));
+    ZT_TRY(zt_arena_tensor(arena, &s.ck, ZT_F32, 4, ZT_SHAPE(1, l, nh, kd)));
+    ZT_TRY(zt_arena_tensor(arena, &s.cv, ZT_F32, 4, ZT_SHAPE(1, l, nh, kd)));
+    ZT_TRY(zt_arena_tensor(arena, &s.g, ZT_F32, 2, ZT_SHAPE(n, info->ffn)));
+    ZT_TRY(zt_arena_tensor(arena, &s.mod, ZT_F32, 3, ZT_SHAPE(r, 6, d)));
+    /* the head dim's pairs split over (frame, row, column) as c - 2(c/3), c/3, c/3 */
+    int c = (int)kd / 2;
+    zt_rope_params rp = {.grid = {grid[0], grid[1], grid[2]},
+                         .pairs = {c - 2 * (c / 3), c / 3, c / 3},
+                         .theta = DIT_THETA};
+    zt_attn_params ap = {.scale = (float)(1.0 / sqrt((double)kd))};
+    for (int i = 0; i < info->layers; i++)
+        ZT_TRY(run_block(be, &m->blocks[i], &x, text, &e0v, &runs, &rp, &ap, &s));
+
+    /* head: modulation from e (before the projection), then unpatchify */
+    zt_tensor hmod, out;
+    zt_tensor ev = zt_tensor_new(ZT_F32, emb.data, r, 1, d);
+    ev.device = emb.device;
+    ZT_TRY(zt_arena_tensor(arena, &hmod, ZT_F32, 3, ZT_SHAPE(r, 2, d)));
+    ZT_TRY(zt_arena_tensor(arena, &out, ZT_F32, 2, ZT_SHAPE(n, p)));
+    ZT_TRY(zt_op_add(be, &hmod, &ev, &m->head_mod)); /* [R, 2, D] */
+    ZT_TRY(zt_op_layer_norm(be, &s.hn, &x, NULL, NULL, DIT_EPS));
+    ZT_TRY(modulate_runs(be, &s.hn, &runs, &hmod, 0, 1));
+    ZT_TRY(zt_op_linear(be, &out, &s.hn, &m->head, &m->head_b)); /* [N, P] */
+    return unpatchify(be, vout, &out, grid, pt);
+}
+
+zt_status zt_wan_dit_forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena,
+                             const zt_tensor *x, float t, const float *t_tokens,
+                             const zt_tensor *text, zt_tensor *v) {
+    const zt_wan_dit_info *info = &m->info;
+    const int *pt = info->patch;
+    if (!is_f32_contig(x) || x->ndim != 4 || x->shape[0] != info->in_channels || x->shape[1] < 1 ||
+        x->shape[2] < 1 || x->shape[3] < 1 || x->shape[1] % pt[0] || x->shape[2] % pt[1] ||
+        x->shape[3] % pt[2])
+        return zt_fail(ZT_ERR_USAGE,
+                       "wan dit: latents should be a contiguous f32 [%d, F, H, W] tensor with "
+                       "F, H, W multiples of %d, %d, %d",
+                       info->in_channels, pt[0], pt[1], pt[2]);
+    if (!is_f32_contig(v) || v->ndim != 4 || v->shape[0] != info->out_channels ||
+        v->shape[1] != x->shape[1] || v->shape[2] != x->shape[2] || v->shape[3] != x->shape[3] ||
+        v->data == x->data)
+        return zt_fail(ZT_ERR_USAGE,
+                       "wan dit: the velocity should be a contiguous f32 [%d, %lld, %lld, %lld] "
+                       "tensor apart from the latents",
+                       info->out_channels, (long long)x->shape[1], (long long)x->shape[2],
+                       (long long)x->shape[3]);
+    if (!is_f32_contig(text) || text->ndim != 2 || text->shape[0] < 1 ||
+        text->shape[1] != info->dim)
+        return zt_fail(ZT_ERR_USAGE,
+                       "wan dit: the text should be a contiguous f32 [L, %d] tensor from "
+                       "zt_wan_dit_embed_text",
+                       info->dim);
+    zt_arena_mark mark = zt_arena_save(arena);
+    zt_status rc = forward(m, be, arena, x, t, t_tokens, text, v);
+    zt_arena_restore(arena, mark);
+    return rc;
+}

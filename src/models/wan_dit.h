@@ -1,0 +1,62 @@
+/* wan_dit.h - the Wan diffusion transformer (Wan2.1 / Wan2.2 WanModel, diffusers'
+ * WanTransformer3DModel): latents, a timestep and an embedded prompt in, the flow
+ * matching velocity out.
+ *
+ * Patchify by a strided Conv3d into (frame, row, column) tokens; blocks of modulated
+ * self-attention (q/k RMS norms across all heads, 3-D RoPE), cross-attention to the
+ * text (affine LayerNorm, no modulation) and a modulated GELU(tanh) feed-forward; a
+ * modulated head and unpatchify. Timesteps may be one per call or one per latent token
+ * (Wan2.2 TI2V).
+ *
+ * Files: Wan's original names (canonical), diffusers' names and ComfyUI's
+ * (model.diffusion_model. + original). The configuration comes from the tensor shapes
+ * except the head count, which no shape holds: a "num_heads" entry in a safetensors
+ * file's metadata when present, else heads of 128 (every released Wan DiT: 1536/12,
+ * 3072/24, 5120/40). Weights stay in their stored dtype; the modulation tables are
+ * kept as f32. Image-conditioned (I2V) models are refused. */
+#ifndef ZT_WAN_DIT_H
+#define ZT_WAN_DIT_H
+
+#include "../backends/backend.h"
+#include "../core/arena.h"
+
+typedef struct zt_wan_dit zt_wan_dit;
+
+typedef struct zt_wan_dit_info {
+    int dim;            /* 1536 (1.3B), 3072 (5B), 5120 (14B) */
+    int ffn;            /* 8960, 14336, 13824 */
+    int heads;          /* dim / head_dim */
+    int head_dim;       /* 128 */
+    int layers;         /* 30, 30, 40 */
+    int in_channels;    /* latent channels: 16 (Wan2.1), 48 (Wan2.2 5B) */
+    int out_channels;   /* the same */
+    int text_dim;       /* 4096: umT5-XXL */
+    int freq_dim;       /* 256: the sinusoidal timestep embedding */
+    int patch[3];       /* 1, 2, 2: frames, rows, columns */
+    const char *naming; /* "wan", "diffusers" or "comfyui" */
+} zt_wan_dit_info;
+
+/* Open a model (any zt_weights source: .safetensors, index, directory). The shapes of
+ * every tensor are checked here. *m is NULL on failure. */
+zt_status zt_wan_dit_open(zt_wan_dit **m, const char *path);
+/* NULL is a no-op. */
+void zt_wan_dit_free(zt_wan_dit *m);
+const zt_wan_dit_info *zt_wan_dit_get_info(const zt_wan_dit *m);
+
+/* The text context through text_embedding, once per prompt: ctx [L, text_dim] f32
+ * (Wan: 512 rows, zero-padded after the prompt) -> out [L, dim] f32, contiguous,
+ * allocated by the caller. Temporaries come from arena and are released. */
+zt_status zt_wan_dit_embed_text(const zt_wan_dit *m, zt_backend *be, zt_arena *arena,
+                                const zt_tensor *ctx, zt_tensor *out);
+
+/* The velocity v [C_out, F, H, W] f32 for latents x [C_in, F, H, W] f32 (F, H, W
+ * multiples of the patch) at timestep t, or, when t_tokens is not NULL, at one
+ * timestep per latent token (F/pt * H/ph * W/pw values in (frame, row, column) order;
+ * t is ignored). text: the embedded context [L, dim] f32 from zt_wan_dit_embed_text.
+ * x, text and v are contiguous and caller-owned; v may not alias x. Temporaries come
+ * from arena and are released before returning. */
+zt_status zt_wan_dit_forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena,
+                             const zt_tensor *x, float t, const float *t_tokens,
+                             const zt_tensor *text, zt_tensor *v);
+
+#endif

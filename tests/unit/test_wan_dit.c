@@ -1,0 +1,275 @@
+/* test_wan_dit.c - the Wan diffusion transformer against diffusers.
+ *
+ * Fixtures (tools/dit/make_fixtures.py): a tiny WanTransformer3DModel (dim 64 in 2
+ * heads of 32, so the 16 rotary pairs split 6/5/5; ffn 96; 2 layers; patch 1x2x2;
+ * 4 channels; text 32) under diffusers' names in f32 and bf16 and under Wan's names
+ * in bf16; per case the latents, the timestep(s) and diffusers' velocity with the f32
+ * and the bf16-rounded weights: 1 and 3 frames of 4x6 at t = 937, and 3 frames with
+ * per-token timesteps (first frame 0, the rest 700). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "io/safetensors.h"
+#include "models/wan_dit.h"
+#include "testlib.h"
+
+#define TOL_F32   1e-4
+#define TOL_BF16  2e-2
+#define MAX_CASES 4
+
+static zt_backend *be;
+static zt_arena *arena;
+
+static const char *data_path(const char *file) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/dit/%s", ZT_TEST_DATA, file);
+    return path;
+}
+
+static zt_safetensors *open_cases(void) {
+    zt_safetensors *st = NULL;
+    CHECK_OK(zt_safetensors_open(&st, data_path("cases.safetensors")));
+    return st;
+}
+
+static const zt_st_entry *entry(zt_safetensors *st, const char *name) {
+    const zt_st_entry *e = zt_safetensors_find(st, name);
+    CHECK(e != NULL, "cases lack %s", name);
+    return e;
+}
+
+/* Tensor `name` of the cases file as f32 (kept until the end) and, when ref is not
+ * NULL, as f64 for zt_test_compare. */
+static float *read_case(zt_safetensors *st, const char *name, int64_t *n, double **ref) {
+    const zt_st_entry *e = entry(st, name);
+    if (!e) return NULL;
+    float *f = zt_test_alloc((size_t)e->numel * sizeof *f);
+    CHECK_OK(zt_safetensors_read_f32(st, e, f, e->numel));
+    if (ref) {
+        *ref = zt_test_alloc((size_t)e->numel * sizeof **ref);
+        for (int64_t i = 0; i < e->numel; i++) (*ref)[i] = f[i];
+    }
+    *n = e->numel;
+    return f;
+}
+
+typedef struct outputs {
+    float *out[MAX_CASES];
+    int64_t size[MAX_CASES];
+    int n;
+} outputs;
+
+/* Run every case with the model at path against the reference `ref` ("f32" or
+ * "bf16") within tol; keeps the outputs. */
+static void run_cases(const char *model_path, const char *naming, const char *ref, double tol,
+                      outputs *outs) {
+    char path[512];
+    snprintf(path, sizeof path, "%s", model_path); /* data_path's buffer is reused */
+    const char *file = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    zt_wan_dit *m = NULL;
+    CHECK_OK(zt_wan_dit_open(&m, path));
+    zt_safetensors *st = open_cases();
+    if (!m || !st) {
+        zt_wan_dit_free(m);
+        zt_safetensors_close(st);
+        return;
+    }
+    const zt_wan_dit_info *i = zt_wan_dit_get_info(m);
+    CHECK(i->dim == 64 && i->heads == 2 && i->head_dim == 32 && i->ffn == 96 && i->layers == 2 &&
+              i->in_channels == 4 && i->out_channels == 4 && i->text_dim == 32 &&
+              i->freq_dim == 256 && i->patch[0] == 1 && i->patch[1] == 2 && i->patch[2] == 2 &&
+              !strcmp(i->naming, naming),
+          "%s: dim %d, %d heads of %d, ffn %d, %d layers, channels %d/%d, text %d, freq %d, "
+          "patch %dx%dx%d, %s names",
+          path, i->dim, i->heads, i->head_dim, i->ffn, i->layers, i->in_channels, i->out_channels,
+          i->text_dim, i->freq_dim, i->patch[0], i->patch[1], i->patch[2], i->naming);
+
+    /* the text once, through text_embedding */
+    int64_t nt = 0, ne = 0;
+    double *te_ref = NULL;
+    float *ctx = read_case(st, "text", &nt, NULL);
+    read_case(st, "text_emb.f32", &ne, &te_ref);
+    if (!ctx || nt % i->text_dim || ne != nt / i->text_dim * i->dim) goto done;
+    int64_t l = nt / i->text_dim;
+    float *text = zt_test_alloc((size_t)ne * sizeof *text);
+    zt_tensor tc = zt_tensor_new(ZT_F32, ctx, l, i->text_dim);
+    zt_tensor te = zt_tensor_new(ZT_F32, text, l, i->dim);
+    CHECK_OK(zt_wan_dit_embed_text(m, be, arena, &tc, &te));
+    char what[768];
+    if (tol == TOL_F32 && !strcmp(ref, "f32")) {
+        snprintf(what, sizeof what, "%s: text embedding vs diffusers", file);
+        zt_test_compare(what, text, te_ref, ne, TOL_F32);
+    }
+
+    const char *names = zt_safetensors_metadata_get(st, "cases");
+    CHECK(names != NULL, "no case list");
+    outs->n = 0;
+    for (const char *p = names; p && *p && outs->n < MAX_CASES; outs->n++) {
+        char c[32], name[64];
+        size_t len = strcspn(p, ",");
+        snprintf(c, sizeof c, "%.*s", (int)len, p);
+        p += len + (p[len] == ',');
+        int64_t nx = 0, ntt = 0, nref = 0;
+        double *r = NULL;
+        snprintf(name, sizeof name, "x.%s", c);
+        const zt_st_entry *xe = entry(st, name);
+        float *x = read_case(st, name, &nx, NULL);
+        snprintf(name, sizeof name, "t.%s", c);
+        float *t = read_case(st, name, &ntt, NULL);
+        snprintf(name, sizeof name, "%s.%s", ref, c);
+        read_case(st, name, &nref, &r);
+        if (!xe || !x || !t || !r || xe->ndim != 4 || nref != nx) continue;
+        zt_tensor xt = zt_tensor_make(ZT_F32, 4, xe->shape, x);
+        float *got = zt_test_alloc((size_t)nref * sizeof *got);
+        zt_tensor vt = zt_tensor_make(ZT_F32, 4, xe->shape, got); /* Ci = Co here */
+        CHECK_OK(zt_wan_dit_forward(m, be, arena, &xt, t[0], ntt > 1 ? t : NULL, &te, &vt));
+        snprintf(what, sizeof what, "%s, case %s (%lld frames, %s) vs diffusers (%s weights)", file,
+                 c, (long long)xe->shape[1], ntt > 1 ? "per-token t" : "one t", ref);
+        zt_test_compare(what, got, r, nref, tol);
+        outs->out[outs->n] = got;
+        outs->size[outs->n] = nref;
+    }
+    CHECK(zt_arena_used(arena) == 0, "forward left %zu bytes in the arena", zt_arena_used(arena));
+done:
+    zt_safetensors_close(st);
+    zt_wan_dit_free(m);
+}
+
+/* Copy the safetensors file src to dst with every name behind prefix, the metadata
+ * kept unless drop_meta, and tensor `name` (when not NULL) edited: its first two dims
+ * swapped when swap, else dropped. */
+static void copy_edited(const char *src, const char *dst, const char *prefix, int drop_meta,
+                        const char *name, int swap) {
+    zt_safetensors *st = NULL;
+    CHECK_OK(zt_safetensors_open(&st, src));
+    if (!st) return;
+    size_t cap = 1 << 16, len = 1, n = zt_safetensors_count(st);
+    char *hdr = zt_test_alloc(cap);
+    uint64_t off = 0;
+    hdr[0] = '{';
+    if (!drop_meta && zt_safetensors_metadata_count(st)) {
+        len += (size_t)snprintf(hdr + len, cap - len, "\"__metadata__\":{");
+        for (size_t i = 0; i < zt_safetensors_metadata_count(st); i++)
+            len += (size_t)snprintf(hdr + len, cap - len, "%s\"%s\":\"%s\"", i ? "," : "",
+                                    zt_safetensors_metadata_key(st, i),
+                                    zt_safetensors_metadata_value(st, i));
+        len += (size_t)snprintf(hdr + len, cap - len, "}");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const zt_st_entry *e = zt_safetensors_entry(st, i);
+        int edit = name && !strcmp(e->name, name);
+        if (edit && !swap) continue;
+        int64_t shape[ZT_MAX_DIMS];
+        memcpy(shape, e->shape, sizeof shape);
+        if (edit && e->ndim >= 2) {
+            shape[0] = e->shape[1];
+            shape[1] = e->shape[0];
+        }
+        char dims[128] = "";
+        for (int k = 0; k < e->ndim; k++)
+            snprintf(dims + strlen(dims), sizeof dims - strlen(dims), "%s%lld", k ? "," : "",
+                     (long long)shape[k]);
+        len += (size_t)snprintf(
+            hdr + len, cap - len,
+            "%s\"%s%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}",
+            len > 1 ? "," : "", prefix, e->name, zt_dtype_name(e->dtype), dims,
+            (unsigned long long)off, (unsigned long long)(off + e->nbytes));
+        off += e->nbytes;
+    }
+    len += (size_t)snprintf(hdr + len, cap - len, "}");
+    while (len % 8 && len + 1 < cap) hdr[len++] = ' '; /* keeps the data aligned */
+    CHECK(len + 1 < cap, "header too long");
+    FILE *f = fopen(dst, "wb");
+    CHECK(f != NULL, "cannot write %s", dst);
+    if (f) {
+        unsigned char hl[8];
+        for (int i = 0; i < 8; i++) hl[i] = (unsigned char)((uint64_t)len >> (8 * i));
+        fwrite(hl, 1, 8, f);
+        fwrite(hdr, 1, len, f);
+        for (size_t i = 0; i < n; i++) {
+            const zt_st_entry *e = zt_safetensors_entry(st, i);
+            if (!name || strcmp(e->name, name) || swap)
+                fwrite(zt_safetensors_data(st, e), 1, (size_t)e->nbytes, f);
+        }
+        fclose(f);
+    }
+    zt_safetensors_close(st);
+}
+
+static void same_outputs(const char *a, const outputs *x, const char *b, const outputs *y) {
+    CHECK(x->n == y->n && x->n > 0, "%s: %d cases, %s: %d", a, x->n, b, y->n);
+    for (int c = 0; c < x->n && c < y->n; c++)
+        CHECK(x->out[c] && y->out[c] && x->size[c] == y->size[c] &&
+                  !memcmp(x->out[c], y->out[c], (size_t)x->size[c] * sizeof(float)),
+              "%s and %s give different results in case %d", a, b, c);
+}
+
+static void test_models(void) {
+    outputs f32 = {0}, hf16 = {0}, hf16_vs32 = {0}, wan16 = {0}, comfy = {0};
+    run_cases(data_path("diffusers.safetensors"), "diffusers", "f32", TOL_F32, &f32);
+    /* bf16 weights: the same numbers as diffusers run with them, and near the f32 model */
+    run_cases(data_path("diffusers_bf16.safetensors"), "diffusers", "bf16", TOL_F32, &hf16);
+    run_cases(data_path("diffusers_bf16.safetensors"), "diffusers", "f32", TOL_BF16, &hf16_vs32);
+    run_cases(data_path("wan_bf16.safetensors"), "wan", "bf16", TOL_F32, &wan16);
+    same_outputs("diffusers_bf16.safetensors", &hf16, "wan_bf16.safetensors", &wan16);
+    char dst[512];
+    snprintf(dst, sizeof dst, "%s/comfy_bf16.safetensors", zt_test_tmpdir());
+    copy_edited(data_path("wan_bf16.safetensors"), dst, "model.diffusion_model.", 0, NULL, 0);
+    run_cases(dst, "comfyui", "bf16", TOL_F32, &comfy);
+    same_outputs("wan_bf16.safetensors", &wan16, "the same under ComfyUI's prefix", &comfy);
+}
+
+static void test_bad_files(void) {
+    const char *src = data_path("wan_bf16.safetensors");
+    char dst[512];
+    zt_wan_dit *m = NULL;
+    snprintf(dst, sizeof dst, "%s/missing.safetensors", zt_test_tmpdir());
+    copy_edited(src, dst, "", 0, "blocks.1.cross_attn.norm_k.weight", 0);
+    CHECK_FAILS(zt_wan_dit_open(&m, dst), ZT_ERR_INPUT, "blocks.1.cross_attn.norm_k.weight");
+    CHECK(m == NULL, "a failed open returns no model");
+    snprintf(dst, sizeof dst, "%s/shape.safetensors", zt_test_tmpdir());
+    copy_edited(src, dst, "", 0, "blocks.1.ffn.2.weight", 1);
+    CHECK_FAILS(zt_wan_dit_open(&m, dst), ZT_ERR_INPUT, "(96, 64)");
+    snprintf(dst, sizeof dst, "%s/no_heads.safetensors", zt_test_tmpdir());
+    copy_edited(src, dst, "", 1, NULL, 0);
+    CHECK_FAILS(zt_wan_dit_open(&m, dst), ZT_ERR_INPUT, "num_heads");
+    snprintf(dst, sizeof dst, "%s/not_a_dit.safetensors", zt_test_tmpdir());
+    copy_edited(src, dst, "", 0, "head.head.weight", 0);
+    CHECK_FAILS(zt_wan_dit_open(&m, dst), ZT_ERR_INPUT, "head.head.weight");
+    zt_wan_dit_free(NULL);
+
+    /* calls with the wrong shapes are refused before any work */
+    CHECK_OK(zt_wan_dit_open(&m, src));
+    if (!m) return;
+    float *buf = zt_test_alloc(4 * 3 * 4 * 6 * sizeof *buf),
+          *out = zt_test_alloc(sizeof buf[0] * 4 * 3 * 4 * 6);
+    float *text = zt_test_alloc(7 * 64 * sizeof *text);
+    zt_tensor te = zt_tensor_new(ZT_F32, text, 7, 64);
+    zt_tensor odd = zt_tensor_new(ZT_F32, buf, 4, 3, 4, 5);
+    zt_tensor vo = zt_tensor_new(ZT_F32, out, 4, 3, 4, 5);
+    CHECK_FAILS(zt_wan_dit_forward(m, be, arena, &odd, 1.0f, NULL, &te, &vo), ZT_ERR_USAGE,
+                "multiples of 1, 2, 2");
+    zt_tensor x = zt_tensor_new(ZT_F32, buf, 4, 3, 4, 6),
+              v = zt_tensor_new(ZT_F32, out, 4, 3, 4, 6);
+    zt_tensor small = zt_tensor_new(ZT_F32, out, 4, 1, 4, 6);
+    CHECK_FAILS(zt_wan_dit_forward(m, be, arena, &x, 1.0f, NULL, &te, &small), ZT_ERR_USAGE,
+                "[4, 3, 4, 6]");
+    zt_tensor raw = zt_tensor_new(ZT_F32, text, 7, 32);
+    CHECK_FAILS(zt_wan_dit_forward(m, be, arena, &x, 1.0f, NULL, &raw, &v), ZT_ERR_USAGE,
+                "[L, 64]");
+    CHECK_FAILS(zt_wan_dit_embed_text(m, be, arena, &te, &te), ZT_ERR_USAGE, "[L, 32]");
+    CHECK(zt_arena_used(arena) == 0, "failed calls left %zu bytes", zt_arena_used(arena));
+    zt_wan_dit_free(m);
+}
+
+int main(void) {
+    CHECK_OK(zt_backend_cpu_init(&be, 0));
+    CHECK_OK(zt_arena_init(&arena, 0, 0));
+    if (!be || !arena) return zt_test_finish();
+    test_models();
+    test_bad_files();
+    zt_arena_free(arena);
+    zt_backend_free(be);
+    return zt_test_finish();
+}
