@@ -131,55 +131,32 @@ static void run_cases(const char *model, const char *path, const char *ref, doub
     zt_t5_free(t5);
 }
 
+typedef struct t5_edit {
+    const char *name, *rename;
+    int64_t r0, r1;
+} t5_edit;
+
+static int t5_edit_fn(void *ctx, zt_test_st_tensor *t) {
+    const t5_edit *e = ctx;
+    if (!e->name || strcmp(t->name, e->name)) return 1;
+    if (e->r0 > 0) {
+        t->ndim = 2;
+        t->shape[0] = e->r0;
+        t->shape[1] = e->r1;
+        return 1;
+    }
+    if (!e->rename) return 0;
+    snprintf(t->name, sizeof t->name, "%s", e->rename);
+    return 1;
+}
+
 /* Copy the safetensors file src to dst with every name behind prefix and tensor
  * `name` (when not NULL) edited: given shape (r0, r1) over the same data when r0 > 0,
  * else renamed to `rename`, else dropped. */
 static void copy_edited(const char *src, const char *dst, const char *prefix, const char *name,
                         const char *rename, int64_t r0, int64_t r1) {
-    zt_safetensors *st = NULL;
-    CHECK_OK(zt_safetensors_open(&st, src));
-    if (!st) return;
-    size_t cap = 1 << 16, len = 1, n = zt_safetensors_count(st);
-    char *hdr = zt_test_alloc(cap);
-    uint64_t off = 0;
-    hdr[0] = '{';
-    for (size_t i = 0; i < n; i++) {
-        const zt_st_entry *e = zt_safetensors_entry(st, i);
-        int edit = name && !strcmp(e->name, name);
-        if (edit && r0 <= 0 && !rename) continue;
-        char shape[64];
-        if (edit && r0 > 0)
-            snprintf(shape, sizeof shape, "%lld,%lld", (long long)r0, (long long)r1);
-        else if (e->ndim == 1)
-            snprintf(shape, sizeof shape, "%lld", (long long)e->shape[0]);
-        else
-            snprintf(shape, sizeof shape, "%lld,%lld", (long long)e->shape[0],
-                     (long long)e->shape[1]);
-        len += (size_t)snprintf(
-            hdr + len, cap - len,
-            "%s\"%s%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}",
-            len > 1 ? "," : "", prefix, edit && rename ? rename : e->name, zt_dtype_name(e->dtype),
-            shape, (unsigned long long)off, (unsigned long long)(off + e->nbytes));
-        off += e->nbytes;
-    }
-    len += (size_t)snprintf(hdr + len, cap - len, "}");
-    while (len % 8 && len + 1 < cap) hdr[len++] = ' '; /* keeps the data aligned */
-    CHECK(len + 1 < cap, "header too long");
-    FILE *f = fopen(dst, "wb");
-    CHECK(f != NULL, "cannot write %s", dst);
-    if (f) {
-        unsigned char hl[8];
-        for (int i = 0; i < 8; i++) hl[i] = (unsigned char)((uint64_t)len >> (8 * i));
-        fwrite(hl, 1, 8, f);
-        fwrite(hdr, 1, len, f);
-        for (size_t i = 0; i < n; i++) {
-            const zt_st_entry *e = zt_safetensors_entry(st, i);
-            if (!name || strcmp(e->name, name) || r0 > 0 || rename)
-                fwrite(zt_safetensors_data(st, e), 1, (size_t)e->nbytes, f);
-        }
-        fclose(f);
-    }
-    zt_safetensors_close(st);
+    t5_edit e = {name, rename, r0, r1};
+    zt_test_copy_safetensors(src, dst, prefix, 1, t5_edit_fn, &e);
 }
 
 static void same_outputs(const char *a, const outputs *x, const char *b, const outputs *y) {

@@ -136,65 +136,30 @@ done:
     zt_wan_dit_free(m);
 }
 
+typedef struct dit_edit {
+    const char *name;
+    int swap;
+} dit_edit;
+
+static int dit_edit_fn(void *ctx, zt_test_st_tensor *t) {
+    const dit_edit *e = ctx;
+    if (!e->name || strcmp(t->name, e->name)) return 1;
+    if (!e->swap) return 0;
+    if (t->ndim >= 2) {
+        int64_t a = t->shape[0];
+        t->shape[0] = t->shape[1];
+        t->shape[1] = a;
+    }
+    return 1;
+}
+
 /* Copy the safetensors file src to dst with every name behind prefix, the metadata
  * kept unless drop_meta, and tensor `name` (when not NULL) edited: its first two dims
  * swapped when swap, else dropped. */
 static void copy_edited(const char *src, const char *dst, const char *prefix, int drop_meta,
                         const char *name, int swap) {
-    zt_safetensors *st = NULL;
-    CHECK_OK(zt_safetensors_open(&st, src));
-    if (!st) return;
-    size_t cap = 1 << 16, len = 1, n = zt_safetensors_count(st);
-    char *hdr = zt_test_alloc(cap);
-    uint64_t off = 0;
-    hdr[0] = '{';
-    if (!drop_meta && zt_safetensors_metadata_count(st)) {
-        len += (size_t)snprintf(hdr + len, cap - len, "\"__metadata__\":{");
-        for (size_t i = 0; i < zt_safetensors_metadata_count(st); i++)
-            len += (size_t)snprintf(hdr + len, cap - len, "%s\"%s\":\"%s\"", i ? "," : "",
-                                    zt_safetensors_metadata_key(st, i),
-                                    zt_safetensors_metadata_value(st, i));
-        len += (size_t)snprintf(hdr + len, cap - len, "}");
-    }
-    for (size_t i = 0; i < n; i++) {
-        const zt_st_entry *e = zt_safetensors_entry(st, i);
-        int edit = name && !strcmp(e->name, name);
-        if (edit && !swap) continue;
-        int64_t shape[ZT_MAX_DIMS];
-        memcpy(shape, e->shape, sizeof shape);
-        if (edit && e->ndim >= 2) {
-            shape[0] = e->shape[1];
-            shape[1] = e->shape[0];
-        }
-        char dims[128] = "";
-        for (int k = 0; k < e->ndim; k++)
-            snprintf(dims + strlen(dims), sizeof dims - strlen(dims), "%s%lld", k ? "," : "",
-                     (long long)shape[k]);
-        len += (size_t)snprintf(
-            hdr + len, cap - len,
-            "%s\"%s%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}",
-            len > 1 ? "," : "", prefix, e->name, zt_dtype_name(e->dtype), dims,
-            (unsigned long long)off, (unsigned long long)(off + e->nbytes));
-        off += e->nbytes;
-    }
-    len += (size_t)snprintf(hdr + len, cap - len, "}");
-    while (len % 8 && len + 1 < cap) hdr[len++] = ' '; /* keeps the data aligned */
-    CHECK(len + 1 < cap, "header too long");
-    FILE *f = fopen(dst, "wb");
-    CHECK(f != NULL, "cannot write %s", dst);
-    if (f) {
-        unsigned char hl[8];
-        for (int i = 0; i < 8; i++) hl[i] = (unsigned char)((uint64_t)len >> (8 * i));
-        fwrite(hl, 1, 8, f);
-        fwrite(hdr, 1, len, f);
-        for (size_t i = 0; i < n; i++) {
-            const zt_st_entry *e = zt_safetensors_entry(st, i);
-            if (!name || strcmp(e->name, name) || swap)
-                fwrite(zt_safetensors_data(st, e), 1, (size_t)e->nbytes, f);
-        }
-        fclose(f);
-    }
-    zt_safetensors_close(st);
+    dit_edit e = {name, swap};
+    zt_test_copy_safetensors(src, dst, prefix, drop_meta, dit_edit_fn, &e);
 }
 
 static void same_outputs(const char *a, const outputs *x, const char *b, const outputs *y) {

@@ -256,61 +256,34 @@ static void test_memory(void) {
     zt_wan_vae_free(vae);
 }
 
-/* Copy src to dst with the header changed: tensor `name` removed (shape NULL) or
- * given another shape of the same size, or with name "*", every tensor renamed with
- * the prefix given as the string `shape`. The data section is kept as it is. */
+typedef struct vae_edit {
+    const char *name;
+    json_t *shape; /* NULL: drop the tensor */
+    int found;
+} vae_edit;
+
+static int vae_edit_fn(void *ctx, zt_test_st_tensor *t) {
+    vae_edit *e = ctx;
+    if (strcmp(t->name, e->name)) return 1;
+    e->found = 1;
+    if (!e->shape) return 0;
+    t->ndim = (int)json_array_size(e->shape);
+    for (int k = 0; k < t->ndim; k++) t->shape[k] = json_integer_value(json_array_get(e->shape, k));
+    return 1;
+}
+
+/* Copy src to dst with tensor `name` removed (shape NULL) or given another shape of the
+ * same size, or with name "*", every tensor renamed with the prefix given as the string
+ * `shape`. Takes the reference to shape. */
 static void rewrite(const char *src, const char *dst, const char *name, json_t *shape) {
-    FILE *f = fopen(src, "rb");
-    CHECK(f != NULL, "cannot read %s", src);
-    if (!f) return;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)size);
-    CHECK(fread(buf, 1, (size_t)size, f) == (size_t)size, "short read");
-    fclose(f);
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | buf[i];
-    json_t *h = json_loadb((const char *)buf + 8, (size_t)hlen, 0, NULL);
-    CHECK(h && (json_object_get(h, name) || !strcmp(name, "*")), "%s has no tensor %s", src,
-          name);
-    if (!strcmp(name, "*")) { /* every tensor under the prefix in shape's string */
-        json_t *renamed = json_object();
-        const char *k;
-        json_t *val;
-        json_object_foreach(h, k, val) {
-            char key[512];
-            snprintf(key, sizeof key, "%s%s", strcmp(k, "__metadata__") ? json_string_value(shape)
-                                                                         : "", k);
-            json_object_set(renamed, key, val);
-        }
-        json_decref(h);
-        json_decref(shape);
-        h = renamed;
-    } else if (shape)
-        json_object_set_new(json_object_get(h, name), "shape", shape);
-    else
-        json_object_del(h, name);
-    char *text = json_dumps(h, JSON_COMPACT);
-    /* pad with spaces to a multiple of 8, as writers do, so the data stays aligned */
-    uint64_t n = strlen(text), padded = (n + 7) & ~(uint64_t)7;
-    text = realloc(text, padded + 1);
-    memset(text + n, ' ', padded - n);
-    text[padded] = '\0';
-    n = padded;
-    unsigned char len[8];
-    for (int i = 0; i < 8; i++) len[i] = (unsigned char)(n >> (8 * i));
-    FILE *o = fopen(dst, "wb");
-    CHECK(o != NULL, "cannot write %s", dst);
-    if (o) {
-        fwrite(len, 1, 8, o);
-        fwrite(text, 1, n, o);
-        fwrite(buf + 8 + hlen, 1, (size_t)(size - 8 - (long)hlen), o);
-        fclose(o);
+    if (!strcmp(name, "*")) {
+        zt_test_copy_safetensors(src, dst, json_string_value(shape), 0, NULL, NULL);
+    } else {
+        vae_edit e = {name, shape, 0};
+        zt_test_copy_safetensors(src, dst, "", 0, vae_edit_fn, &e);
+        CHECK(e.found, "%s has no tensor %s", src, name);
     }
-    free(text);
-    json_decref(h);
-    free(buf);
+    json_decref(shape);
 }
 
 static void expect_bad(const char *path, const char *needle) {

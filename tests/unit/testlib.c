@@ -1,10 +1,13 @@
 #include "testlib.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "io/safetensors.h"
 
 int zt_test_failures;
 int zt_test_checks;
@@ -126,4 +129,59 @@ uint8_t *zt_test_read_file(const char *path, size_t *n) {
     if (p && size > 0 && fread(p, 1, (size_t)size, f) == (size_t)size) *n = (size_t)size;
     fclose(f);
     return p;
+}
+
+void zt_test_copy_safetensors(const char *src, const char *dst, const char *prefix,
+                              int drop_meta, zt_test_st_edit edit, void *ctx) {
+    zt_safetensors *st = NULL;
+    CHECK_OK(zt_safetensors_open(&st, src));
+    if (!st) return;
+    size_t n = zt_safetensors_count(st);
+    unsigned char *keep = zt_test_alloc(n ? n : 1);
+    json_t *h = json_object();
+    if (!drop_meta && zt_safetensors_metadata_count(st)) {
+        json_t *m = json_object();
+        for (size_t i = 0; i < zt_safetensors_metadata_count(st); i++)
+            json_object_set_new(m, zt_safetensors_metadata_key(st, i),
+                                json_string(zt_safetensors_metadata_value(st, i)));
+        json_object_set_new(h, "__metadata__", m);
+    }
+    uint64_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        const zt_st_entry *e = zt_safetensors_entry(st, i);
+        zt_test_st_tensor t = {.ndim = e->ndim};
+        snprintf(t.name, sizeof t.name, "%s", e->name);
+        memcpy(t.shape, e->shape, (size_t)e->ndim * sizeof *t.shape);
+        keep[i] = (unsigned char)(edit ? edit(ctx, &t) : 1);
+        if (!keep[i]) continue;
+        json_t *shape = json_array();
+        for (int k = 0; k < t.ndim; k++) json_array_append_new(shape, json_integer(t.shape[k]));
+        char name[600];
+        snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", t.name);
+        json_object_set_new(h, name, json_pack("{s:s, s:o, s:[I, I]}", "dtype",
+                                               zt_dtype_name(e->dtype), "shape", shape,
+                                               "data_offsets", (json_int_t)off,
+                                               (json_int_t)(off + e->nbytes)));
+        off += e->nbytes;
+    }
+    char *text = json_dumps(h, JSON_COMPACT);
+    size_t len = text ? strlen(text) : 0, padded = (len + 7) & ~(size_t)7;
+    FILE *f = fopen(dst, "wb");
+    CHECK(text && f, "cannot write %s", dst);
+    if (text && f) {
+        unsigned char hl[8];
+        for (int i = 0; i < 8; i++) hl[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+        fwrite(hl, 1, 8, f);
+        fwrite(text, 1, len, f);
+        for (size_t i = len; i < padded; i++) fputc(' ', f); /* keeps the data aligned */
+        for (size_t i = 0; i < n; i++)
+            if (keep[i]) {
+                const zt_st_entry *e = zt_safetensors_entry(st, i);
+                fwrite(zt_safetensors_data(st, e), 1, (size_t)e->nbytes, f);
+            }
+    }
+    if (f) fclose(f);
+    free(text);
+    json_decref(h);
+    zt_safetensors_close(st);
 }

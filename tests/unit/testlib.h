@@ -70,6 +70,22 @@ double zt_test_compare(const char *name, const float *got, const double *ref, in
 void zt_test_write_file(const char *path, const void *p, size_t n);
 uint8_t *zt_test_read_file(const char *path, size_t *n);
 
+/* A tensor as zt_test_copy_safetensors hands it to an edit callback, which may change
+ * its name and its shape (to one of the same element count). */
+typedef struct zt_test_st_tensor {
+    char name[512];
+    int ndim;
+    int64_t shape[8];
+} zt_test_st_tensor;
+/* Returns 0 to drop the tensor, 1 to keep it (as edited). */
+typedef int (*zt_test_st_edit)(void *ctx, zt_test_st_tensor *t);
+
+/* Copy the safetensors file src to dst with prefix in front of every tensor name and
+ * each tensor passed through edit (NULL: unchanged); the metadata is kept unless
+ * drop_meta. The data are written packed, the header padded to keep them aligned. */
+void zt_test_copy_safetensors(const char *src, const char *dst, const char *prefix,
+                              int drop_meta, zt_test_st_edit edit, void *ctx);
+
 /* A fresh empty directory for this test's files (from $ZT_TEST_TMP or /tmp); returns
  * its path, valid for the whole run. */
 const char *zt_test_tmpdir(void);
