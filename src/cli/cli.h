@@ -46,6 +46,14 @@ int zt_cli_parse_double(const char *cmd, const char *flag, const char *s, double
  * ru_maxrss where /proc is missing. */
 double zt_cli_peak_rss_mib(void);
 
+/* Write n floats to path whole or not at all (a temporary file renamed into place);
+ * what names the data in the message: "path: cannot write the <what>". */
+zt_status zt_cli_write_f32(const char *path, const float *x, size_t n, const char *what);
+
+struct json_t;
+/* Print a JSON summary object on stdout, indented, and release it. */
+void zt_cli_print_json(struct json_t *o);
+
 /* Global switches set by main() before the subcommand runs. */
 extern int zt_cli_quiet;   /* --quiet: no progress, warnings only */
 extern int zt_cli_verbose; /* --verbose */

@@ -6,7 +6,12 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include <jansson.h>
+#include <unistd.h>
+
 #include "cli.h"
+#include "core/status.h"
+#include "io/tempfile.h"
 
 int zt_cli_usage_error(const char *cmd, const char *fmt, ...) {
     char msg[1024];
@@ -70,4 +75,26 @@ double zt_cli_peak_rss_mib(void) {
         kib = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss : 0;
     }
     return kib / 1024.0;
+}
+
+zt_status zt_cli_write_f32(const char *path, const float *x, size_t n, const char *what) {
+    char tmp[4200];
+    int fd = -1;
+    ZT_TRY(zt_tempfile_create(path, tmp, sizeof tmp, &fd));
+    FILE *f = fdopen(fd, "wb");
+    int ok = f && fwrite(x, sizeof *x, n, f) == n;
+    if (f ? fclose(f) != 0 : close(fd) != 0) ok = 0;
+    zt_status st = ok ? zt_tempfile_commit(tmp, path) : ZT_ERR_IO;
+    if (st != ZT_OK) {
+        zt_tempfile_discard(tmp);
+        return zt_fail(ZT_ERR_IO, "%s: cannot write the %s", path, what);
+    }
+    return ZT_OK;
+}
+
+void zt_cli_print_json(json_t *o) {
+    char *text = json_dumps(o, JSON_INDENT(2));
+    if (text) printf("%s\n", text);
+    free(text);
+    json_decref(o);
 }

@@ -161,16 +161,8 @@ int zt_cli_text(int argc, char **argv) {
                    : zt_t5_encode(t5, be, arena, ids, (int64_t)n, &o);
         t_enc = zt_now_seconds() - t0;
     }
-    if (st == ZT_OK && a.dump) {
-        FILE *f = fopen(a.dump, "wb");
-        size_t cnt = (size_t)(rows * info->d_model);
-        int ok = f && fwrite(out, sizeof *out, cnt, f) == cnt;
-        if (f && fclose(f) != 0) ok = 0;
-        if (!ok) {
-            remove(a.dump);
-            st = zt_fail(ZT_ERR_IO, "%s: cannot write the hidden states", a.dump);
-        }
-    }
+    if (st == ZT_OK && a.dump)
+        st = zt_cli_write_f32(a.dump, out, (size_t)(rows * info->d_model), "hidden states");
     if (st == ZT_OK) {
         double rss = zt_cli_peak_rss_mib();
         double arena_mib = (double)zt_arena_peak(arena) / 1048576.0;
@@ -185,10 +177,7 @@ int zt_cli_text(int argc, char **argv) {
             json_object_set_new(o, "encode_seconds", json_real(t_enc));
             json_object_set_new(o, "arena_peak_mib", json_real(arena_mib));
             json_object_set_new(o, "peak_rss_mib", json_real(rss));
-            char *text = json_dumps(o, JSON_INDENT(2));
-            if (text) printf("%s\n", text);
-            free(text);
-            json_decref(o);
+            zt_cli_print_json(o);
         } else {
             ZT_LOGI("encoded %zu tokens in %.2f s (peak RSS %.0f MiB, activations %.0f MiB)", n,
                     t_enc, rss, arena_mib);

@@ -140,8 +140,6 @@ static zt_status read_latents(const vae_args *a, int z, float **buf, zt_tensor *
 
 typedef struct sink {
     zt_video_writer *video;
-    FILE *dump;
-    const char *dump_path;
     uint8_t *rgb;
     float *planes; /* [3, F, H, W] for --dump-f32 */
     int64_t frames;
@@ -219,17 +217,9 @@ int zt_cli_vae(int argc, char **argv) {
         s.video = NULL;
         st = zt_video_writer_close(v);
     }
-    if (st == ZT_OK && a.dump) {
-        /* written whole or not at all: a short file would look like fewer frames */
-        FILE *f = fopen(a.dump, "wb");
-        size_t n = (size_t)(3 * s.frames * width * height);
-        if (!f || fwrite(s.planes, sizeof *s.planes, n, f) != n) st = ZT_ERR_IO;
-        if (f && fclose(f) != 0) st = ZT_ERR_IO;
-        if (st != ZT_OK) {
-            remove(a.dump);
-            st = zt_fail(ZT_ERR_IO, "%s: cannot write the frames", a.dump);
-        }
-    }
+    if (st == ZT_OK && a.dump)
+        st = zt_cli_write_f32(a.dump, s.planes, (size_t)(3 * s.frames * width * height),
+                              "frames");
     zt_video_writer_abort(s.video);
     if (st == ZT_OK) {
         double rss = zt_cli_peak_rss_mib(), arena_mib = (double)zt_arena_peak(arena) / 1048576.0;
@@ -245,10 +235,7 @@ int zt_cli_vae(int argc, char **argv) {
             json_object_set_new(o, "total_seconds", json_real(zt_now_seconds() - t0));
             json_object_set_new(o, "arena_peak_mib", json_real(arena_mib));
             json_object_set_new(o, "peak_rss_mib", json_real(rss));
-            char *text = json_dumps(o, JSON_INDENT(2));
-            if (text) printf("%s\n", text);
-            free(text);
-            json_decref(o);
+            zt_cli_print_json(o);
         } else {
             zt_log(ZT_LOG_INFO, "decoded %lld frames of %lldx%lld in %.2f s (peak RSS %.0f MiB, "
                    "activations %.0f MiB)", (long long)s.frames, (long long)width,

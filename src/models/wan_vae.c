@@ -939,14 +939,13 @@ static zt_status avg_down(run *r, zt_tensor *y, const zt_tensor *x, int ft, int 
 /* Wan2.2's DupUp3D: repeat each channel, unfold ft x fs x fs blocks into time and
  * space; the first chunk drops its first ft - 1 frames. */
 static zt_status dup_up(run *r, zt_tensor *y, const zt_tensor *x, int ft, int fs, int64_t cout) {
-    int64_t c = x->shape[1], t = x->shape[2], h = x->shape[3], w = x->shape[4];
+    int64_t t = x->shape[2], h = x->shape[3], w = x->shape[4];
     int64_t f = (int64_t)ft * fs * fs, drop = r->first ? ft - 1 : 0;
     zt_arena_mark m0 = zt_arena_save(r->a);
     zt_tensor rep, un;
     ZT_TRY(act(r, &rep, cout * f, t, h, w));
     /* nearest resampling of the channel dim by an integer factor repeats each channel */
     ZT_TRY(zt_op_upsample_nearest(r->be, &rep, x));
-    (void)c;
     ZT_TRY(act(r, &un, cout, t * ft, h * fs, w * fs));
     ZT_TRY(shuffle(r, &rep, &un, ft, fs, 1));
     if (drop) {
