@@ -26,7 +26,6 @@ Usage: python3 tools/t5/bench.py [--zoetrope build/zoetrope] [--work DIR]
 import argparse
 import json
 import os
-import resource
 import struct
 import subprocess
 import sys
@@ -35,6 +34,8 @@ import time
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from bench_common import peak_rss_mib  # noqa: E402
 
 CONFIG = dict(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24,
               num_heads=64, relative_attention_num_buckets=32,
@@ -117,16 +118,6 @@ def run_transformers(mdir, ids_path, out, threads, f32):
     rss = peak_rss_mib()
     print(json.dumps({"encode_seconds": secs, "peak_rss_mib": rss,
                       "threads": torch.get_num_threads(), "torch": torch.__version__}))
-
-
-def peak_rss_mib():
-    """VmHWM: unlike ru_maxrss it does not inherit the peak of the spawning process
-    (Python spawns children with vfork, so ru_maxrss would start at ours)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) / 1024.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def main():

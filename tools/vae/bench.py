@@ -18,7 +18,6 @@ Usage: python3 tools/vae/bench.py [--zoetrope build/zoetrope] [--work DIR]
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -26,6 +25,8 @@ import time
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from bench_common import peak_rss_mib  # noqa: E402
 
 
 def make_inputs(work, frames, height, width):
@@ -73,16 +74,6 @@ def run_diffusers(wpath, lpath, out, threads):
     rss = peak_rss_mib()
     print(json.dumps({"decode_seconds": secs, "peak_rss_mib": rss,
                       "threads": torch.get_num_threads(), "torch": torch.__version__}))
-
-
-def peak_rss_mib():
-    """VmHWM: unlike ru_maxrss it does not inherit the peak of the spawning process
-    (Python spawns children with vfork, so ru_maxrss would start at ours)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) / 1024.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def main():
