@@ -8,6 +8,7 @@ packages=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev  # video and image I/O
   libconfig-dev                                                # presets and job files
   libjansson-dev                                               # safetensors headers, JSON output
+  libxml2-dev                                                  # HTML entity names (prompt cleaning)
   libopenblas-dev                                              # f32 GEMM
   ffmpeg                                                       # ffprobe, used by the tests
 )
