@@ -152,6 +152,7 @@ ZT_API void zt_safetensors_close(zt_safetensors *st);
 typedef struct zt_settings {
     char *preset;          /* name or path of the preset applied, or NULL */
     char *description;     /* the preset's one-line description */
+    char *download;        /* where the preset's model files come from (for errors) */
     char *prompt;
     char *negative_prompt; /* NULL: the model's default negative prompt */
     char *image;           /* i2v input */
@@ -168,6 +169,7 @@ typedef struct zt_settings {
     double shift;
     char *sampler; /* "unipc", "dpm++", "euler" */
     uint64_t seed;
+    char *noise;   /* initial latents from a safetensors file instead of the seed */
     int threads; /* 0: all cores */
     char *output;
     char *codec;

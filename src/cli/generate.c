@@ -43,6 +43,7 @@ static const struct {
     {"shift", 0, "shift"},
     {"sampler", 0, "sampler"},
     {"seed", 's', "seed"},
+    {"noise", 0, "noise"},
     {"threads", 't', "threads"},
     {"output", 'o', "output"},
     {"codec", 'c', "codec"},
@@ -60,7 +61,8 @@ static void print_help(const char *cmd) {
     printf(
         "Settings come from built-in defaults, then --preset, then --config, then flags.\n\n"
         "  -p, --prompt TEXT          what the video shows (or give it as the last argument)\n"
-        "  -n, --negative-prompt TEXT what to avoid (default: the model's own negative prompt)\n"
+        "  -n, --negative-prompt TEXT what to avoid (default: Wan's own negative prompt,\n"
+        "                             shared_config.sample_neg_prompt; '' for none)\n"
         "%s"
         "      --preset NAME|FILE     model and defaults (see zoetrope presets)\n"
         "      --config FILE          a libconfig file of the same keys, over the preset\n"
@@ -68,16 +70,22 @@ static void print_help(const char *cmd) {
         "      --vae FILE             VAE weights\n"
         "      --text-encoder FILE    umT5 text encoder weights\n"
         "      --tokenizer FILE       tokenizer (tokenizer.json or spiece.model)\n"
-        "  -W, --width N              width in pixels, a multiple of 16 (default 832)\n"
-        "  -H, --height N             height in pixels, a multiple of 16 (default 480)\n"
+        "  -W, --width N              width in pixels (default 832): a multiple of the VAE\n"
+        "                             stride times the patch, 16 for Wan2.1, 32 for Wan2.2;\n"
+        "                             other sizes are refused with the nearest valid one\n"
+        "  -H, --height N             height in pixels (default 480), the same rule\n"
         "  -f, --frames N             frame count, 4k+1 for the 4x temporal VAE (default 81);\n"
         "                             other counts are refused with the nearest valid one\n"
         "      --fps N                frames per second of the output (default 16)\n"
         "      --steps N              denoising steps (default 50)\n"
-        "  -g, --guidance X           classifier-free guidance scale (default 5.0)\n"
+        "  -g, --guidance X           classifier-free guidance scale (default 5.0); above 1\n"
+        "                             each step runs the model twice (prompt, negative)\n"
         "      --shift X              flow-matching sigma shift (default 3.0)\n"
         "      --sampler NAME         unipc (default), dpm++ or euler\n"
-        "  -s, --seed N               noise seed (default 42)\n"
+        "  -s, --seed N               noise seed (default 42): the same noise on any thread\n"
+        "                             count or backend (Philox counter-based generator)\n"
+        "      --noise FILE           initial noise from a safetensors latent [C, T, h, w]\n"
+        "                             instead of the seed (to reproduce another tool's run)\n"
         "  -t, --threads N            CPU threads, 0 for all cores (default 0)\n"
         "  -o, --output PATH          .mp4 (H.264), .webm (VP9), .mkv (FFV1), .gif, .y4m, '-'\n"
         "                             (y4m to stdout) or a PNG pattern like frames/%%04d.png\n"
@@ -233,7 +241,7 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
     }
 
     zt_progress *prog = NULL;
-    zt_gen_callbacks cb = {cb_begin, cb_step, cb_end, &prog};
+    zt_gen_callbacks cb = {cb_begin, cb_step, cb_end, NULL, NULL, &prog};
     zt_gen_result res;
     double t0 = zt_now_seconds();
     st = zt_generate(&s, mode, &cb, &res);

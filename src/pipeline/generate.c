@@ -1,54 +1,453 @@
+/* The text/image-to-video pipeline: Wan's t2v and TI2V i2v as diffusers' WanPipeline
+ * and WanImageToVideoPipeline (expand_timesteps) compute them, checked against them
+ * end to end in tests/unit/test_generate.c. */
 #include "generate.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "../backends/backend.h"
+#include "../core/arena.h"
+#include "../core/log.h"
+#include "../core/rng.h"
 #include "../core/status.h"
-#include "../io/weights.h"
+#include "../io/safetensors.h"
+#include "../models/t5.h"
+#include "../models/wan_dit.h"
 #include "../models/wan_vae.h"
+#include "../text/clean.h"
+#include "../text/tokenizer.h"
+#include "sampler.h"
 #include "settings.h"
 
-/* Every file the settings name must exist and parse before any heavy work, so a
- * typo costs a second, not a text-encoder load. */
-static zt_status open_model_files(const zt_settings *s) {
-    static const struct {
-        const char *what;
-        size_t off;
-    } files[] = {
-        {"model", offsetof(zt_settings, model)},
-        {"vae", offsetof(zt_settings, vae)},
-        {"text encoder", offsetof(zt_settings, text_encoder)},
+#define WAN_TEXT_LEN 512 /* umT5 context rows the DiT attends to, padded with zeros */
+
+/* Wan's shared_config.sample_neg_prompt (Wan2.1 and Wan2.2 alike). */
+const char zt_wan_default_negative_prompt[] =
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，"
+    "低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，"
+    "毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
+
+typedef struct gen {
+    const zt_settings *s;
+    zt_gen_mode mode;
+    const zt_gen_callbacks *cb;
+    char model[ZT_PATH_MAX], vae[ZT_PATH_MAX], text_encoder[ZT_PATH_MAX], tokenizer[ZT_PATH_MAX];
+    zt_backend *be;
+    zt_arena *arena;
+    zt_video_writer *writer;
+    uint8_t *rgb;
+    int cfg;                  /* classifier-free guidance: two passes per step */
+    int64_t C, T, h, w;       /* latent shape */
+    int stride_t, stride_s;   /* the VAE's */
+    int64_t tokens;           /* latent tokens after the DiT's patching */
+    float *ctx[2];            /* umT5 states [512, text_dim]: prompt, negative */
+    float *cond;              /* i2v: the image's latent frame [C, 1, h, w] */
+    float *x;                 /* latents [C, T, h, w] */
+    zt_image image;           /* i2v: the picture at the output size */
+    int64_t frames_done;
+} gen;
+
+static void stage_begin(const gen *g, const char *stage, int64_t total) {
+    if (g->cb && g->cb->stage_begin) g->cb->stage_begin(g->cb->user, stage, total);
+}
+static void stage_step(const gen *g, int64_t done) {
+    if (g->cb && g->cb->stage_step) g->cb->stage_step(g->cb->user, done);
+}
+static void stage_end(const gen *g) {
+    if (g->cb && g->cb->stage_end) g->cb->stage_end(g->cb->user);
+}
+
+static zt_status check_interrupt(void) {
+    return zt_interrupted() ? zt_fail(ZT_ERR_INTERRUPTED, "interrupted") : ZT_OK;
+}
+
+/* A missing file under a preset names where to get it (the preset's `download`). */
+static zt_status resolve(const gen *g, const char *path, const char *what, char *out) {
+    zt_status rc = zt_model_path_resolve(path, what, out, ZT_PATH_MAX);
+    if (rc == ZT_ERR_INPUT && g->s->download && g->s->preset)
+        return zt_fail_wrap(rc, "preset %s: download the files from %s; ", g->s->preset,
+                            g->s->download);
+    return rc;
+}
+
+/* All four names are checked before any is looked for, so a missing flag is reported
+ * as such rather than as the file another flag names not being there. */
+static zt_status resolve_files(gen *g) {
+    const zt_settings *s = g->s;
+    const struct {
+        const char *path, *what, *flag;
+        char *out;
+    } f[] = {
+        {s->model, "model", "model", g->model},
+        {s->vae, "vae", "vae", g->vae},
+        {s->text_encoder, "text encoder", "text-encoder", g->text_encoder},
+        {s->tokenizer, "tokenizer", "tokenizer", g->tokenizer},
     };
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        const char *p = *(char *const *)((const char *)s + files[i].off);
-        char path[ZT_PATH_MAX];
-        if (!p)
-            return zt_fail(ZT_ERR_USAGE, "no %s file given (use --preset or --%s)", files[i].what,
-                           i == 2 ? "text-encoder" : files[i].what);
-        ZT_TRY(zt_model_path_resolve(p, files[i].what, path, sizeof path));
-        if (i == 1) { /* the VAE is loaded whole: its structure is checked too */
-            zt_wan_vae *vae;
-            ZT_TRY(zt_wan_vae_open(&vae, path));
-            zt_wan_vae_free(vae);
-            continue;
-        }
-        zt_weights *w; /* a file, a sharded checkpoint's index, or a directory */
-        ZT_TRY(zt_weights_open(&w, path));
-        zt_weights_close(w);
-    }
+    for (int i = 0; i < 4; i++)
+        if (!f[i].path || !*f[i].path)
+            return zt_fail(ZT_ERR_USAGE, "no %s file given (use --preset or --%s)", f[i].what,
+                           f[i].flag);
+    for (int i = 0; i < 4; i++) ZT_TRY(resolve(g, f[i].path, f[i].what, f[i].out));
     return ZT_OK;
+}
+
+/* Sizes the model pair takes: width and height in steps of the VAE stride times the
+ * DiT's patch; refused with the nearest larger size rather than silently changed. */
+static zt_status check_sizes(gen *g, const zt_wan_dit_info *di, const zt_wan_vae_info *vi) {
+    const zt_settings *s = g->s;
+    if (di->in_channels != vi->z_dim || di->out_channels != vi->z_dim)
+        return zt_fail(ZT_ERR_INPUT, "%s takes %d latent channels but the VAE %s has %d: "
+                       "they are not from the same model family", g->model, di->in_channels,
+                       g->vae, vi->z_dim);
+    int mw = vi->stride_s * di->patch[2], mh = vi->stride_s * di->patch[1];
+    if (s->width % mw)
+        return zt_fail(ZT_ERR_USAGE, "--width %d: this model needs a multiple of %d (try %d)",
+                       s->width, mw, (s->width + mw - 1) / mw * mw);
+    if (s->height % mh)
+        return zt_fail(ZT_ERR_USAGE, "--height %d: this model needs a multiple of %d (try %d)",
+                       s->height, mh, (s->height + mh - 1) / mh * mh);
+    if ((s->frames - 1) % vi->stride_t)
+        return zt_fail(ZT_ERR_USAGE, "--frames %d: this model needs %dk+1 frames", s->frames,
+                       vi->stride_t);
+    g->stride_t = vi->stride_t;
+    g->stride_s = vi->stride_s;
+    g->C = vi->z_dim;
+    g->T = 1 + (s->frames - 1) / vi->stride_t;
+    g->h = s->height / vi->stride_s;
+    g->w = s->width / vi->stride_s;
+    if (g->T % di->patch[0]) return zt_fail(ZT_ERR_UNSUPPORTED, "%s: a time patch of %d is not "
+                                            "supported", g->model, di->patch[0]);
+    g->tokens = g->T / di->patch[0] * (g->h / di->patch[1]) * (g->w / di->patch[2]);
+    if (g->mode == ZT_GEN_I2V && vi->version != 22)
+        return zt_fail(ZT_ERR_UNSUPPORTED, "i2v: %s is a Wan2.1 VAE; image-to-video needs the "
+                       "Wan2.2 TI2V-5B model and its VAE", g->vae);
+    return ZT_OK;
+}
+
+static zt_status open_writer(gen *g) {
+    const zt_settings *s = g->s;
+    const char *meta[] = {"zoetrope_version", zt_version(), "comment", s->prompt, NULL};
+    zt_video_options o;
+    zt_video_options_default(&o);
+    o.width = s->width;
+    o.height = s->height;
+    o.fps_num = s->fps;
+    o.fps_den = 1;
+    o.codec = s->codec;
+    if (s->crf >= 0) o.crf = s->crf;
+    o.bitrate = s->bitrate;
+    o.metadata = meta;
+    g->rgb = malloc((size_t)s->width * (size_t)s->height * 3);
+    if (!g->rgb) return zt_fail(ZT_ERR_NOMEM, "out of memory for a frame");
+    if (!s->frames_dir) return zt_video_writer_open(&g->writer, s->output, &o);
+    char dir[ZT_PATH_MAX]; /* a directory of PNG frames: the writer knows it by the '/' */
+    size_t n = strlen(s->frames_dir);
+    if (snprintf(dir, sizeof dir, "%s%s", s->frames_dir,
+                 n && s->frames_dir[n - 1] == '/' ? "" : "/") >= (int)sizeof dir)
+        return zt_fail(ZT_ERR_USAGE, "--frames-dir: path too long");
+    o.codec = "png";
+    return zt_video_writer_open(&g->writer, dir, &o);
+}
+
+/* i2v: the picture scaled to cover the output size and centre-cropped, encoded as one
+ * frame; its normalized latent becomes the first latent frame. */
+static zt_status encode_image(gen *g, const zt_wan_vae *vae) {
+    const zt_settings *s = g->s;
+    const zt_image img = g->image;
+    int64_t hw = (int64_t)s->width * s->height;
+    float *px = malloc((size_t)(3 * hw) * sizeof *px);
+    g->cond = malloc((size_t)(g->C * g->h * g->w) * sizeof *g->cond);
+    zt_status rc = px && g->cond ? ZT_OK : zt_fail(ZT_ERR_NOMEM, "out of memory for the image");
+    if (rc == ZT_OK) {
+        for (int64_t p = 0; p < hw; p++) /* as diffusers' VideoProcessor: v / 255 * 2 - 1 */
+            for (int c = 0; c < 3; c++)
+                px[c * hw + p] = (float)img.rgb[3 * p + c] / 255.0f * 2.0f - 1.0f;
+        zt_tensor video = zt_tensor_new(ZT_F32, px, 3, 1, s->height, s->width);
+        zt_tensor lat = zt_tensor_new(ZT_F32, g->cond, g->C, 1, g->h, g->w);
+        rc = zt_wan_vae_encode(vae, g->be, g->arena, &video, 0, &lat);
+    }
+    free(px);
+    return rc;
+}
+
+/* Both VAE checks in one load: the structure, the sizes it allows, and (i2v) the
+ * image's latent. It is loaded again to decode, so it does not sit in memory while the
+ * transformer runs. */
+static zt_status vae_stage(gen *g, const zt_wan_dit_info *di) {
+    zt_wan_vae *vae;
+    ZT_TRY(zt_wan_vae_open(&vae, g->vae));
+    zt_status rc = check_sizes(g, di, zt_wan_vae_get_info(vae));
+    if (rc == ZT_OK && g->mode == ZT_GEN_I2V) {
+        stage_begin(g, "encoding the image", 0);
+        rc = encode_image(g, vae);
+        stage_end(g);
+    }
+    zt_wan_vae_free(vae);
+    return rc;
+}
+
+/* Prompt and negative prompt cleaned as Wan cleans them, tokenized (EOS last, at most
+ * 512 ids) and encoded into [512, text_dim], zero rows after the tokens. */
+static zt_status text_stage(gen *g, const zt_wan_dit_info *di) {
+    const zt_settings *s = g->s;
+    zt_tokenizer *tok = NULL;
+    zt_t5 *t5 = NULL;
+    int32_t *ids = malloc(WAN_TEXT_LEN * sizeof *ids);
+    zt_status rc = ids ? ZT_OK : zt_fail(ZT_ERR_NOMEM, "out of memory");
+    if (rc == ZT_OK) rc = zt_tokenizer_open(&tok, g->tokenizer);
+    if (rc == ZT_OK) rc = zt_t5_open(&t5, g->text_encoder);
+    if (rc == ZT_OK && zt_t5_get_info(t5)->d_model != di->text_dim)
+        rc = zt_fail(ZT_ERR_INPUT, "%s gives %d-wide text states but %s takes %d",
+                     g->text_encoder, zt_t5_get_info(t5)->d_model, g->model, di->text_dim);
+    if (rc == ZT_OK && zt_tokenizer_vocab_size(tok) > zt_t5_get_info(t5)->vocab)
+        rc = zt_fail(ZT_ERR_INPUT, "%s has %d tokens, more than the %d of %s",
+                     g->tokenizer, zt_tokenizer_vocab_size(tok), zt_t5_get_info(t5)->vocab,
+                     g->text_encoder);
+    int n_prompts = g->cfg ? 2 : 1;
+    if (rc == ZT_OK) stage_begin(g, "text encoding", n_prompts);
+    for (int i = 0; rc == ZT_OK && i < n_prompts; i++) {
+        const char *text = i == 0 ? s->prompt
+                           : s->negative_prompt ? s->negative_prompt
+                                                : zt_wan_default_negative_prompt;
+        char *clean = NULL;
+        size_t n = 0;
+        rc = zt_text_clean(text, &clean);
+        if (rc != ZT_OK) { /* the message says "prompt: ..." */
+            if (i == 1) rc = zt_fail_wrap(rc, "--negative-prompt: ");
+            break;
+        }
+        rc = zt_tokenizer_encode(tok, clean, strlen(clean), ids, WAN_TEXT_LEN, &n);
+        free(clean);
+        g->ctx[i] = malloc((size_t)di->text_dim * WAN_TEXT_LEN * sizeof(float));
+        if (rc == ZT_OK && !g->ctx[i]) rc = zt_fail(ZT_ERR_NOMEM, "out of memory");
+        if (rc == ZT_OK) {
+            zt_tensor out = zt_tensor_new(ZT_F32, g->ctx[i], WAN_TEXT_LEN, di->text_dim);
+            rc = zt_t5_encode_padded(t5, g->be, g->arena, ids, (int64_t)n, &out);
+        }
+        if (rc == ZT_OK) rc = check_interrupt();
+        if (rc == ZT_OK) stage_step(g, i + 1);
+    }
+    if (rc == ZT_OK) stage_end(g);
+    zt_t5_free(t5);
+    zt_tokenizer_free(tok);
+    free(ids);
+    return rc;
+}
+
+/* --noise: [C, T, h, w] or [1, C, T, h, w], any float dtype, all finite. */
+static zt_status read_noise(gen *g, const char *path) {
+    zt_safetensors *st;
+    ZT_TRY(zt_safetensors_open(&st, path));
+    const zt_st_entry *e = zt_safetensors_count(st) == 1 ? zt_safetensors_entry(st, 0) : NULL;
+    if (!e) e = zt_safetensors_find(st, "noise");
+    if (!e) e = zt_safetensors_find(st, "latents");
+    zt_status rc = ZT_OK;
+    if (!e) rc = zt_fail(ZT_ERR_INPUT, "--noise %s: no tensor 'noise' or 'latents'", path);
+    int lead = e && e->ndim == 5;
+    if (rc == ZT_OK && ((e->ndim != 4 && e->ndim != 5) || (lead && e->shape[0] != 1) ||
+                        e->shape[lead] != g->C || e->shape[lead + 1] != g->T ||
+                        e->shape[lead + 2] != g->h || e->shape[lead + 3] != g->w)) {
+        char sh[128];
+        rc = zt_fail(ZT_ERR_INPUT, "--noise %s: tensor '%s' is %s; these settings need "
+                     "[%lld, %lld, %lld, %lld]", path, e->name,
+                     zt_st_entry_shape_str(e, sh, sizeof sh), (long long)g->C, (long long)g->T,
+                     (long long)g->h, (long long)g->w);
+    }
+    if (rc == ZT_OK && !zt_dtype_is_float(e->dtype))
+        rc = zt_fail(ZT_ERR_INPUT, "--noise %s: tensor '%s' is %s, not floating point", path,
+                     e->name, zt_dtype_name(e->dtype));
+    if (rc == ZT_OK) rc = zt_safetensors_read_f32(st, e, g->x, e->numel);
+    for (int64_t i = 0; rc == ZT_OK && i < e->numel; i++)
+        if (!isfinite(g->x[i]))
+            rc = zt_fail(ZT_ERR_INPUT, "--noise %s: value %lld is not finite", path, (long long)i);
+    zt_safetensors_close(st);
+    return rc;
+}
+
+/* i2v: the first latent frame replaced by the image's. */
+static void put_condition(const gen *g, float *x) {
+    int64_t plane = g->h * g->w;
+    for (int64_t c = 0; c < g->C; c++)
+        memcpy(x + c * g->T * plane, g->cond + c * plane, (size_t)plane * sizeof *x);
+}
+
+/* The sampler loop. Each step: the velocity at the current latents, twice under
+ * guidance (v = v_neg + g (v_pos - v_neg), diffusers' order), then the sampler's
+ * update. i2v feeds the model latents whose first frame is the image's and gives its
+ * tokens timestep 0 (Wan2.2 TI2V); the sampler keeps its own trajectory there, which
+ * the final latents then replace, as diffusers does. */
+static zt_status denoise_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di) {
+    const zt_settings *s = g->s;
+    int64_t n = g->C * g->T * g->h * g->w;
+    int64_t L = WAN_TEXT_LEN;
+    zt_sampler_kind kind;
+    zt_sampler *smp = NULL;
+    float *text[2] = {NULL, NULL}, *xin = NULL, *v[2] = {NULL, NULL}, *tt = NULL;
+    ZT_TRY(zt_sampler_parse(s->sampler, &kind));
+    zt_status rc = zt_sampler_init(&smp, kind, s->steps, s->shift, n);
+    int np = g->cfg ? 2 : 1;
+    for (int i = 0; rc == ZT_OK && i < np; i++) {
+        text[i] = malloc((size_t)(L * di->dim) * sizeof(float));
+        v[i] = malloc((size_t)n * sizeof(float));
+        if (!text[i] || !v[i]) rc = zt_fail(ZT_ERR_NOMEM, "out of memory");
+        zt_tensor ctx = zt_tensor_new(ZT_F32, g->ctx[i], L, di->text_dim);
+        zt_tensor out = zt_tensor_new(ZT_F32, text[i], L, di->dim);
+        if (rc == ZT_OK) rc = zt_wan_dit_embed_text(dit, g->be, g->arena, &ctx, &out);
+    }
+    if (rc == ZT_OK && g->mode == ZT_GEN_I2V) {
+        xin = malloc((size_t)n * sizeof *xin);
+        tt = malloc((size_t)g->tokens * sizeof *tt);
+        if (!xin || !tt) rc = zt_fail(ZT_ERR_NOMEM, "out of memory");
+    }
+    if (rc == ZT_OK) stage_begin(g, "denoising", s->steps);
+    int64_t first = g->tokens / (g->T / di->patch[0]); /* tokens of the first latent frame */
+    for (int i = 0; rc == ZT_OK && i < s->steps; i++) {
+        float t = (float)zt_sampler_timestep(smp, i);
+        const float *x = g->x, *tok_t = NULL;
+        if (xin) {
+            memcpy(xin, g->x, (size_t)n * sizeof *xin);
+            put_condition(g, xin);
+            x = xin;
+            for (int64_t k = 0; k < g->tokens; k++) tt[k] = k < first ? 0.0f : t;
+            tok_t = tt;
+        }
+        zt_tensor xt = zt_tensor_new(ZT_F32, (float *)x, g->C, g->T, g->h, g->w);
+        for (int p = 0; rc == ZT_OK && p < np; p++) {
+            zt_tensor te = zt_tensor_new(ZT_F32, text[p], L, di->dim);
+            zt_tensor vt = zt_tensor_new(ZT_F32, v[p], g->C, g->T, g->h, g->w);
+            rc = zt_wan_dit_forward(dit, g->be, g->arena, &xt, t, tok_t, &te, &vt);
+            if (rc == ZT_OK) rc = check_interrupt();
+        }
+        if (rc == ZT_OK && g->cfg) {
+            float gs = (float)s->guidance;
+            for (int64_t k = 0; k < n; k++) v[0][k] = v[1][k] + gs * (v[0][k] - v[1][k]);
+        }
+        if (rc == ZT_OK) rc = zt_sampler_step(smp, i, g->x, v[0]);
+        if (rc == ZT_OK) stage_step(g, i + 1);
+    }
+    if (rc == ZT_OK) stage_end(g);
+    if (rc == ZT_OK && g->cond) put_condition(g, g->x);
+    for (int i = 0; i < 2; i++) {
+        free(text[i]);
+        free(v[i]);
+    }
+    free(xin);
+    free(tt);
+    zt_sampler_free(smp);
+    return rc;
+}
+
+/* [-1, 1] -> 0..255 as diffusers' video processor rounds, into the writer. */
+static zt_status on_frame(void *user, const zt_tensor *frame, int64_t index) {
+    gen *g = user;
+    ZT_TRY(check_interrupt());
+    if (g->cb && g->cb->frame) ZT_TRY(g->cb->frame(g->cb->user, frame, index));
+    int64_t hw = frame->shape[1] * frame->shape[2];
+    const float *x = frame->data;
+    for (int64_t p = 0; p < hw; p++)
+        for (int c = 0; c < 3; c++) {
+            float v = (x[c * hw + p] + 1.0f) * 127.5f;
+            g->rgb[3 * p + c] = (uint8_t)lrintf(v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v);
+        }
+    ZT_TRY(zt_video_writer_write(g->writer, g->rgb, 3 * (int)frame->shape[2]));
+    g->frames_done = index + 1;
+    stage_step(g, index + 1);
+    return ZT_OK;
+}
+
+static zt_status decode_stage(gen *g) {
+    zt_wan_vae *vae;
+    ZT_TRY(zt_wan_vae_open(&vae, g->vae));
+    zt_tensor z = zt_tensor_new(ZT_F32, g->x, g->C, g->T, g->h, g->w);
+    stage_begin(g, "decoding", g->s->frames);
+    zt_status rc = zt_wan_vae_decode(vae, g->be, g->arena, &z, 0, on_frame, g);
+    if (rc == ZT_OK) stage_end(g);
+    zt_wan_vae_free(vae);
+    return rc;
+}
+
+static zt_status run(gen *g) {
+    const zt_settings *s = g->s;
+    ZT_TRY(zt_settings_validate(s));
+    zt_sampler_kind kind;
+    ZT_TRY(zt_sampler_parse(s->sampler, &kind));
+    if (g->mode == ZT_GEN_I2V) { /* the cheap checks first: a bad picture costs no load */
+        if (!s->image || !*s->image)
+            return zt_fail(ZT_ERR_USAGE, "i2v needs an input image (--image)");
+        ZT_TRY(zt_image_load(s->image, s->width, s->height, &g->image));
+    }
+    ZT_TRY(resolve_files(g));
+    g->cfg = s->guidance > 1.0; /* as diffusers: at 1 or below the negative pass is moot */
+
+    /* the transformer's weights are mapped, not read, so opening it first costs little
+     * and checks it against the VAE before any heavy work */
+    zt_wan_dit *dit;
+    ZT_TRY(zt_wan_dit_open(&dit, g->model));
+    const zt_wan_dit_info *di = zt_wan_dit_get_info(dit);
+    zt_status rc = zt_backend_cpu_init(&g->be, s->threads);
+    if (rc == ZT_OK) rc = zt_arena_init(&g->arena, 0, 0);
+    if (rc == ZT_OK) rc = vae_stage(g, di);
+    int64_t n = g->C * g->T * g->h * g->w;
+    if (rc == ZT_OK) {
+        g->x = malloc((size_t)n * sizeof *g->x);
+        if (!g->x) rc = zt_fail(ZT_ERR_NOMEM, "out of memory for the latents");
+    }
+    if (rc == ZT_OK) {
+        if (s->noise) rc = read_noise(g, s->noise);
+        else zt_rng_normal(s->seed, 0, g->x, n);
+    }
+    if (rc == ZT_OK) rc = open_writer(g);
+    if (rc == ZT_OK) rc = text_stage(g, di);
+    if (rc == ZT_OK) rc = denoise_stage(g, dit, di);
+    zt_wan_dit_free(dit);
+    if (rc == ZT_OK && g->cb && g->cb->latents) {
+        zt_tensor z = zt_tensor_new(ZT_F32, g->x, g->C, g->T, g->h, g->w);
+        rc = g->cb->latents(g->cb->user, &z);
+    }
+    if (rc == ZT_OK) rc = decode_stage(g);
+    if (rc == ZT_OK) {
+        zt_video_writer *w = g->writer;
+        g->writer = NULL;
+        rc = zt_video_writer_close(w);
+    }
+    return rc;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
 zt_status zt_generate(const zt_settings *s, zt_gen_mode mode, const zt_gen_callbacks *cb,
                       zt_gen_result *result) {
     memset(result, 0, sizeof *result);
-    ZT_TRY(zt_settings_validate(s));
-    if (mode == ZT_GEN_I2V) {
-        if (!s->image) return zt_fail(ZT_ERR_USAGE, "i2v needs an input image (--image)");
-        zt_image img;
-        ZT_TRY(zt_image_load(s->image, s->width, s->height, &img));
-        zt_image_free(&img);
+    double t0 = now_s();
+    gen *g = calloc(1, sizeof *g);
+    if (!g) return zt_fail(ZT_ERR_NOMEM, "out of memory");
+    g->s = s;
+    g->mode = mode;
+    g->cb = cb;
+    zt_status rc = run(g);
+    zt_video_writer_abort(g->writer); /* nothing half-written stays behind */
+    if (rc == ZT_OK) {
+        result->frames = g->frames_done;
+        result->width = s->width;
+        result->height = s->height;
+        result->seconds = now_s() - t0;
     }
-    ZT_TRY(open_model_files(s));
-    return zt_fail(ZT_ERR_UNSUPPORTED, "%s: the Wan diffusion transformer is not part of this "
-                   "build yet", mode == ZT_GEN_T2V ? "t2v" : "i2v");
+    free(g->ctx[0]);
+    free(g->ctx[1]);
+    free(g->cond);
+    free(g->x);
+    free(g->rgb);
+    zt_image_free(&g->image);
+    zt_arena_free(g->arena);
+    zt_backend_free(g->be);
+    free(g);
+    return rc;
 }

@@ -1,12 +1,14 @@
 /* generate.h - the text/image-to-video pipeline entry point.
  *
- * Stages: resolve and open the model files named by the settings, tokenize and encode
- * the prompts, denoise, decode and stream frames into the writer. The model stages
- * arrive with the Wan issues; until then zt_generate checks everything it can (files
- * present and valid) and reports ZT_ERR_UNSUPPORTED for the denoiser. */
+ * Stages, each model loaded only while it works: check every file and the output,
+ * (i2v) encode the image with the VAE, clean, tokenize and encode the prompt and the
+ * negative prompt with umT5, denoise with the Wan DiT and a flow-matching sampler
+ * under classifier-free guidance, then decode with the VAE, streaming each frame into
+ * the video writer as its chunk is done. */
 #ifndef ZT_GENERATE_H
 #define ZT_GENERATE_H
 
+#include "../core/tensor.h"
 #include "zoetrope.h"
 
 typedef enum zt_gen_mode { ZT_GEN_T2V, ZT_GEN_I2V } zt_gen_mode;
@@ -16,6 +18,11 @@ typedef struct zt_gen_callbacks {
     void (*stage_begin)(void *user, const char *stage, int64_t total);
     void (*stage_step)(void *user, int64_t done);
     void (*stage_end)(void *user);
+    /* optional, for tests and tools: the final latents [C, T, h, w] (normalized, as
+     * the DiT sees them) before decoding, and each decoded frame [3, H, W] in [-1, 1]
+     * before it is quantized for the writer. A non-OK return stops the run. */
+    zt_status (*latents)(void *user, const zt_tensor *x);
+    zt_status (*frame)(void *user, const zt_tensor *frame, int64_t index);
     void *user;
 } zt_gen_callbacks;
 
@@ -24,6 +31,10 @@ typedef struct zt_gen_result {
     int width, height;
     double seconds;
 } zt_gen_result;
+
+/* The negative prompt used when the settings give none: Wan's own
+ * (shared_config.sample_neg_prompt). */
+extern const char zt_wan_default_negative_prompt[];
 
 zt_status zt_generate(const zt_settings *s, zt_gen_mode mode, const zt_gen_callbacks *cb,
                       zt_gen_result *result);

@@ -34,6 +34,7 @@ static const char *const codecs[] = {"h264", "vp9", "ffv1", "gif", "png", "y4m",
 #define OFF(f) offsetof(zt_settings, f)
 static const key_info keys[] = {
     {"description", K_STR, OFF(description), 0, 0, NULL},
+    {"download", K_STR, OFF(download), 0, 0, NULL},
     {"prompt", K_STR, OFF(prompt), 0, 0, NULL},
     {"negative_prompt", K_STR, OFF(negative_prompt), 0, 0, NULL},
     {"image", K_STR, OFF(image), 0, 0, NULL},
@@ -50,6 +51,7 @@ static const key_info keys[] = {
     {"shift", K_DOUBLE, OFF(shift), 0.01, 100, NULL},
     {"sampler", K_STR, OFF(sampler), 0, 0, samplers},
     {"seed", K_U64, OFF(seed), 0, 0, NULL},
+    {"noise", K_STR, OFF(noise), 0, 0, NULL},
     {"threads", K_INT, OFF(threads), 0, 256, NULL},
     {"output", K_STR, OFF(output), 0, 0, NULL},
     {"codec", K_STR, OFF(codec), 0, 0, codecs},

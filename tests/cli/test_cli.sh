@@ -90,20 +90,20 @@ expect 2 "missing.png" "$Z" i2v -p x -i "$TMP/missing.png" -o "$OUT/x.mp4"
 
 # --- model files -------------------------------------------------------------------------
 expect 2 "model file '$TMP/none.safetensors' not found" "$Z" t2v -p x -o "$OUT/x.mp4" \
-    --model "$TMP/none.safetensors" --vae "$TMP/none.safetensors" --text-encoder "$TMP/none.safetensors"
+    --model "$TMP/none.safetensors" --vae "$TMP/none.safetensors" --text-encoder "$TMP/none.safetensors" \
+    --tokenizer "$TMP/none.model"
 expect 2 "model file 'models/nosuch.safetensors' not found \(looked in" "$Z" t2v -p x -o "$OUT/x.mp4" \
-    --model models/nosuch.safetensors --vae x --text-encoder x
+    --model models/nosuch.safetensors --vae x --text-encoder x --tokenizer x
 printf 'not a model' > "$TMP/junk.safetensors"
-expect 2 "junk.safetensors" "$Z" t2v -p x -o "$OUT/x.mp4" \
-    --model "$TMP/junk.safetensors" --vae x --text-encoder x
+P=$ZT_SRC/tests/data/pipeline
+GOOD=(--vae "$ZT_SRC/tests/data/vae/wan21/original.pth" --text-encoder "$P/t5.safetensors"
+      --tokenizer "$ZT_SRC/tests/data/tokenizer/bf.model")
+expect 2 "junk.safetensors" "$Z" t2v -p x -o "$OUT/x.mp4" --model "$TMP/junk.safetensors" "${GOOD[@]}"
 expect 1 "no model file given" "$Z" t2v -p x -o "$OUT/x.mp4"
-# valid files get through every check; the denoiser itself is not in this build yet
+expect 1 "no tokenizer file given" "$Z" t2v -p x -o "$OUT/x.mp4" --model "$P/dit21.safetensors" \
+    --vae x --text-encoder x
 ST=$ZT_SRC/tests/data/safetensors/small.safetensors
-VAE=$ZT_SRC/tests/data/vae/wan21/original.pth
-expect 3 "t2v: the Wan diffusion transformer is not part of this build yet" "$Z" t2v -p x \
-    -o "$OUT/x.mp4" --model "$ST" --vae "$VAE" --text-encoder "$ST"
 expect 2 "small.safetensors: tensor names match no known naming" "$Z" t2v -p x \
-    -o "$OUT/x.mp4" --model "$ST" --vae "$ST" --text-encoder "$ST"
-
+    -o "$OUT/x.mp4" --model "$P/dit21.safetensors" "${GOOD[@]}" --vae "$ST"
 no_files "$OUT"
 finish

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# test_generate.sh - `zoetrope t2v` and `zoetrope i2v` end to end on the tiny pipeline
+# fixtures (tests/data/pipeline: a 2-layer Wan DiT, a tiny umT5, the VAE fixtures):
+# the videos' frame count and size by ffprobe, the same seed giving the same bytes on
+# 1 and 2 threads, and refusals (one line, documented exit code, nothing written).
+. "$(dirname "$0")/lib.sh"
+command -v ffprobe >/dev/null || { echo "ffprobe not found"; exit 1; }
+
+Z=$ZT_BIN
+P=$ZT_SRC/tests/data/pipeline
+D=$ZT_SRC/tests/data
+T2V=(--model "$P/dit21.safetensors" --vae "$D/vae/wan21/original.pth"
+     --text-encoder "$P/t5.safetensors" --tokenizer "$D/tokenizer/bf.model"
+     -W 48 -H 32 -f 9 --steps 3)
+I2V=(--model "$P/dit22.safetensors" --vae "$D/vae/wan22/diffusers.safetensors"
+     --text-encoder "$P/t5.safetensors" --tokenizer "$D/tokenizer/bf.model"
+     -W 64 -H 64 -f 5 --steps 2 -i "$P/image.png")
+
+probe() { # FILE -> width,height,frames
+    ffprobe -v error -count_frames -select_streams v:0 \
+        -show_entries stream=width,height,nb_read_frames -of csv=p=0 "$1"
+}
+
+# t2v with guidance (two passes a step) and Wan's default negative prompt
+expect 0 '"frames":9' "$Z" -q t2v "a cat walks across the street" "${T2V[@]}" \
+    -o "$TMP/a.mp4" --json
+checks=$((checks + 1))
+[ "$(probe "$TMP/a.mp4")" = "48,32,9" ] || fail "a.mp4: $(probe "$TMP/a.mp4"), want 48,32,9"
+
+# the same seed, the same bytes, whatever the thread count; another seed differs
+expect 0 '"frames":9' "$Z" -q t2v "a cat walks across the street" "${T2V[@]}" \
+    -o "$TMP/b.mp4" --json --threads 1
+expect 0 '"frames":9' "$Z" -q t2v "a cat walks across the street" "${T2V[@]}" \
+    -o "$TMP/c.mp4" --json --seed 43
+checks=$((checks + 1))
+cmp -s "$TMP/a.mp4" "$TMP/b.mp4" || fail "seed 42 on 2 and 1 threads: different files"
+checks=$((checks + 1))
+cmp -s "$TMP/a.mp4" "$TMP/c.mp4" && fail "seeds 42 and 43 gave the same file"
+
+# i2v (Wan2.2 TI2V) into PNG frames, without guidance
+mkdir "$TMP/png"
+expect 0 '"frames":5' "$Z" -q i2v "the disc drifts" "${I2V[@]}" -g 1 --frames-dir "$TMP/png" \
+    --json
+checks=$((checks + 1))
+[ "$(ls "$TMP/png" | wc -l)" -eq 5 ] || fail "png frames: $(ls "$TMP/png" | wc -l), want 5"
+
+# refusals: nothing written
+mkdir "$TMP/refused"
+O=$TMP/refused/x.mp4
+expect 1 "frames 10 is not 4k\+1 \(try 13\)" "$Z" t2v x "${T2V[@]}" -f 10 -o "$O"
+expect 1 "--width 48: this model needs a multiple of 32 \(try 64\)" "$Z" i2v x "${I2V[@]}" \
+    -W 48 -o "$O"
+expect 3 "i2v: .* is a Wan2.1 VAE; image-to-video needs the Wan2.2 TI2V-5B" "$Z" i2v x \
+    "${T2V[@]}" -i "$P/image.png" -o "$O"
+expect 2 "takes 16 latent channels but the VAE .* has 48" "$Z" t2v x "${T2V[@]}" \
+    --vae "$D/vae/wan22/original.pth" -W 64 -H 64 -o "$O"
+expect 2 "--noise .*t5.safetensors: no tensor 'noise' or 'latents'" "$Z" t2v x "${T2V[@]}" \
+    --noise "$P/t5.safetensors" -o "$O"
+expect 1 "prompt: invalid UTF-8 at byte 4" "$Z" t2v "$(printf 'bad \xff byte')" "${T2V[@]}" -o "$O"
+expect 1 "unknown.*sampler|sampler" "$Z" t2v x "${T2V[@]}" --sampler ddim -o "$O"
+# a preset whose files are not there says where to get them
+expect 2 "preset wan2.1-t2v-1.3b-480p: download the files from https://huggingface.co/" \
+    env ZT_MODEL_PATH="$TMP/none" "$Z" t2v x --preset wan2.1-t2v-1.3b-480p -o "$O"
+no_files "$TMP/refused"
+finish
