@@ -130,7 +130,23 @@ static zt_status check_sizes(gen *g, const zt_wan_dit_info *di, const zt_wan_vae
 
 static zt_status open_writer(gen *g) {
     const zt_settings *s = g->s;
-    const char *meta[] = {"zoetrope_version", zt_version(), "comment", s->prompt, NULL};
+    /* what it takes to render the same video again */
+    char seed[32], steps[16], guidance[32], shift[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->seed);
+    snprintf(steps, sizeof steps, "%d", s->steps);
+    snprintf(guidance, sizeof guidance, "%g", s->guidance);
+    snprintf(shift, sizeof shift, "%g", s->shift);
+    const char *base = strrchr(g->model, '/');
+    const char *meta[] = {"zoetrope_version", zt_version(),
+                          "prompt", s->prompt,
+                          "negative_prompt", s->negative_prompt ? s->negative_prompt : "(Wan default)",
+                          "model", base ? base + 1 : g->model,
+                          "seed", s->noise ? "(--noise file)" : seed,
+                          "sampler", s->sampler,
+                          "steps", steps,
+                          "guidance", guidance,
+                          "shift", shift,
+                          NULL};
     zt_video_options o;
     zt_video_options_default(&o);
     o.width = s->width;

@@ -27,6 +27,11 @@ expect 0 '"frames":9' "$Z" -q t2v "a cat walks across the street" "${T2V[@]}" \
 checks=$((checks + 1))
 [ "$(probe "$TMP/a.mp4")" = "48,32,9" ] || fail "a.mp4: $(probe "$TMP/a.mp4"), want 48,32,9"
 
+checks=$((checks + 1))
+tags=$(ffprobe -v error -show_entries format_tags=prompt,seed,sampler,model -of csv=p=0 "$TMP/a.mp4")
+[ "$tags" = "a cat walks across the street,dit21.safetensors,42,unipc" ] ||
+    fail "a.mp4 metadata: $tags"
+
 # the same seed, the same bytes, whatever the thread count; another seed differs
 expect 0 '"frames":9' "$Z" -q t2v "a cat walks across the street" "${T2V[@]}" \
     -o "$TMP/b.mp4" --json --threads 1
