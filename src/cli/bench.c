@@ -1,7 +1,12 @@
 /* zoetrope bench - speed of the CPU kernels a Wan forward pass spends its time in:
  * linear layers at the model's shapes (f32 and bf16 weights), the VAE's convolutions,
  * and attention at long sequences, with the memory attention holds next to what a
- * score matrix would take. */
+ * score matrix would take.
+ *
+ * zoetrope bench dit - denoising steps of a Wan DiT file with classifier-free guidance
+ * (two forward passes per step) under the UniPC sampler: seconds per step and peak
+ * RSS, on generated inputs or on ones from a file (tools/dit/bench.py compares the
+ * result with diffusers'). */
 #include <cblas.h>
 #include <jansson.h>
 #include <math.h>
@@ -15,6 +20,11 @@
 #include "core/half.h"
 #include "core/ops.h"
 #include "core/status.h"
+#include "io/safetensors.h"
+#include "io/weights.h"
+#include "models/wan_dit.h"
+#include "pipeline/sampler.h"
+#include "progress.h"
 
 static const char *const CMD = "bench";
 
@@ -124,9 +134,11 @@ static zt_status bench_sgemm(int threads, int quick, double min_s, json_t *root)
     }
     if (s == ZT_OK) {
         double gflops = 2.0 * (double)r.n * r.n * r.n / secs * 1e-9;
-        if (root) json_object_set_new(root, "sgemm_reference_gflops", json_real(gflops));
-        else printf("reference: OpenBLAS sgemm %dx%dx%d on %d threads: %.1f GFLOP/s\n\n", r.n,
-                    r.n, r.n, threads, gflops);
+        if (root)
+            json_object_set_new(root, "sgemm_reference_gflops", json_real(gflops));
+        else
+            printf("reference: OpenBLAS sgemm %dx%dx%d on %d threads: %.1f GFLOP/s\n\n", r.n, r.n,
+                   r.n, threads, gflops);
     }
     zt_arena_free(arena);
     return s;
@@ -358,7 +370,8 @@ static zt_status bench_attention(int threads, int quick, double min_s, json_t *o
 }
 
 static void print_help(void) {
-    printf("usage: zoetrope bench [--threads N] [--quick] [--json]\n\n"
+    printf("usage: zoetrope bench [--threads N] [--quick] [--json]\n"
+           "       zoetrope bench dit --model PATH [...]   (see zoetrope bench dit --help)\n\n"
            "Measure the CPU kernels: linear layers at Wan 2.1 1.3B shapes with f32 and\n"
            "bf16 weights (%d tokens), the Wan VAE decoder's convolutions, and attention\n"
            "at %lld, %lld and %lld tokens.\n\n"
@@ -372,7 +385,288 @@ static void print_help(void) {
            (long long)att_tokens_quick[1]);
 }
 
+/* ---- bench dit ------------------------------------------------------------------------ */
+
+#define DIT_TEXT_ROWS 512 /* Wan pads every prompt to 512 umT5 rows */
+
+typedef struct dit_args {
+    const char *model, *inputs, *dump;
+    long frames, width, height, steps, threads, seed;
+    double guidance, shift;
+    int json, uncached;
+} dit_args;
+
+static void print_dit_help(void) {
+    printf("usage: zoetrope bench dit --model PATH [options]\n\n"
+           "Time denoising steps of a Wan diffusion transformer on the CPU: UniPC with\n"
+           "classifier-free guidance, two forward passes per step, on random inputs (or\n"
+           "those of --inputs). Prints seconds per step, load seconds and peak RSS.\n\n"
+           "  --model PATH        DiT weights: .safetensors, index or diffusers directory\n"
+           "  --frames N          video frames, 1 + 4k (default 17)\n"
+           "  --width N           pixels, a multiple of 16 (default 128)\n"
+           "  --height N          pixels, a multiple of 16 (default 128)\n"
+           "  --steps N           denoising steps (default 2)\n"
+           "  --guidance G        classifier-free guidance scale (default 5)\n"
+           "  --shift S           flow shift (default 3)\n"
+           "  --seed S            seed of the generated inputs (default 0)\n"
+           "  --inputs FILE       safetensors with \"noise\" [C, T, h, w], \"context\" and\n"
+           "                      \"context_neg\" [L, text_dim] f32 instead of generated ones\n"
+           "  --dump-f32 FILE     write the final latents as raw f32\n"
+           "  --uncached          zt_wan_dit_forward: the text's cross-attention keys and\n"
+           "                      values again in every call, not once per prompt\n"
+           "  -t, --threads N     CPU threads, 0 for all cores (default 0)\n"
+           "      --json          one JSON line on stdout\n"
+           "  -h, --help          this text\n");
+}
+
+/* -1: --help shown; 0: parsed; ZT_EXIT_USAGE: error printed */
+static int parse_dit_args(int argc, char **argv, dit_args *a) {
+    static const char *const DCMD = "bench dit";
+    *a = (dit_args){
+        .frames = 17, .width = 128, .height = 128, .steps = 2, .guidance = 5.0, .shift = 3.0};
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            print_dit_help();
+            return -1;
+        }
+        if (!strcmp(f, "--json")) {
+            a->json = 1;
+            continue;
+        }
+        if (!strcmp(f, "--uncached")) {
+            a->uncached = 1;
+            continue;
+        }
+        if (i + 1 >= argc)
+            return zt_cli_usage_error(DCMD, "unknown option, or no value after it: '%s'", f);
+        const char *v = argv[++i];
+        int bad = 0;
+        if (!strcmp(f, "--model"))
+            a->model = v;
+        else if (!strcmp(f, "--inputs"))
+            a->inputs = v;
+        else if (!strcmp(f, "--dump-f32"))
+            a->dump = v;
+        else if (!strcmp(f, "--frames"))
+            bad = zt_cli_parse_int(DCMD, f, v, 1, 1 << 16, &a->frames);
+        else if (!strcmp(f, "--width"))
+            bad = zt_cli_parse_int(DCMD, f, v, 16, 1 << 16, &a->width);
+        else if (!strcmp(f, "--height"))
+            bad = zt_cli_parse_int(DCMD, f, v, 16, 1 << 16, &a->height);
+        else if (!strcmp(f, "--steps"))
+            bad = zt_cli_parse_int(DCMD, f, v, 1, ZT_SAMPLER_MAX_STEPS, &a->steps);
+        else if (!strcmp(f, "--threads") || !strcmp(f, "-t"))
+            bad = zt_cli_parse_int(DCMD, f, v, 0, 256, &a->threads);
+        else if (!strcmp(f, "--seed"))
+            bad = zt_cli_parse_int(DCMD, f, v, 0, 1L << 31, &a->seed);
+        else if (!strcmp(f, "--guidance"))
+            bad = zt_cli_parse_double(DCMD, f, v, 0, 100, &a->guidance);
+        else if (!strcmp(f, "--shift"))
+            bad = zt_cli_parse_double(DCMD, f, v, 0.01, 100, &a->shift);
+        else
+            return zt_cli_usage_error(DCMD, "unknown option '%s'", f);
+        if (bad) return ZT_EXIT_USAGE;
+    }
+    if (!a->model) return zt_cli_usage_error(DCMD, "--model is required");
+    if ((a->frames - 1) % 4)
+        return zt_cli_usage_error(DCMD, "--frames should be 1 + a multiple of 4, not %ld",
+                                  a->frames);
+    if (a->width % 16 || a->height % 16)
+        return zt_cli_usage_error(DCMD, "--width and --height should be multiples of 16");
+    return 0;
+}
+
+/* Standard normal values (Box-Muller over the xorshift stream of fill). */
+static void fill_normal(float *x, int64_t n, uint64_t seed) {
+    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 7;
+    for (int64_t i = 0; i < n; i += 2) {
+        double u[2];
+        for (int k = 0; k < 2; k++) {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            u[k] = ((double)(s >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+        }
+        double r = sqrt(-2.0 * log(u[0])), a = 6.283185307179586 * u[1];
+        x[i] = (float)(r * cos(a));
+        if (i + 1 < n) x[i + 1] = (float)(r * sin(a));
+    }
+}
+
+/* Tensor `name` of an inputs file into dst, which must hold exactly the given shape. */
+static zt_status read_input(const zt_safetensors *st, const char *name, float *dst, int ndim,
+                            const int64_t *shape) {
+    const zt_st_entry *e = zt_safetensors_find(st, name);
+    const char *path = zt_safetensors_path(st);
+    if (!e) return zt_fail(ZT_ERR_INPUT, "%s: no tensor \"%s\"", path, name);
+    int ok = e->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = e->shape[i] == shape[i];
+    if (!ok) {
+        char want[96] = "(", got[96];
+        for (int i = 0; i < ndim; i++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? ", " : "",
+                     (long long)shape[i]);
+        strcat(want, ")");
+        return zt_fail(ZT_ERR_INPUT, "%s: \"%s\" is %s, expected %s", path, name,
+                       zt_st_entry_shape_str(e, got, sizeof got), want);
+    }
+    return zt_safetensors_read_f32(st, e, dst, e->numel);
+}
+
+static int64_t weight_bytes(const char *path) {
+    zt_weights *w;
+    if (zt_weights_open(&w, path) != ZT_OK) return 0;
+    int64_t n = 0;
+    for (size_t i = 0; i < zt_weights_count(w); i++)
+        n += (int64_t)zt_weights_entry(w, i, NULL)->nbytes;
+    zt_weights_close(w);
+    return n;
+}
+
+static int bench_dit(int argc, char **argv) {
+    dit_args a;
+    int prc = parse_dit_args(argc, argv, &a);
+    if (prc) return prc < 0 ? ZT_EXIT_OK : prc;
+
+    zt_wan_dit *m = NULL;
+    zt_backend *be = NULL;
+    zt_arena *arena = NULL;
+    zt_sampler *smp = NULL;
+    zt_safetensors *in = NULL;
+    zt_wan_dit_text *ts[2] = {NULL, NULL};
+    float *buf = NULL;
+    double *step_s = calloc((size_t)a.steps, sizeof *step_s);
+    double t0 = zt_now_seconds(), load_s = 0, embed_s = 0;
+    zt_status s = step_s ? ZT_OK : zt_fail(ZT_ERR_NOMEM, "out of memory");
+    if (s == ZT_OK) s = zt_wan_dit_open(&m, a.model);
+    load_s = zt_now_seconds() - t0;
+    const zt_wan_dit_info *info = m ? zt_wan_dit_get_info(m) : NULL;
+    if (s == ZT_OK) s = zt_backend_cpu_init(&be, (int)a.threads);
+    if (s == ZT_OK) s = zt_arena_init(&arena, 0, 0);
+
+    /* latents [C, T, h, w] as Wan2.1's VAE makes them: T = 1 + (F - 1) / 4 latent
+     * frames at 1/8 the pixels */
+    int64_t c = info ? info->in_channels : 0, tf = 1 + (a.frames - 1) / 4;
+    int64_t lh = a.height / 8, lw = a.width / 8, numel = c * tf * lh * lw;
+    int64_t l = DIT_TEXT_ROWS, td = info ? info->text_dim : 0, d = info ? info->dim : 0;
+    if (s == ZT_OK && info->out_channels != info->in_channels)
+        s = zt_fail(ZT_ERR_UNSUPPORTED, "bench dit: %d channels in, %d out", info->in_channels,
+                    info->out_channels);
+    float *x = NULL, *vc = NULL, *vu = NULL, *ctx = NULL, *emb[2] = {NULL, NULL};
+    if (s == ZT_OK) {
+        size_t floats = (size_t)(3 * numel + l * td + 2 * l * d);
+        buf = malloc(floats * sizeof *buf);
+        if (!buf) s = zt_fail(ZT_ERR_NOMEM, "bench dit: out of memory for the inputs");
+    }
+    if (s == ZT_OK) {
+        x = buf;
+        vc = x + numel;
+        vu = vc + numel;
+        ctx = vu + numel;
+        emb[0] = ctx + l * td;
+        emb[1] = emb[0] + l * d;
+        if (a.inputs) {
+            s = zt_safetensors_open(&in, a.inputs);
+            if (s == ZT_OK) s = read_input(in, "noise", x, 4, ZT_SHAPE(c, tf, lh, lw));
+        } else {
+            fill_normal(x, numel, (uint64_t)a.seed);
+        }
+    }
+    /* cond then uncond, each embedded once (and its keys and values made once); the raw
+     * context's buffer is reused for both */
+    const char *ctx_names[2] = {"context", "context_neg"};
+    t0 = zt_now_seconds();
+    for (int p = 0; p < 2 && s == ZT_OK; p++) {
+        if (in) {
+            s = read_input(in, ctx_names[p], ctx, 2, ZT_SHAPE(l, td));
+        } else {
+            fill(ctx, l * td, (uint64_t)a.seed * 2 + 11 + (uint64_t)p);
+            for (int64_t i = 0; i < l * td; i++) ctx[i] *= 0.2f; /* umT5 outputs are small */
+        }
+        zt_tensor ct = zt_tensor_new(ZT_F32, ctx, l, td), et = zt_tensor_new(ZT_F32, emb[p], l, d);
+        if (s == ZT_OK) s = zt_wan_dit_embed_text(m, be, arena, &ct, &et);
+        if (s == ZT_OK && !a.uncached) s = zt_wan_dit_text_init(&ts[p], m, be, &et);
+    }
+    embed_s = zt_now_seconds() - t0;
+    if (s == ZT_OK) s = zt_sampler_init(&smp, ZT_SAMPLER_UNIPC, (int)a.steps, a.shift, numel);
+
+    zt_tensor xt = zt_tensor_new(ZT_F32, x, c, tf, lh, lw);
+    zt_tensor vct = zt_tensor_new(ZT_F32, vc, c, tf, lh, lw);
+    zt_tensor vut = zt_tensor_new(ZT_F32, vu, c, tf, lh, lw);
+    zt_tensor tc = zt_tensor_new(ZT_F32, emb[0], l, d), tu = zt_tensor_new(ZT_F32, emb[1], l, d);
+    float g = (float)a.guidance;
+    for (int i = 0; i < a.steps && s == ZT_OK; i++) {
+        t0 = zt_now_seconds();
+        float t = (float)zt_sampler_timestep(smp, i);
+        if (a.uncached) {
+            s = zt_wan_dit_forward(m, be, arena, &xt, t, NULL, &tc, &vct);
+            if (s == ZT_OK) s = zt_wan_dit_forward(m, be, arena, &xt, t, NULL, &tu, &vut);
+        } else {
+            s = zt_wan_dit_forward_text(m, be, arena, &xt, t, NULL, ts[0], &vct);
+            if (s == ZT_OK) s = zt_wan_dit_forward_text(m, be, arena, &xt, t, NULL, ts[1], &vut);
+        }
+        if (s != ZT_OK) break;
+        for (int64_t k = 0; k < numel; k++) vc[k] = vu[k] + g * (vc[k] - vu[k]);
+        s = zt_sampler_step(smp, i, x, vc);
+        step_s[i] = zt_now_seconds() - t0;
+        if (!a.json) {
+            fprintf(stderr, "step %d/%ld (t = %.0f): %.2f s\n", i + 1, a.steps, t, step_s[i]);
+        }
+    }
+    if (s == ZT_OK && a.dump) s = zt_cli_write_f32(a.dump, x, (size_t)numel, "latents");
+    if (s == ZT_OK) {
+        double mean = 0;
+        for (int i = 0; i < a.steps; i++) mean += step_s[i] / (double)a.steps;
+        double rss = zt_cli_peak_rss_mib(), arena_mib = (double)zt_arena_peak(arena) / 1048576.0;
+        int64_t wb = weight_bytes(a.model);
+        int64_t tokens = tf / info->patch[0] * (lh / info->patch[1]) * (lw / info->patch[2]);
+        int threads = be->threads(be);
+        if (a.json) {
+            json_t *steps = json_array();
+            for (int i = 0; i < a.steps; i++) json_array_append_new(steps, json_real(step_s[i]));
+            json_t *o = json_pack(
+                "{s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:i, s:f, s:f, s:i, s:f, s:f, s:o, s:f, "
+                "s:f, s:f, s:I, s:b}",
+                "model", a.model, "naming", info->naming, "frames", (int)a.frames, "width",
+                (int)a.width, "height", (int)a.height, "latent_tokens", (json_int_t)tokens,
+                "text_rows", (json_int_t)l, "steps", (int)a.steps, "guidance", a.guidance, "shift",
+                a.shift, "threads", threads, "load_seconds", load_s, "prompt_seconds", embed_s,
+                "step_seconds", steps, "mean_step_seconds", mean, "peak_rss_mib", rss,
+                "arena_peak_mib", arena_mib, "weight_bytes", (json_int_t)wb, "text_cached",
+                !a.uncached);
+            if (o) {
+                json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                printf("\n");
+                json_decref(o);
+            }
+        } else {
+            printf("Wan DiT (%s names, %d layers, dim %d): %ld frames at %ldx%ld = %lld "
+                   "tokens, %ld steps, guidance %g, %d threads\n",
+                   info->naming, info->layers, info->dim, a.frames, a.width, a.height,
+                   (long long)tokens, a.steps, a.guidance, threads);
+            printf("load %.2f s, per prompt (embedding%s) %.2f s\n", load_s,
+                   a.uncached ? "" : ", cross-attention keys and values", embed_s);
+            printf("seconds per step: %.3f (", mean);
+            for (int i = 0; i < a.steps; i++) printf("%s%.3f", i ? ", " : "", step_s[i]);
+            printf(")\npeak RSS %.0f MiB (weights %.0f MiB, activations %.0f MiB)\n", rss,
+                   (double)wb / 1048576.0, arena_mib);
+        }
+    }
+    zt_safetensors_close(in);
+    zt_wan_dit_text_free(ts[0]);
+    zt_wan_dit_text_free(ts[1]);
+    zt_sampler_free(smp);
+    free(buf);
+    free(step_s);
+    zt_arena_free(arena);
+    zt_backend_free(be);
+    zt_wan_dit_free(m);
+    return s == ZT_OK ? ZT_EXIT_OK : zt_cli_fail(s);
+}
+
 int zt_cli_bench(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "dit")) return bench_dit(argc - 1, argv + 1);
     long threads = 0;
     int quick = 0, json = 0;
     for (int i = 1; i < argc; i++) {

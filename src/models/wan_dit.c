@@ -394,11 +394,23 @@ static zt_tensor flat(const zt_tensor *t) {
     return v;
 }
 
+/* The cross-attention keys (RMS-normed) and values of the text for one block: ck, cv
+ * [1, L, NH, K]. */
+static zt_status cross_kv(zt_backend *be, const dit_block *b, const zt_tensor *text, zt_tensor *ck4,
+                          zt_tensor *cv4) {
+    zt_tensor ck = flat(ck4), cv = flat(cv4);
+    ZT_TRY(zt_op_linear(be, &ck, text, &b->cross.k, &b->cross.kb)); /* [L, D] */
+    ZT_TRY(zt_op_rms_norm(be, &ck, &ck, &b->cross.norm_k, DIT_EPS));
+    return zt_op_linear(be, &cv, text, &b->cross.v, &b->cross.vb);
+}
+
+/* text: the embedded context, whose keys and values go through s->ck, s->cv; or NULL
+ * and ck, cv already hold them. */
 static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x, const zt_tensor *text,
-                           const zt_tensor *e0, const dit_runs *runs, const zt_rope_params *rp,
-                           const zt_attn_params *ap, dit_scratch *s) {
+                           const zt_tensor *ck, const zt_tensor *cv, const zt_tensor *e0,
+                           const dit_runs *runs, const zt_rope_params *rp, const zt_attn_params *ap,
+                           dit_scratch *s) {
     zt_tensor q = flat(&s->q), k = flat(&s->k), v = flat(&s->v), o = flat(&s->o);
-    zt_tensor ck = flat(&s->ck), cv = flat(&s->cv);
     ZT_TRY(zt_op_add(be, &s->mod, e0, &b->modulation)); /* [R, 6, D] */
 
     /* self-attention: x += gate * attn(LN(x) * (1 + scale) + shift) */
@@ -419,10 +431,8 @@ static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x, con
     ZT_TRY(zt_op_layer_norm(be, &s->hn, x, &b->norm3_w, &b->norm3_b, DIT_EPS));
     ZT_TRY(zt_op_linear(be, &q, &s->hn, &b->cross.q, &b->cross.qb)); /* [N, D] */
     ZT_TRY(zt_op_rms_norm(be, &q, &q, &b->cross.norm_q, DIT_EPS));
-    ZT_TRY(zt_op_linear(be, &ck, text, &b->cross.k, &b->cross.kb)); /* [L, D] */
-    ZT_TRY(zt_op_rms_norm(be, &ck, &ck, &b->cross.norm_k, DIT_EPS));
-    ZT_TRY(zt_op_linear(be, &cv, text, &b->cross.v, &b->cross.vb));
-    ZT_TRY(zt_op_attention(be, &s->o, &s->q, &s->ck, &s->cv, ap));  /* [1, N, NH, K] */
+    if (text) ZT_TRY(cross_kv(be, b, text, &s->ck, &s->cv));
+    ZT_TRY(zt_op_attention(be, &s->o, &s->q, ck, cv, ap));          /* [1, N, NH, K] */
     ZT_TRY(zt_op_linear(be, &s->y, &o, &b->cross.o, &b->cross.ob)); /* [N, D] */
     ZT_TRY(zt_op_add(be, x, x, &s->y));
 
@@ -463,12 +473,32 @@ static zt_status unpatchify(zt_backend *be, zt_tensor *v, const zt_tensor *out,
     return ZT_OK;
 }
 
+struct zt_wan_dit_text {
+    zt_backend *be; /* owns data */
+    const zt_wan_dit *m;
+    int64_t l;
+    int device;
+    float *data; /* [layers, 2, L, D]: each block's keys, then values */
+};
+
+/* Block i's keys (which 0) or values (1) in ts: [1, L, NH, K]. */
+static zt_tensor text_kv(const zt_wan_dit_text *ts, int i, int which) {
+    const zt_wan_dit_info *info = &ts->m->info;
+    int64_t ld = ts->l * info->dim;
+    zt_tensor v = zt_tensor_new(ZT_F32, ts->data + ((int64_t)i * 2 + which) * ld, 1, ts->l,
+                                info->heads, info->head_dim);
+    v.device = ts->device;
+    return v;
+}
+
+/* text (embedded context) or ts (its per-block keys and values) */
 static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, const zt_tensor *xin,
-                         float t, const float *t_tokens, const zt_tensor *text, zt_tensor *vout) {
+                         float t, const float *t_tokens, const zt_tensor *text,
+                         const zt_wan_dit_text *ts, zt_tensor *vout) {
     const zt_wan_dit_info *info = &m->info;
     const int *pt = info->patch;
     int64_t d = info->dim, nh = info->heads, kd = info->head_dim, e = info->freq_dim;
-    int64_t ci = info->in_channels, l = text->shape[0];
+    int64_t ci = info->in_channels, l = text ? text->shape[0] : ts->l;
     int64_t grid[3] = {xin->shape[1] / pt[0], xin->shape[2] / pt[1], xin->shape[3] / pt[2]};
     int64_t n = grid[0] * grid[1] * grid[2];
     int64_t p = (int64_t)info->out_channels * pt[0] * pt[1] * pt[2];
@@ -519,8 +549,10 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
     ZT_TRY(zt_arena_tensor(arena, &s.k, ZT_F32, 4, ZT_SHAPE(1, n, nh, kd)));
     ZT_TRY(zt_arena_tensor(arena, &s.v, ZT_F32, 4, ZT_SHAPE(1, n, nh, kd)));
     ZT_TRY(zt_arena_tensor(arena, &s.o, ZT_F32, 4, ZT_SHAPE(1, n, nh, kd)));
-    ZT_TRY(zt_arena_tensor(arena, &s.ck, ZT_F32, 4, ZT_SHAPE(1, l, nh, kd)));
-    ZT_TRY(zt_arena_tensor(arena, &s.cv, ZT_F32, 4, ZT_SHAPE(1, l, nh, kd)));
+    if (text) {
+        ZT_TRY(zt_arena_tensor(arena, &s.ck, ZT_F32, 4, ZT_SHAPE(1, l, nh, kd)));
+        ZT_TRY(zt_arena_tensor(arena, &s.cv, ZT_F32, 4, ZT_SHAPE(1, l, nh, kd)));
+    }
     ZT_TRY(zt_arena_tensor(arena, &s.g, ZT_F32, 2, ZT_SHAPE(n, info->ffn)));
     ZT_TRY(zt_arena_tensor(arena, &s.mod, ZT_F32, 3, ZT_SHAPE(r, 6, d)));
     /* the head dim's pairs split over (frame, row, column) as c - 2(c/3), c/3, c/3 */
@@ -529,8 +561,10 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
                          .pairs = {c - 2 * (c / 3), c / 3, c / 3},
                          .theta = DIT_THETA};
     zt_attn_params ap = {.scale = (float)(1.0 / sqrt((double)kd))};
-    for (int i = 0; i < info->layers; i++)
-        ZT_TRY(run_block(be, &m->blocks[i], &x, text, &e0v, &runs, &rp, &ap, &s));
+    for (int i = 0; i < info->layers; i++) {
+        zt_tensor ck = text ? s.ck : text_kv(ts, i, 0), cv = text ? s.cv : text_kv(ts, i, 1);
+        ZT_TRY(run_block(be, &m->blocks[i], &x, text, &ck, &cv, &e0v, &runs, &rp, &ap, &s));
+    }
 
     /* head: modulation from e (before the projection), then unpatchify */
     zt_tensor hmod, out;
@@ -545,10 +579,8 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
     return unpatchify(be, vout, &out, grid, pt);
 }
 
-zt_status zt_wan_dit_forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena,
-                             const zt_tensor *x, float t, const float *t_tokens,
-                             const zt_tensor *text, zt_tensor *v) {
-    const zt_wan_dit_info *info = &m->info;
+static zt_status check_latents(const zt_wan_dit_info *info, const zt_tensor *x,
+                               const zt_tensor *v) {
     const int *pt = info->patch;
     if (!is_f32_contig(x) || x->ndim != 4 || x->shape[0] != info->in_channels || x->shape[1] < 1 ||
         x->shape[2] < 1 || x->shape[3] < 1 || x->shape[1] % pt[0] || x->shape[2] % pt[1] ||
@@ -565,14 +597,73 @@ zt_status zt_wan_dit_forward(const zt_wan_dit *m, zt_backend *be, zt_arena *aren
                        "tensor apart from the latents",
                        info->out_channels, (long long)x->shape[1], (long long)x->shape[2],
                        (long long)x->shape[3]);
+    return ZT_OK;
+}
+
+static zt_status check_text(const zt_wan_dit_info *info, const zt_tensor *text) {
     if (!is_f32_contig(text) || text->ndim != 2 || text->shape[0] < 1 ||
         text->shape[1] != info->dim)
         return zt_fail(ZT_ERR_USAGE,
                        "wan dit: the text should be a contiguous f32 [L, %d] tensor from "
                        "zt_wan_dit_embed_text",
                        info->dim);
+    return ZT_OK;
+}
+
+zt_status zt_wan_dit_forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena,
+                             const zt_tensor *x, float t, const float *t_tokens,
+                             const zt_tensor *text, zt_tensor *v) {
+    ZT_TRY(check_latents(&m->info, x, v));
+    ZT_TRY(check_text(&m->info, text));
     zt_arena_mark mark = zt_arena_save(arena);
-    zt_status rc = forward(m, be, arena, x, t, t_tokens, text, v);
+    zt_status rc = forward(m, be, arena, x, t, t_tokens, text, NULL, v);
+    zt_arena_restore(arena, mark);
+    return rc;
+}
+
+zt_status zt_wan_dit_text_init(zt_wan_dit_text **out, const zt_wan_dit *m, zt_backend *be,
+                               const zt_tensor *text) {
+    *out = NULL;
+    const zt_wan_dit_info *info = &m->info;
+    ZT_TRY(check_text(info, text));
+    zt_wan_dit_text *ts = calloc(1, sizeof *ts);
+    if (!ts) return zt_fail(ZT_ERR_NOMEM, "wan dit: out of memory");
+    ts->be = be;
+    ts->m = m;
+    ts->l = text->shape[0];
+    ts->device = text->device;
+    size_t bytes = (size_t)(2 * (int64_t)info->layers * ts->l * info->dim) * sizeof(float);
+    zt_status rc = be->alloc(be, bytes, (void **)&ts->data);
+    if (rc != ZT_OK) {
+        free(ts);
+        return rc;
+    }
+    for (int i = 0; i < info->layers && rc == ZT_OK; i++) {
+        zt_tensor ck = text_kv(ts, i, 0), cv = text_kv(ts, i, 1);
+        rc = cross_kv(be, &m->blocks[i], text, &ck, &cv);
+    }
+    if (rc != ZT_OK) {
+        zt_wan_dit_text_free(ts);
+        return rc;
+    }
+    *out = ts;
+    return ZT_OK;
+}
+
+void zt_wan_dit_text_free(zt_wan_dit_text *ts) {
+    if (!ts) return;
+    if (ts->data) ts->be->dealloc(ts->be, ts->data);
+    free(ts);
+}
+
+zt_status zt_wan_dit_forward_text(const zt_wan_dit *m, zt_backend *be, zt_arena *arena,
+                                  const zt_tensor *x, float t, const float *t_tokens,
+                                  const zt_wan_dit_text *ts, zt_tensor *v) {
+    ZT_TRY(check_latents(&m->info, x, v));
+    if (!ts || ts->m != m)
+        return zt_fail(ZT_ERR_USAGE, "wan dit: the text state was made for another model");
+    zt_arena_mark mark = zt_arena_save(arena);
+    zt_status rc = forward(m, be, arena, x, t, t_tokens, NULL, ts, v);
     zt_arena_restore(arena, mark);
     return rc;
 }

@@ -127,6 +127,16 @@ static void run_cases(const char *model_path, const char *naming, const char *re
         snprintf(what, sizeof what, "%s, case %s (%lld frames, %s) vs diffusers (%s weights)", file,
                  c, (long long)xe->shape[1], ntt > 1 ? "per-token t" : "one t", ref);
         zt_test_compare(what, got, r, nref, tol);
+        /* the per-prompt text state (cross-attention keys and values made once) gives
+         * the same bits as computing them in every call */
+        zt_wan_dit_text *ts = NULL;
+        float *got_ts = zt_test_alloc((size_t)nref * sizeof *got_ts);
+        zt_tensor vts = zt_tensor_make(ZT_F32, 4, xe->shape, got_ts);
+        CHECK_OK(zt_wan_dit_text_init(&ts, m, be, &te));
+        CHECK_OK(zt_wan_dit_forward_text(m, be, arena, &xt, t[0], ntt > 1 ? t : NULL, ts, &vts));
+        CHECK(!memcmp(got, got_ts, (size_t)nref * sizeof *got), "%s: the text state changes "
+              "the velocity", what);
+        zt_wan_dit_text_free(ts);
         outs->out[outs->n] = got;
         outs->size[outs->n] = nref;
     }
