@@ -22,7 +22,18 @@
 
 static const char *const CMD = "vae";
 
-enum { OPT_VAE = 256, OPT_TENSOR, OPT_RAW, OPT_FPS, OPT_THREADS, OPT_DUMP, OPT_JSON, OPT_HELP };
+enum {
+    OPT_VAE = 256,
+    OPT_TENSOR,
+    OPT_RAW,
+    OPT_FPS,
+    OPT_THREADS,
+    OPT_DUMP,
+    OPT_JSON,
+    OPT_TILE,
+    OPT_OVERLAP,
+    OPT_HELP
+};
 
 static void print_help(void) {
     printf("usage: zoetrope vae decode LATENTS.safetensors --vae FILE -o OUTPUT [options]\n"
@@ -40,6 +51,10 @@ static void print_help(void) {
            "                      VAE's per-channel mean and std\n"
            "  --fps N             frame rate (default 16)\n"
            "  --threads N         compute threads (default: all cores)\n"
+           "  --vae-tile N        decode in N-pixel tiles, tile by tile over all frames\n"
+           "                      (diffusers' tiled_decode; 0, the default: untiled); the\n"
+           "                      blended frames wait in a scratch file in $TMPDIR\n"
+           "  --vae-tile-overlap N  pixels neighbouring tiles share (default 64)\n"
            "  --dump-f32 FILE     also write the decoded frames as raw f32 [3, F, H, W]\n"
            "  --json              print a JSON summary (seconds, frames, peak memory)\n");
 }
@@ -47,7 +62,7 @@ static void print_help(void) {
 typedef struct vae_args {
     const char *latents, *vae, *output, *tensor, *dump;
     int raw, threads, json;
-    long fps;
+    long fps, tile, overlap;
 } vae_args;
 
 static int parse_args(int argc, char **argv, vae_args *a) {
@@ -60,11 +75,14 @@ static int parse_args(int argc, char **argv, vae_args *a) {
         {"threads", required_argument, NULL, OPT_THREADS},
         {"dump-f32", required_argument, NULL, OPT_DUMP},
         {"json", no_argument, NULL, OPT_JSON},
+        {"vae-tile", required_argument, NULL, OPT_TILE},
+        {"vae-tile-overlap", required_argument, NULL, OPT_OVERLAP},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
     a->fps = 16;
+    a->overlap = ZT_VAE_OVERLAP_DEFAULT;
     opterr = 0;
     optind = 1;
     long v;
@@ -79,6 +97,13 @@ static int parse_args(int argc, char **argv, vae_args *a) {
         case OPT_JSON: a->json = 1; break;
         case OPT_FPS:
             if (zt_cli_parse_int(CMD, "--fps", optarg, 1, 240, &a->fps)) return ZT_EXIT_USAGE;
+            break;
+        case OPT_TILE:
+            if (zt_cli_parse_int(CMD, "--vae-tile", optarg, 0, 16384, &a->tile)) return ZT_EXIT_USAGE;
+            break;
+        case OPT_OVERLAP:
+            if (zt_cli_parse_int(CMD, "--vae-tile-overlap", optarg, 0, 16384, &a->overlap))
+                return ZT_EXIT_USAGE;
             break;
         case OPT_THREADS:
             if (zt_cli_parse_int(CMD, "--threads", optarg, 0, 256, &v)) return ZT_EXIT_USAGE;
@@ -209,7 +234,9 @@ int zt_cli_vae(int argc, char **argv) {
     }
     if (st == ZT_OK) {
         double t1 = zt_now_seconds();
-        st = zt_wan_vae_decode(vae, be, arena, &z, a.raw ? ZT_VAE_RAW : 0, on_frame, &s);
+        zt_vae_tiling tiling = {(int)a.tile, (int)a.overlap};
+        st = zt_wan_vae_decode_tiled(vae, be, arena, &z, a.raw ? ZT_VAE_RAW : 0, &tiling,
+                                     on_frame, &s);
         t_dec = zt_now_seconds() - t1;
     }
     if (st == ZT_OK && s.video) {
@@ -231,6 +258,7 @@ int zt_cli_vae(int argc, char **argv) {
             json_object_set_new(o, "vae", json_string(a.vae));
             json_object_set_new(o, "version", json_integer(info->version));
             json_object_set_new(o, "threads", json_integer(be->threads(be)));
+            json_object_set_new(o, "vae_tile", json_integer(a.tile));
             json_object_set_new(o, "decode_seconds", json_real(t_dec));
             json_object_set_new(o, "total_seconds", json_real(zt_now_seconds() - t0));
             json_object_set_new(o, "arena_peak_mib", json_real(arena_mib));

@@ -1231,8 +1231,8 @@ zt_status zt_wan_vae_encode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena
 /* ---- whole clips ---------------------------------------------------------------------- */
 
 /* x [z, ...] = x * scale[c] + shift[c] per channel (the latent statistics). */
-static zt_status per_channel(zt_backend *be, zt_tensor *x, const float *scale,
-                             const float *shift) {
+zt_status zt_wan_vae_per_channel(zt_backend *be, zt_tensor *x, const float *scale,
+                                 const float *shift) {
     int64_t c = x->shape[0];
     zt_tensor sc = zt_tensor_new(ZT_F32, (void *)scale, c, 1, 1, 1);
     zt_tensor sh = zt_tensor_new(ZT_F32, (void *)shift, c, 1, 1, 1);
@@ -1267,7 +1267,7 @@ zt_status zt_wan_vae_decode(const zt_wan_vae *v, zt_backend *be, zt_arena *arena
         rc = zt_tensor_select(&lf, latents, 1, i);       /* [z, h, w] */
         if (rc == ZT_OK) rc = zt_arena_tensor(arena, &zi, ZT_F32, 3, (int64_t[]){z, h, w});
         if (rc == ZT_OK) rc = zt_op_copy(be, &zi, &lf);
-        if (rc == ZT_OK && !(flags & ZT_VAE_RAW)) rc = per_channel(be, &zi, scale, shift);
+        if (rc == ZT_OK && !(flags & ZT_VAE_RAW)) rc = zt_wan_vae_per_channel(be, &zi, scale, shift);
         if (rc == ZT_OK) rc = zt_wan_vae_decode_chunk(s, be, arena, &zi, &out);
         if (rc == ZT_OK) rc = zt_op_clamp(be, &out, &out, -1.0f, 1.0f);
         int64_t n = out.shape[1];
@@ -1321,7 +1321,7 @@ zt_status zt_wan_vae_encode(const zt_wan_vae *v, zt_backend *be, zt_arena *arena
         if (rc == ZT_OK) rc = zt_arena_tensor(arena, &x, ZT_F32, 4, (int64_t[]){3, n, h, w});
         if (rc == ZT_OK) rc = zt_op_copy(be, &x, &src);
         if (rc == ZT_OK) rc = zt_wan_vae_encode_chunk(s, be, arena, &x, &mu);
-        if (rc == ZT_OK && !(flags & ZT_VAE_RAW)) rc = per_channel(be, &mu, scale, shift);
+        if (rc == ZT_OK && !(flags & ZT_VAE_RAW)) rc = zt_wan_vae_per_channel(be, &mu, scale, shift);
         if (rc == ZT_OK) rc = zt_tensor_narrow(&dst, latents, 1, i, 1);
         if (rc == ZT_OK) rc = zt_op_copy(be, &dst, &mu);
         zt_arena_restore(arena, m);

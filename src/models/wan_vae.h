@@ -80,4 +80,53 @@ zt_status zt_wan_vae_decode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena
 zt_status zt_wan_vae_encode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena *arena,
                                   const zt_tensor *x, zt_tensor *mu);
 
+/* x [z, ...] = x * scale[c] + shift[c] per channel: latents normalized or back (the
+ * tiled paths use the same ops, so one tile gives the untiled numbers bit for bit). */
+zt_status zt_wan_vae_per_channel(zt_backend *be, zt_tensor *x, const float *scale,
+                                 const float *shift);
+
+/* ---- spatial tiling ------------------------------------------------------------------ */
+
+/* Tiled decode and encode, as diffusers' AutoencoderKLWan.tiled_decode / tiled_encode
+ * compute them (enable_tiling(tile_sample_min = tile, tile_sample_stride = tile -
+ * overlap)): tiles start every (tile - overlap) / stride_s latent pixels and span
+ * tile / stride_s of them (cut at the border); each tile runs over all frames with
+ * its own stream; a tile is blended in place with the (already blended) tile above
+ * and then the one to its left by linear ramps over min(both sizes, overlap), cropped
+ * to its first tile - overlap rows and columns, and the result clamped at the end.
+ * Like diffusers, a clip that fits in one tile (latent size <= tile / stride_s for
+ * decode, video size <= tile for encode) is not tiled at all.
+ *
+ * Wan2.2 follows diffusers' patchified arithmetic: decode blends in the 2x2-patchified
+ * space, so the ramp weight of pixel row Y is floor(Y / 2) / (extent / 2); encode
+ * measures tile and overlap in patchified pixels, so its tiles cover 2 * tile video
+ * pixels (still blended in latent space). */
+typedef struct zt_vae_tiling {
+    int tile;    /* tile side in output pixels, a multiple of the VAE's stride_s; 0 = no tiling */
+    int overlap; /* pixels neighbouring tiles share, a multiple of stride_s, < tile */
+} zt_vae_tiling;
+/* diffusers' enable_tiling() defaults: tile 256, overlap 64 */
+#define ZT_VAE_TILE_DEFAULT 256
+#define ZT_VAE_OVERLAP_DEFAULT 64
+
+/* zt_wan_vae_decode, tiled (tiling NULL or tile 0: untiled). One tile's stream is
+ * alive at a time; the blended frames and the strips later tiles blend with go to an
+ * unlinked scratch file in $TMPDIR (or /tmp), zt_wan_vae_tiled_scratch_bytes long, so
+ * memory does not grow with the frame count or the output size: the arena holds one
+ * tile's working set, plus one [3, H, W] frame (malloc'd) while frames are handed to
+ * fn, in order, after the last tile. Frames are clamped to [-1, 1]. */
+zt_status zt_wan_vae_decode_tiled(const zt_wan_vae *vae, zt_backend *be, zt_arena *arena,
+                                  const zt_tensor *latents, int flags,
+                                  const zt_vae_tiling *tiling, zt_wan_vae_frame_fn fn,
+                                  void *user);
+/* zt_wan_vae_encode, tiled (tiling NULL or tile 0: untiled); latents as there. The
+ * overlap strips are kept in the arena (they are smaller than the latents). */
+zt_status zt_wan_vae_encode_tiled(const zt_wan_vae *vae, zt_backend *be, zt_arena *arena,
+                                  const zt_tensor *video, int flags,
+                                  const zt_vae_tiling *tiling, zt_tensor *latents);
+/* bytes of the scratch file a tiled decode of [z, T, h, w] latents writes (for planning);
+ * 0 when the decode is not tiled, -1 for invalid tiling settings */
+int64_t zt_wan_vae_tiled_scratch_bytes(const zt_wan_vae *vae, int64_t t, int64_t h, int64_t w,
+                                       const zt_vae_tiling *tiling);
+
 #endif

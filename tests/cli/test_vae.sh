@@ -36,6 +36,19 @@ expect 0 '"width": 32' "$ZT_BIN" -q vae decode "$D/wan22/cases.safetensors" \
 checks=$((checks + 1))
 [ "$(ls "$TMP/png" | wc -l)" -eq 33 ] || fail "png frames: $(ls "$TMP/png" | wc -l), want 33"
 
+# tiled: 16 px tiles sharing 8 (the scratch file goes to $TMPDIR and is gone after);
+# the frames match untiled closely, not exactly (the tiles' attention sees less)
+mkdir "$TMP/scratch"
+TMPDIR="$TMP/scratch" expect 0 '"vae_tile": 16' "$ZT_BIN" -q vae decode "$LAT21" \
+    --tensor latent.5x24x40 --vae "$D/wan21/original.pth" --vae-tile 16 --vae-tile-overlap 8 \
+    --dump-f32 "$TMP/tiled.f32" --json
+checks=$((checks + 1))
+[ "$(stat -c %s "$TMP/tiled.f32")" -eq $((3 * 17 * 24 * 40 * 4)) ] || fail "tiled dump size"
+no_files "$TMP/scratch"
+expect 1 "tile 20 with overlap 64: the tile and overlap must be multiples of 8" "$ZT_BIN" \
+    vae decode "$LAT21" --tensor latent.5x24x40 --vae "$D/wan21/original.pth" --vae-tile 20 \
+    -o "$TMP/never.mp4"
+
 # errors: one line, exit 2 for bad input, nothing written
 mkdir "$TMP/out"
 expect 2 "no tensor 'nope'" "$ZT_BIN" vae decode "$LAT21" --tensor nope \

@@ -24,24 +24,12 @@ typedef struct fixture {
     zt_safetensors *st;
 } fixture;
 
-/* Tensor `name` of the cases file as f32 (malloc'd) and its shape. */
 static float *read_case(zt_safetensors *st, const char *name, int64_t *shape, int *ndim) {
-    const zt_st_entry *e = zt_safetensors_find(st, name);
-    CHECK(e != NULL, "fixture lacks %s", name);
-    if (!e) return NULL;
-    float *x = zt_test_alloc((size_t)e->numel * sizeof *x);
-    CHECK_OK(zt_safetensors_read_f32(st, e, x, e->numel));
-    for (int i = 0; i < e->ndim; i++) shape[i] = e->shape[i];
-    *ndim = e->ndim;
-    return x;
+    return zt_test_read_tensor(st, name, shape, ndim);
 }
 
 static double compare(const char *what, const float *got, const float *ref, int64_t n) {
-    double *r = malloc((size_t)n * sizeof *r);
-    for (int64_t i = 0; i < n; i++) r[i] = ref[i];
-    double e = zt_test_compare(what, got, r, n, TOL);
-    free(r);
-    return e;
+    return zt_test_compare_f32(what, got, ref, n, TOL);
 }
 
 typedef struct collect {

@@ -185,3 +185,25 @@ void zt_test_copy_safetensors(const char *src, const char *dst, const char *pref
     json_decref(h);
     zt_safetensors_close(st);
 }
+
+double zt_test_compare_f32(const char *name, const float *got, const float *ref, int64_t n,
+                           double tol) {
+    double *r = malloc((size_t)(n > 0 ? n : 1) * sizeof *r);
+    if (!r) abort();
+    for (int64_t i = 0; i < n; i++) r[i] = ref[i];
+    double e = zt_test_compare(name, got, r, n, tol);
+    free(r);
+    return e;
+}
+
+float *zt_test_read_tensor(const zt_safetensors *st, const char *name, int64_t *shape,
+                           int *ndim) {
+    const zt_st_entry *e = zt_safetensors_find(st, name);
+    CHECK(e != NULL, "fixture lacks %s", name);
+    if (!e) return NULL;
+    float *x = zt_test_alloc((size_t)e->numel * sizeof *x);
+    CHECK_OK(zt_safetensors_read_f32(st, e, x, e->numel));
+    for (int i = 0; i < e->ndim; i++) shape[i] = e->shape[i];
+    if (ndim) *ndim = e->ndim;
+    return x;
+}

@@ -65,6 +65,15 @@ void *zt_test_alloc(size_t bytes);
 double zt_test_compare(const char *name, const float *got, const double *ref, int64_t n,
                        double tol);
 
+/* zt_test_compare against a float reference. */
+double zt_test_compare_f32(const char *name, const float *got, const float *ref, int64_t n,
+                           double tol);
+
+/* Tensor `name` of a safetensors file as f32 (zt_test_alloc'd), with its shape and
+ * (when ndim is not NULL) rank; a missing tensor is a failure and gives NULL. */
+float *zt_test_read_tensor(const zt_safetensors *st, const char *name, int64_t *shape,
+                           int *ndim);
+
 /* Whole files: write n bytes (a failure is reported and counted); read into a malloc'd
  * buffer the caller frees (NULL and *n = 0 when unreadable). */
 void zt_test_write_file(const char *path, const void *p, size_t n);
