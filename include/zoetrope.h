@@ -171,6 +171,9 @@ typedef struct zt_settings {
     uint64_t seed;
     char *noise;   /* initial latents from a safetensors file instead of the seed */
     int threads; /* 0: all cores */
+    char *max_memory;     /* "4G", "6000M": the memory budget; NULL: what the machine has */
+    int vae_tile;         /* VAE decode tile in pixels; 0: untiled; -1: by the budget */
+    int vae_tile_overlap; /* pixels neighbouring tiles share; -1: a quarter of the tile */
     char *output;
     char *codec;
     int crf;

@@ -138,6 +138,11 @@ zt_status zt_backend_cpu_init(zt_backend **be, int n_threads);
  * is present. */
 zt_status zt_backend_cuda_init(zt_backend **be, int device);
 int zt_backend_cuda_available(void);
+/* The null backend: ops do nothing, allocations are counted and never touched (see
+ * null/null_backend.c); for memory planning. zt_backend_null_peak: most bytes its
+ * alloc had out at once. */
+zt_status zt_backend_null_init(zt_backend **be);
+size_t zt_backend_null_peak(const zt_backend *be);
 void zt_backend_free(zt_backend *be);
 
 #endif

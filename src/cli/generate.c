@@ -45,6 +45,9 @@ static const struct {
     {"seed", 's', "seed"},
     {"noise", 0, "noise"},
     {"threads", 't', "threads"},
+    {"max-memory", 0, "max_memory"},
+    {"vae-tile", 0, "vae_tile"},
+    {"vae-tile-overlap", 0, "vae_tile_overlap"},
     {"output", 'o', "output"},
     {"codec", 'c', "codec"},
     {"crf", 0, "crf"},
@@ -87,13 +90,21 @@ static void print_help(const char *cmd) {
         "      --noise FILE           initial noise from a safetensors latent [C, T, h, w]\n"
         "                             instead of the seed (to reproduce another tool's run)\n"
         "  -t, --threads N            CPU threads, 0 for all cores (default 0)\n"
+        "      --max-memory SIZE      memory budget like 4G (default: what the machine has\n"
+        "                             available); the plan is made before any heavy work\n"
+        "                             and a stage that cannot fit is refused at once\n"
+        "      --vae-tile N           decode the VAE in N-pixel tiles (0: untiled; default:\n"
+        "                             untiled when it fits the budget, else the largest\n"
+        "                             tile that fits)\n"
+        "      --vae-tile-overlap N   pixels tiles share, blended (default: a quarter of N)\n"
         "  -o, --output PATH          .mp4 (H.264), .webm (VP9), .mkv (FFV1), .gif, .y4m, '-'\n"
         "                             (y4m to stdout) or a PNG pattern like frames/%%04d.png\n"
         "  -c, --codec NAME           h264, vp9, ffv1, gif, png or y4m (default: from -o)\n"
         "      --crf N                constant quality (h264 default 18, vp9 30)\n"
         "  -b, --bitrate RATE         target bitrate like 4M instead of --crf\n"
         "      --frames-dir DIR       write PNG frames into DIR instead of a video\n"
-        "      --dry-run              print the resolved settings and exit\n"
+        "      --dry-run              print the resolved settings and, when the model files\n"
+        "                             are given, the memory plan of each stage; then exit\n"
         "      --json                 print a JSON summary on stdout\n"
         "  -q, --quiet / -v, --verbose\n\n"
         "Exit codes: 0 success, 1 usage, 2 bad input or model file, 3 runtime failure,\n"
@@ -116,11 +127,75 @@ static void print_setting(const char *key, const char *value, const char *source
     printf("%-16s = %-40s # %s\n", key, value ? value : "(unset)", source);
 }
 
+/* --dry-run: the resolved settings and, when every model file is named, the memory
+ * plan (which opens and checks them all but computes nothing). */
+static int dry_run_print(const zt_settings *s, zt_gen_mode mode, int json) {
+    dry_run_ctx d = {json ? json_object() : NULL};
+    zt_settings_foreach(s, print_setting, &d);
+    int rc = ZT_EXIT_OK;
+    if (s->model && s->vae && s->text_encoder && s->tokenizer) {
+        zt_mem_plan plan;
+        zt_status st = zt_generate_plan(s, mode, &plan);
+        json_t *stages = d.obj ? json_object() : NULL;
+        for (int i = 0; i < ZT_STAGE_COUNT; i++) {
+            const zt_stage_plan *p = &plan.stage[i];
+            if (!p->used) continue;
+            if (stages) {
+                json_object_set_new(stages, zt_stage_name((zt_stage)i),
+                                    json_pack("{s:I, s:I, s:I, s:I}", "total", (json_int_t)p->total,
+                                              "weights", (json_int_t)p->weights, "work",
+                                              (json_int_t)p->work, "buffers", (json_int_t)p->held));
+            } else {
+                char a[32], b[32], c[32], e[32];
+                printf("plan: %-14s %10s = weights %s + working %s + buffers %s + process\n",
+                       zt_stage_name((zt_stage)i), zt_plan_fmt(p->total, a, sizeof a),
+                       zt_plan_fmt(p->weights, b, sizeof b), zt_plan_fmt(p->work, c, sizeof c),
+                       zt_plan_fmt(p->held, e, sizeof e));
+            }
+        }
+        if (d.obj) {
+            json_object_set_new(stages, "peak", json_integer(plan.peak));
+            json_object_set_new(stages, "budget", json_integer(plan.budget));
+            json_object_set_new(stages, "vae_tile", json_integer(plan.vae_tile));
+            json_object_set_new(stages, "vae_tile_overlap", json_integer(plan.vae_overlap));
+            json_object_set_new(stages, "scratch_bytes", json_integer(plan.scratch_bytes));
+            json_object_set_new(d.obj, "plan", stages);
+        } else if (plan.peak) {
+            char a[32], b[32];
+            printf("plan: peak %s in the %s, budget %s, vae %s\n",
+                   zt_plan_fmt(plan.peak, a, sizeof a), zt_stage_name(plan.peak_stage),
+                   plan.budget ? zt_plan_fmt(plan.budget, b, sizeof b) : "none",
+                   plan.vae_tile ? "tiled" : "untiled");
+            if (plan.vae_tile)
+                printf("plan: vae tiles of %d px, overlap %d\n", plan.vae_tile, plan.vae_overlap);
+        }
+        if (st != ZT_OK) rc = zt_cli_fail(st);
+    }
+    if (d.obj) {
+        json_dumpf(d.obj, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+        putchar('\n');
+        json_decref(d.obj);
+    }
+    return rc;
+}
+
+/* The run's peak resident memory: the stages restart the kernel's count to measure
+ * their own, so the whole run's is the largest of theirs and what came after. */
+static double peak_mib(const zt_mem_plan *p) {
+    double m = zt_cli_peak_rss_mib();
+    for (int i = 0; i < ZT_STAGE_COUNT; i++)
+        if (p->stage[i].used && (double)p->stage[i].measured / 1048576.0 > m)
+            m = (double)p->stage[i].measured / 1048576.0;
+    return m;
+}
+
 static void cb_begin(void *user, const char *stage, int64_t total) {
     zt_progress **p = user;
     *p = zt_progress_begin(stage, total);
 }
-static void cb_step(void *user, int64_t done) { zt_progress_update(*(zt_progress **)user, done); }
+static void cb_step(void *user, int64_t done) {
+    zt_progress_update(*(zt_progress **)user, done);
+}
 static void cb_end(void *user) {
     zt_progress **p = user;
     zt_progress_end(*p);
@@ -134,7 +209,8 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
     int n = 0, ns = 0;
     shortopts[ns++] = ':'; /* report a missing value as ':' rather than '?' */
     for (int i = 0; i < NFLAGS; i++) {
-        opts[n++] = (struct option){setting_flags[i].flag, required_argument, NULL, OPT_SETTING + i};
+        opts[n++] =
+            (struct option){setting_flags[i].flag, required_argument, NULL, OPT_SETTING + i};
         if (setting_flags[i].shortopt) {
             shortopts[ns++] = (char)setting_flags[i].shortopt;
             shortopts[ns++] = ':';
@@ -161,10 +237,14 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
         if (c == OPT_HELP || c == 'h') {
             print_help(cmd);
             return ZT_EXIT_OK;
-        } else if (c == OPT_PRESET) preset = optarg;
-        else if (c == OPT_CONFIG) config = optarg;
-        else if (c == OPT_JSON) json = 1;
-        else if (c == OPT_DRY_RUN) dry_run = 1;
+        } else if (c == OPT_PRESET)
+            preset = optarg;
+        else if (c == OPT_CONFIG)
+            config = optarg;
+        else if (c == OPT_JSON)
+            json = 1;
+        else if (c == OPT_DRY_RUN)
+            dry_run = 1;
         else if (c >= OPT_SETTING && c < OPT_SETTING + NFLAGS) {
             if (nflag >= 256) return zt_cli_usage_error(cmd, "too many options");
             flag_index[nflag] = c - OPT_SETTING;
@@ -179,7 +259,8 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
             return zt_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
         } else {
             int i;
-            for (i = 0; i < NFLAGS && setting_flags[i].shortopt != c; i++) {}
+            for (i = 0; i < NFLAGS && setting_flags[i].shortopt != c; i++) {
+            }
             if (i == NFLAGS) return zt_cli_usage_error(cmd, "unexpected option");
             if (nflag >= 256) return zt_cli_usage_error(cmd, "too many options");
             flag_index[nflag] = i;
@@ -217,8 +298,7 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
     }
     zt_settings_set_source(&s, NULL);
     if (st == ZT_OK && (!s.prompt || !*s.prompt))
-        st = zt_fail(ZT_ERR_USAGE, "%s: a prompt is required (--prompt or the last argument)",
-                     cmd);
+        st = zt_fail(ZT_ERR_USAGE, "%s: a prompt is required (--prompt or the last argument)", cmd);
     if (st == ZT_OK && mode == ZT_GEN_I2V && (!s.image || !*s.image))
         st = zt_fail(ZT_ERR_USAGE, "%s: an input image is required (--image)", cmd);
     if (st == ZT_OK) st = zt_settings_validate(&s);
@@ -229,15 +309,9 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
     }
 
     if (dry_run) {
-        dry_run_ctx d = {json ? json_object() : NULL};
-        zt_settings_foreach(&s, print_setting, &d);
-        if (d.obj) {
-            json_dumpf(d.obj, stdout, JSON_COMPACT | JSON_SORT_KEYS);
-            putchar('\n');
-            json_decref(d.obj);
-        }
+        rc = dry_run_print(&s, mode, json);
         zt_settings_free(&s);
-        return ZT_EXIT_OK;
+        return rc;
     }
 
     zt_progress *prog = NULL;
@@ -249,9 +323,25 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
     if (st != ZT_OK) {
         rc = zt_cli_fail(st);
     } else if (json) {
-        json_t *o = json_pack("{s:s, s:I, s:i, s:i, s:i, s:f}", "output", s.output, "frames",
-                              (json_int_t)res.frames, "width", res.width, "height", res.height,
-                              "fps", s.fps, "seconds", zt_now_seconds() - t0);
+        json_t *o = json_pack("{s:s, s:I, s:i, s:i, s:i, s:f, s:f, s:f, s:s, s:i}", "output",
+                              s.output, "frames", (json_int_t)res.frames, "width", res.width,
+                              "height", res.height, "fps", s.fps, "seconds", zt_now_seconds() - t0,
+                              "peak_rss_mib", peak_mib(&res.plan), "plan_peak_mib",
+                              (double)res.plan.peak / 1048576.0, "plan_peak_stage",
+                              zt_stage_name(res.plan.peak_stage), "vae_tile", res.plan.vae_tile);
+        json_t *stages = json_object();
+        for (int i = 0; o && stages && i < ZT_STAGE_COUNT; i++) {
+            const zt_stage_plan *p = &res.plan.stage[i];
+            if (p->used)
+                json_object_set_new(stages, zt_stage_name((zt_stage)i),
+                                    json_pack("{s:f, s:f}", "planned_mib",
+                                              (double)p->total / 1048576.0, "measured_mib",
+                                              (double)p->measured / 1048576.0));
+        }
+        if (o && stages)
+            json_object_set_new(o, "stages", stages);
+        else
+            json_decref(stages);
         if (o) {
             json_dumpf(o, stdout, JSON_COMPACT);
             putchar('\n');
@@ -262,5 +352,9 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
     return rc;
 }
 
-int zt_cli_t2v(int argc, char **argv) { return run_generate(argc, argv, ZT_GEN_T2V); }
-int zt_cli_i2v(int argc, char **argv) { return run_generate(argc, argv, ZT_GEN_I2V); }
+int zt_cli_t2v(int argc, char **argv) {
+    return run_generate(argc, argv, ZT_GEN_T2V);
+}
+int zt_cli_i2v(int argc, char **argv) {
+    return run_generate(argc, argv, ZT_GEN_I2V);
+}

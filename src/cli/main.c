@@ -1,4 +1,5 @@
 /* zoetrope - command-line front end: global switches, signals, subcommand dispatch. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,11 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     /* a closed stdout pipe (y4m into a dead reader) should be an error, not a kill */
     signal(SIGPIPE, SIG_IGN);
+    /* big buffers (latents, frames, text states) always get their own mappings, so a
+     * freed one goes back to the system at once: glibc would otherwise raise the
+     * threshold after the first free and keep later ones in the heap, and memory would
+     * no longer follow the plan stage by stage */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
 
     /* global switches may come before or after the command */
     int n = 0;

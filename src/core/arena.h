@@ -48,6 +48,13 @@ void *zt_arena_keep(zt_arena *a, zt_arena_mark m, void *p, size_t bytes);
 /* zt_arena_keep for a contiguous tensor, updating its data pointer. */
 zt_status zt_arena_keep_tensor(zt_arena *a, zt_arena_mark m, zt_tensor *t);
 
+/* Measuring (per thread): while on, arenas hand out and count memory as usual but never
+ * write it (zt_arena_zeros skips its memset, zt_arena_keep its memmove), so a model run
+ * on the null backend (backend.h) gives the exact peaks of a real run while its pages
+ * stay untouched and uncommitted. Memory planning runs this way. */
+void zt_arena_set_measuring(int on);
+int zt_arena_measuring(void);
+
 size_t zt_arena_used(const zt_arena *a);
 size_t zt_arena_peak(const zt_arena *a);
 size_t zt_arena_reserved(const zt_arena *a); /* bytes of memory held: blocks, or the touched part of the reserved range */

@@ -3,6 +3,7 @@
  * end to end in tests/unit/test_generate.c. */
 #include "generate.h"
 
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "../models/wan_vae.h"
 #include "../text/clean.h"
 #include "../text/tokenizer.h"
+#include "plan.h"
 #include "sampler.h"
 #include "settings.h"
 
@@ -40,14 +42,17 @@ typedef struct gen {
     zt_arena *arena;
     zt_video_writer *writer;
     uint8_t *rgb;
-    int cfg;                  /* classifier-free guidance: two passes per step */
-    int64_t C, T, h, w;       /* latent shape */
-    int stride_t, stride_s;   /* the VAE's */
-    int64_t tokens;           /* latent tokens after the DiT's patching */
-    float *ctx[2];            /* umT5 states [512, text_dim]: prompt, negative */
-    float *cond;              /* i2v: the image's latent frame [C, 1, h, w] */
-    float *x;                 /* latents [C, T, h, w] */
-    zt_image image;           /* i2v: the picture at the output size */
+    int cfg;                /* classifier-free guidance: two passes per step */
+    int64_t C, T, h, w;     /* latent shape */
+    int stride_t, stride_s; /* the VAE's */
+    int64_t tokens;         /* latent tokens after the DiT's patching */
+    char *text[2];          /* the prompt and the negative prompt, cleaned */
+    float *ctx[2];          /* umT5 states [512, text_dim]: prompt, negative */
+    float *cond;            /* i2v: the image's latent frame [C, 1, h, w] */
+    float *x;               /* latents [C, T, h, w] */
+    zt_image image;         /* i2v: the picture at the output size */
+    zt_mem_plan plan;
+    int plan_only; /* stop after the checks and the plan (--dry-run) */
     int64_t frames_done;
 } gen;
 
@@ -95,14 +100,34 @@ static zt_status resolve_files(gen *g) {
     return ZT_OK;
 }
 
+/* Each stage starts with a fresh arena, so pages the last one touched are given back,
+ * and with the process's peak count restarted, so its own peak can be set against the
+ * plan (--verbose, --json). */
+static zt_status stage_enter(gen *g) {
+    zt_arena_free(g->arena);
+    g->arena = NULL;
+    ZT_TRY(zt_arena_init(&g->arena, 0, 0));
+    zt_plan_peak_reset();
+    return ZT_OK;
+}
+
+static void stage_leave(gen *g, zt_stage st) {
+    zt_stage_plan *p = &g->plan.stage[st];
+    p->measured = zt_plan_peak_now();
+    char a[32], b[32];
+    ZT_LOGD("plan: %s measured peak %s, planned %s", zt_stage_name(st),
+            zt_plan_fmt(p->measured, a, sizeof a), zt_plan_fmt(p->total, b, sizeof b));
+}
+
 /* Sizes the model pair takes: width and height in steps of the VAE stride times the
  * DiT's patch; refused with the nearest larger size rather than silently changed. */
 static zt_status check_sizes(gen *g, const zt_wan_dit_info *di, const zt_wan_vae_info *vi) {
     const zt_settings *s = g->s;
     if (di->in_channels != vi->z_dim || di->out_channels != vi->z_dim)
-        return zt_fail(ZT_ERR_INPUT, "%s takes %d latent channels but the VAE %s has %d: "
-                       "they are not from the same model family", g->model, di->in_channels,
-                       g->vae, vi->z_dim);
+        return zt_fail(ZT_ERR_INPUT,
+                       "%s takes %d latent channels but the VAE %s has %d: "
+                       "they are not from the same model family",
+                       g->model, di->in_channels, g->vae, vi->z_dim);
     int mw = vi->stride_s * di->patch[2], mh = vi->stride_s * di->patch[1];
     if (s->width % mw)
         return zt_fail(ZT_ERR_USAGE, "--width %d: this model needs a multiple of %d (try %d)",
@@ -119,12 +144,17 @@ static zt_status check_sizes(gen *g, const zt_wan_dit_info *di, const zt_wan_vae
     g->T = 1 + (s->frames - 1) / vi->stride_t;
     g->h = s->height / vi->stride_s;
     g->w = s->width / vi->stride_s;
-    if (g->T % di->patch[0]) return zt_fail(ZT_ERR_UNSUPPORTED, "%s: a time patch of %d is not "
-                                            "supported", g->model, di->patch[0]);
+    if (g->T % di->patch[0])
+        return zt_fail(ZT_ERR_UNSUPPORTED,
+                       "%s: a time patch of %d is not "
+                       "supported",
+                       g->model, di->patch[0]);
     g->tokens = g->T / di->patch[0] * (g->h / di->patch[1]) * (g->w / di->patch[2]);
     if (g->mode == ZT_GEN_I2V && vi->version != 22)
-        return zt_fail(ZT_ERR_UNSUPPORTED, "i2v: %s is a Wan2.1 VAE; image-to-video needs the "
-                       "Wan2.2 TI2V-5B model and its VAE", g->vae);
+        return zt_fail(ZT_ERR_UNSUPPORTED,
+                       "i2v: %s is a Wan2.1 VAE; image-to-video needs the "
+                       "Wan2.2 TI2V-5B model and its VAE",
+                       g->vae);
     return ZT_OK;
 }
 
@@ -137,15 +167,24 @@ static zt_status open_writer(gen *g) {
     snprintf(guidance, sizeof guidance, "%g", s->guidance);
     snprintf(shift, sizeof shift, "%g", s->shift);
     const char *base = strrchr(g->model, '/');
-    const char *meta[] = {"zoetrope_version", zt_version(),
-                          "prompt", s->prompt,
-                          "negative_prompt", s->negative_prompt ? s->negative_prompt : "(Wan default)",
-                          "model", base ? base + 1 : g->model,
-                          "seed", s->noise ? "(--noise file)" : seed,
-                          "sampler", s->sampler,
-                          "steps", steps,
-                          "guidance", guidance,
-                          "shift", shift,
+    const char *meta[] = {"zoetrope_version",
+                          zt_version(),
+                          "prompt",
+                          s->prompt,
+                          "negative_prompt",
+                          s->negative_prompt ? s->negative_prompt : "(Wan default)",
+                          "model",
+                          base ? base + 1 : g->model,
+                          "seed",
+                          s->noise ? "(--noise file)" : seed,
+                          "sampler",
+                          s->sampler,
+                          "steps",
+                          steps,
+                          "guidance",
+                          guidance,
+                          "shift",
+                          shift,
                           NULL};
     zt_video_options o;
     zt_video_options_default(&o);
@@ -190,16 +229,197 @@ static zt_status encode_image(gen *g, const zt_wan_vae *vae) {
     return rc;
 }
 
+/* Bytes malloc has out now (the models' tables and the tokenizer are measured as the
+ * difference around their open). */
+static int64_t heap_in_use(void) {
+    struct mallinfo2 mi = mallinfo2();
+    return (int64_t)(mi.uordblks + mi.hblkhd);
+}
+
+/* The video writer's own memory (the encoder's frame queue and lookahead): measured
+ * with libx264 and libvpx-vp9 at their defaults, about 200 bytes per pixel plus a
+ * fixed part. */
+static int64_t writer_bytes(const zt_settings *s) {
+    return ((int64_t)8 << 20) + (int64_t)200 * s->width * s->height;
+}
+
+static int stage_over(const gen *g, zt_stage st) {
+    return g->plan.budget > 0 && g->plan.stage[st].total > g->plan.budget;
+}
+
+static zt_status over_budget(const gen *g, zt_stage st, const char *advice) {
+    const zt_stage_plan *p = &g->plan.stage[st];
+    char a[32], b[32], c[32], d[32], e[32], f[32];
+    return zt_fail(ZT_ERR_NOMEM,
+                   "memory plan: the %s needs %s (weights %s, working memory "
+                   "%s, buffers %s, process %s), more than the budget of %s (%s); %s",
+                   zt_stage_name(st), zt_plan_fmt(p->total, a, sizeof a),
+                   zt_plan_fmt(p->weights, b, sizeof b), zt_plan_fmt(p->work, c, sizeof c),
+                   zt_plan_fmt(p->held, d, sizeof d), zt_plan_fmt(g->plan.base, e, sizeof e),
+                   zt_plan_fmt(g->plan.budget, f, sizeof f),
+                   g->s->max_memory ? "--max-memory" : "the memory available now", advice);
+}
+
+static void set_stage(gen *g, zt_stage st, int64_t weights, int64_t work, int64_t held) {
+    zt_stage_plan *p = &g->plan.stage[st];
+    p->used = 1;
+    p->weights = weights;
+    p->work = work;
+    p->held = held;
+    p->total = g->plan.base + weights + work + held;
+}
+
+/* The decode stage untiled or with tiles of `tile` pixels. */
+static zt_status plan_decode(gen *g, const zt_wan_vae *vae, int tile, int overlap, int64_t weights,
+                             int64_t held) {
+    int64_t lh = g->h, lw = g->w, work;
+    if (tile > 0) {
+        int64_t lt = tile / g->stride_s;
+        if (lt < lh) lh = lt;
+        if (lt < lw) lw = lt;
+        /* plus the blend strips a tile keeps: a tile's side by the overlap, 4 frames */
+        held += (int64_t)2 * 3 * 4 * tile * overlap * (int64_t)sizeof(float);
+    }
+    ZT_TRY(zt_plan_vae(vae, 1, lh, lw, &work));
+    set_stage(g, ZT_STAGE_DECODE, weights, work, held);
+    g->plan.vae_tile = tile;
+    g->plan.vae_overlap = overlap;
+    return ZT_OK;
+}
+
+/* Pick the decode's tiling: as asked, or untiled when that fits the budget, else the
+ * largest tile that does (overlap a quarter of it, diffusers' 256/64 proportion). */
+static zt_status choose_tiling(gen *g, const zt_wan_vae *vae, int64_t weights, int64_t held) {
+    const zt_settings *s = g->s;
+    int step = g->stride_s;
+    if (s->vae_tile > 0) {
+        int ov = s->vae_tile_overlap >= 0 ? s->vae_tile_overlap : s->vae_tile / 4 / step * step;
+        if (s->vae_tile % step || ov % step)
+            return zt_fail(ZT_ERR_USAGE,
+                           "--vae-tile %d / --vae-tile-overlap %d: this VAE needs "
+                           "multiples of %d",
+                           s->vae_tile, ov, step);
+        return plan_decode(g, vae, s->vae_tile, ov, weights, held);
+    }
+    ZT_TRY(plan_decode(g, vae, 0, 0, weights, held));
+    if (s->vae_tile == 0 || !stage_over(g, ZT_STAGE_DECODE)) return ZT_OK;
+    static const int tiles[] = {1024, 768, 512, 384, 256, 192, 128};
+    int side = s->width > s->height ? s->width : s->height;
+    for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
+        if (tiles[i] >= side || tiles[i] % step) continue;
+        ZT_TRY(plan_decode(g, vae, tiles[i], tiles[i] / 4 / step * step, weights, held));
+        if (!stage_over(g, ZT_STAGE_DECODE)) return ZT_OK;
+    }
+    return over_budget(g, ZT_STAGE_DECODE,
+                       "no VAE tiling fits either (tried tiles down to "
+                       "128 px)");
+}
+
+/* Every stage measured before any of them runs; a budget that one cannot meet fails
+ * here, naming it. */
+static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
+                           const zt_wan_vae *vae) {
+    const zt_settings *s = g->s;
+    zt_mem_plan *p = &g->plan;
+    int64_t avail = zt_plan_mem_available();
+    p->budget = s->max_memory ? zt_parse_mem_size(s->max_memory) : avail > 0 ? avail : 0;
+    int prompts = g->cfg ? 2 : 1, i2v = g->mode == ZT_GEN_I2V;
+    int64_t lat = g->C * g->T * g->h * g->w * (int64_t)sizeof(float);
+    int64_t cond = i2v ? g->C * g->h * g->w * (int64_t)sizeof(float) : 0;
+    int64_t pixels = (int64_t)s->width * s->height;
+    int64_t text_rows = (int64_t)prompts * WAN_TEXT_LEN * (int64_t)sizeof(float);
+    int64_t w, work;
+
+    /* the text encoder and tokenizer are opened here only to be measured */
+    zt_tokenizer *tok = NULL;
+    zt_t5 *t5 = NULL;
+    int64_t heap0 = heap_in_use();
+    zt_status rc = zt_tokenizer_open(&tok, g->tokenizer);
+    int64_t tok_bytes = heap_in_use() - heap0;
+    if (rc == ZT_OK) rc = zt_t5_open(&t5, g->text_encoder);
+    /* the pair is checked against the transformer here, before the plan's other loads */
+    if (rc == ZT_OK && zt_t5_get_info(t5)->d_model != di->text_dim)
+        rc = zt_fail(ZT_ERR_INPUT, "%s gives %d-wide text states but %s takes %d", g->text_encoder,
+                     zt_t5_get_info(t5)->d_model, g->model, di->text_dim);
+    if (rc == ZT_OK && zt_tokenizer_vocab_size(tok) > zt_t5_get_info(t5)->vocab)
+        rc = zt_fail(ZT_ERR_INPUT, "%s has %d tokens, more than the %d of %s", g->tokenizer,
+                     zt_tokenizer_vocab_size(tok), zt_t5_get_info(t5)->vocab, g->text_encoder);
+    if (rc == ZT_OK) rc = zt_plan_text(t5, WAN_TEXT_LEN, &work);
+    if (rc == ZT_OK) rc = zt_plan_weight_bytes(g->text_encoder, ZT_PLAN_T5, &w);
+    int64_t t5_tables = heap_in_use() - heap0 - tok_bytes;
+    int text_dim = t5 ? zt_t5_get_info(t5)->d_model : 0;
+    zt_t5_free(t5);
+    zt_tokenizer_free(tok);
+    ZT_TRY(rc);
+    p->base = zt_plan_rss_now();
+    if (p->base < 0) p->base = 0;
+    set_stage(g, ZT_STAGE_TEXT, w, work,
+              text_rows * text_dim + tok_bytes + (t5_tables > 0 ? t5_tables : 0) + cond +
+                  pixels * 3);
+    if (i2v) {
+        ZT_TRY(zt_plan_vae(vae, 0, g->h, g->w, &work));
+        ZT_TRY(zt_plan_weight_bytes(g->vae, ZT_PLAN_VAE_ENCODER, &w));
+        set_stage(g, ZT_STAGE_IMAGE, w, work, pixels * 3 * (1 + (int64_t)sizeof(float)) + cond);
+    }
+    ZT_TRY(zt_plan_denoise(dit, g->T, g->h, g->w, i2v, prompts, &work));
+    ZT_TRY(zt_plan_weight_bytes(g->model, ZT_PLAN_ALL, &w));
+    /* x, one velocity per pass, the i2v model input, the sampler's history (three
+     * latents at most), and the embedded prompts while their states are made */
+    int64_t held = lat * (1 + prompts + i2v + 3) + cond +
+                   text_rows * (di->dim > text_dim ? di->dim : text_dim);
+    set_stage(g, ZT_STAGE_DENOISE, w, work, held);
+    ZT_TRY(zt_plan_weight_bytes(g->vae, ZT_PLAN_VAE_DECODER, &w));
+    ZT_TRY(choose_tiling(g, vae, w, lat + writer_bytes(s) + pixels * 3));
+    if (p->vae_tile > 0)
+        p->scratch_bytes = zt_wan_vae_tiled_scratch_bytes(
+            vae, g->T, g->h, g->w,
+            &(zt_vae_tiling){.tile = p->vae_tile, .overlap = p->vae_overlap});
+
+    p->peak = 0;
+    for (int i = 0; i < ZT_STAGE_COUNT; i++)
+        if (p->stage[i].used && p->stage[i].total > p->peak) {
+            p->peak = p->stage[i].total;
+            p->peak_stage = (zt_stage)i;
+        }
+    char a[32], b[32], c[32], d[32], e[32];
+    for (int i = 0; i < ZT_STAGE_COUNT; i++) {
+        const zt_stage_plan *sp = &p->stage[i];
+        if (!sp->used) continue;
+        ZT_LOGD("plan: %-14s %10s = weights %s + working %s + buffers %s + process %s",
+                zt_stage_name((zt_stage)i), zt_plan_fmt(sp->total, a, sizeof a),
+                zt_plan_fmt(sp->weights, b, sizeof b), zt_plan_fmt(sp->work, c, sizeof c),
+                zt_plan_fmt(sp->held, d, sizeof d), zt_plan_fmt(p->base, e, sizeof e));
+    }
+    if (p->vae_tile > 0)
+        ZT_LOGD("plan: vae decode in %d px tiles (overlap %d), %s of scratch file", p->vae_tile,
+                p->vae_overlap, zt_plan_fmt(p->scratch_bytes, a, sizeof a));
+    ZT_LOGD("plan: peak %s in the %s; budget %s", zt_plan_fmt(p->peak, a, sizeof a),
+            zt_stage_name(p->peak_stage), p->budget ? zt_plan_fmt(p->budget, b, sizeof b) : "none");
+    for (int i = 0; i < ZT_STAGE_COUNT; i++)
+        if (p->stage[i].used && stage_over(g, (zt_stage)i))
+            return over_budget(g, (zt_stage)i,
+                               i == ZT_STAGE_DECODE ? "try a smaller --vae-tile"
+                                                    : "lower the size or frame count");
+    return ZT_OK;
+}
+
 /* Both VAE checks in one load: the structure, the sizes it allows, and (i2v) the
  * image's latent. It is loaded again to decode, so it does not sit in memory while the
  * transformer runs. */
-static zt_status vae_stage(gen *g, const zt_wan_dit_info *di) {
+static zt_status vae_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di) {
     zt_wan_vae *vae;
     ZT_TRY(zt_wan_vae_open(&vae, g->vae));
     zt_status rc = check_sizes(g, di, zt_wan_vae_get_info(vae));
+    if (rc == ZT_OK) rc = make_plan(g, dit, di, vae);
+    if (rc == ZT_OK && g->plan_only) {
+        zt_wan_vae_free(vae);
+        return ZT_OK;
+    }
     if (rc == ZT_OK && g->mode == ZT_GEN_I2V) {
         stage_begin(g, "encoding the image", 0);
-        rc = encode_image(g, vae);
+        rc = stage_enter(g);
+        if (rc == ZT_OK) rc = encode_image(g, vae);
+        if (rc == ZT_OK) stage_leave(g, ZT_STAGE_IMAGE);
         stage_end(g);
     }
     zt_wan_vae_free(vae);
@@ -209,35 +429,17 @@ static zt_status vae_stage(gen *g, const zt_wan_dit_info *di) {
 /* Prompt and negative prompt cleaned as Wan cleans them, tokenized (EOS last, at most
  * 512 ids) and encoded into [512, text_dim], zero rows after the tokens. */
 static zt_status text_stage(gen *g, const zt_wan_dit_info *di) {
-    const zt_settings *s = g->s;
     zt_tokenizer *tok = NULL;
     zt_t5 *t5 = NULL;
     int32_t *ids = malloc(WAN_TEXT_LEN * sizeof *ids);
     zt_status rc = ids ? ZT_OK : zt_fail(ZT_ERR_NOMEM, "out of memory");
     if (rc == ZT_OK) rc = zt_tokenizer_open(&tok, g->tokenizer);
     if (rc == ZT_OK) rc = zt_t5_open(&t5, g->text_encoder);
-    if (rc == ZT_OK && zt_t5_get_info(t5)->d_model != di->text_dim)
-        rc = zt_fail(ZT_ERR_INPUT, "%s gives %d-wide text states but %s takes %d",
-                     g->text_encoder, zt_t5_get_info(t5)->d_model, g->model, di->text_dim);
-    if (rc == ZT_OK && zt_tokenizer_vocab_size(tok) > zt_t5_get_info(t5)->vocab)
-        rc = zt_fail(ZT_ERR_INPUT, "%s has %d tokens, more than the %d of %s",
-                     g->tokenizer, zt_tokenizer_vocab_size(tok), zt_t5_get_info(t5)->vocab,
-                     g->text_encoder);
     int n_prompts = g->cfg ? 2 : 1;
     if (rc == ZT_OK) stage_begin(g, "text encoding", n_prompts);
     for (int i = 0; rc == ZT_OK && i < n_prompts; i++) {
-        const char *text = i == 0 ? s->prompt
-                           : s->negative_prompt ? s->negative_prompt
-                                                : zt_wan_default_negative_prompt;
-        char *clean = NULL;
         size_t n = 0;
-        rc = zt_text_clean(text, &clean);
-        if (rc != ZT_OK) { /* the message says "prompt: ..." */
-            if (i == 1) rc = zt_fail_wrap(rc, "--negative-prompt: ");
-            break;
-        }
-        rc = zt_tokenizer_encode(tok, clean, strlen(clean), ids, WAN_TEXT_LEN, &n);
-        free(clean);
+        rc = zt_tokenizer_encode(tok, g->text[i], strlen(g->text[i]), ids, WAN_TEXT_LEN, &n);
         g->ctx[i] = malloc((size_t)di->text_dim * WAN_TEXT_LEN * sizeof(float));
         if (rc == ZT_OK && !g->ctx[i]) rc = zt_fail(ZT_ERR_NOMEM, "out of memory");
         if (rc == ZT_OK) {
@@ -264,14 +466,15 @@ static zt_status read_noise(gen *g, const char *path) {
     zt_status rc = ZT_OK;
     if (!e) rc = zt_fail(ZT_ERR_INPUT, "--noise %s: no tensor 'noise' or 'latents'", path);
     int lead = e && e->ndim == 5;
-    if (rc == ZT_OK && ((e->ndim != 4 && e->ndim != 5) || (lead && e->shape[0] != 1) ||
-                        e->shape[lead] != g->C || e->shape[lead + 1] != g->T ||
-                        e->shape[lead + 2] != g->h || e->shape[lead + 3] != g->w)) {
+    if (rc == ZT_OK &&
+        ((e->ndim != 4 && e->ndim != 5) || (lead && e->shape[0] != 1) || e->shape[lead] != g->C ||
+         e->shape[lead + 1] != g->T || e->shape[lead + 2] != g->h || e->shape[lead + 3] != g->w)) {
         char sh[128];
-        rc = zt_fail(ZT_ERR_INPUT, "--noise %s: tensor '%s' is %s; these settings need "
-                     "[%lld, %lld, %lld, %lld]", path, e->name,
-                     zt_st_entry_shape_str(e, sh, sizeof sh), (long long)g->C, (long long)g->T,
-                     (long long)g->h, (long long)g->w);
+        rc = zt_fail(ZT_ERR_INPUT,
+                     "--noise %s: tensor '%s' is %s; these settings need "
+                     "[%lld, %lld, %lld, %lld]",
+                     path, e->name, zt_st_entry_shape_str(e, sh, sizeof sh), (long long)g->C,
+                     (long long)g->T, (long long)g->h, (long long)g->w);
     }
     if (rc == ZT_OK && !zt_dtype_is_float(e->dtype))
         rc = zt_fail(ZT_ERR_INPUT, "--noise %s: tensor '%s' is %s, not floating point", path,
@@ -302,18 +505,26 @@ static zt_status denoise_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *d
     int64_t L = WAN_TEXT_LEN;
     zt_sampler_kind kind;
     zt_sampler *smp = NULL;
-    float *text[2] = {NULL, NULL}, *xin = NULL, *v[2] = {NULL, NULL}, *tt = NULL;
+    float *xin = NULL, *v[2] = {NULL, NULL}, *tt = NULL;
+    zt_wan_dit_text *ts[2] = {NULL, NULL};
     ZT_TRY(zt_sampler_parse(s->sampler, &kind));
     zt_status rc = zt_sampler_init(&smp, kind, s->steps, s->shift, n);
     int np = g->cfg ? 2 : 1;
+    /* each prompt once through the text embedding and every block's cross-attention
+     * keys and values: they do not change over the steps */
+    float *text = malloc((size_t)(L * di->dim) * sizeof *text);
+    if (rc == ZT_OK && !text) rc = zt_fail(ZT_ERR_NOMEM, "out of memory");
     for (int i = 0; rc == ZT_OK && i < np; i++) {
-        text[i] = malloc((size_t)(L * di->dim) * sizeof(float));
         v[i] = malloc((size_t)n * sizeof(float));
-        if (!text[i] || !v[i]) rc = zt_fail(ZT_ERR_NOMEM, "out of memory");
+        if (!v[i]) rc = zt_fail(ZT_ERR_NOMEM, "out of memory");
         zt_tensor ctx = zt_tensor_new(ZT_F32, g->ctx[i], L, di->text_dim);
-        zt_tensor out = zt_tensor_new(ZT_F32, text[i], L, di->dim);
+        zt_tensor out = zt_tensor_new(ZT_F32, text, L, di->dim);
         if (rc == ZT_OK) rc = zt_wan_dit_embed_text(dit, g->be, g->arena, &ctx, &out);
+        if (rc == ZT_OK) rc = zt_wan_dit_text_init(&ts[i], dit, g->be, &out);
+        free(g->ctx[i]);
+        g->ctx[i] = NULL;
     }
+    free(text);
     if (rc == ZT_OK && g->mode == ZT_GEN_I2V) {
         xin = malloc((size_t)n * sizeof *xin);
         tt = malloc((size_t)g->tokens * sizeof *tt);
@@ -333,9 +544,8 @@ static zt_status denoise_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *d
         }
         zt_tensor xt = zt_tensor_new(ZT_F32, (float *)x, g->C, g->T, g->h, g->w);
         for (int p = 0; rc == ZT_OK && p < np; p++) {
-            zt_tensor te = zt_tensor_new(ZT_F32, text[p], L, di->dim);
             zt_tensor vt = zt_tensor_new(ZT_F32, v[p], g->C, g->T, g->h, g->w);
-            rc = zt_wan_dit_forward(dit, g->be, g->arena, &xt, t, tok_t, &te, &vt);
+            rc = zt_wan_dit_forward_text(dit, g->be, g->arena, &xt, t, tok_t, ts[p], &vt);
             if (rc == ZT_OK) rc = check_interrupt();
         }
         if (rc == ZT_OK && g->cfg) {
@@ -348,7 +558,7 @@ static zt_status denoise_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *d
     if (rc == ZT_OK) stage_end(g);
     if (rc == ZT_OK && g->cond) put_condition(g, g->x);
     for (int i = 0; i < 2; i++) {
-        free(text[i]);
+        zt_wan_dit_text_free(ts[i]);
         free(v[i]);
     }
     free(xin);
@@ -380,7 +590,13 @@ static zt_status decode_stage(gen *g) {
     ZT_TRY(zt_wan_vae_open(&vae, g->vae));
     zt_tensor z = zt_tensor_new(ZT_F32, g->x, g->C, g->T, g->h, g->w);
     stage_begin(g, "decoding", g->s->frames);
-    zt_status rc = zt_wan_vae_decode(vae, g->be, g->arena, &z, 0, on_frame, g);
+    zt_status rc;
+    if (g->plan.vae_tile > 0) {
+        zt_vae_tiling t = {.tile = g->plan.vae_tile, .overlap = g->plan.vae_overlap};
+        rc = zt_wan_vae_decode_tiled(vae, g->be, g->arena, &z, 0, &t, on_frame, g);
+    } else {
+        rc = zt_wan_vae_decode(vae, g->be, g->arena, &z, 0, on_frame, g);
+    }
     if (rc == ZT_OK) stage_end(g);
     zt_wan_vae_free(vae);
     return rc;
@@ -396,8 +612,16 @@ static zt_status run(gen *g) {
             return zt_fail(ZT_ERR_USAGE, "i2v needs an input image (--image)");
         ZT_TRY(zt_image_load(s->image, s->width, s->height, &g->image));
     }
-    ZT_TRY(resolve_files(g));
     g->cfg = s->guidance > 1.0; /* as diffusers: at 1 or below the negative pass is moot */
+    for (int i = 0; i < 1 + g->cfg; i++) { /* cleaned now: bad UTF-8 fails before any load */
+        const char *text = i == 0               ? s->prompt
+                           : s->negative_prompt ? s->negative_prompt
+                                                : zt_wan_default_negative_prompt;
+        zt_status rc = zt_text_clean(text ? text : "", &g->text[i]);
+        if (rc != ZT_OK) /* the message says "prompt: ..." */
+            return i == 1 ? zt_fail_wrap(rc, "--negative-prompt: ") : rc;
+    }
+    ZT_TRY(resolve_files(g));
 
     /* the transformer's weights are mapped, not read, so opening it first costs little
      * and checks it against the VAE before any heavy work */
@@ -406,25 +630,37 @@ static zt_status run(gen *g) {
     const zt_wan_dit_info *di = zt_wan_dit_get_info(dit);
     zt_status rc = zt_backend_cpu_init(&g->be, s->threads);
     if (rc == ZT_OK) rc = zt_arena_init(&g->arena, 0, 0);
-    if (rc == ZT_OK) rc = vae_stage(g, di);
+    if (rc == ZT_OK) rc = vae_stage(g, dit, di);
+    if (rc == ZT_OK && g->plan_only) {
+        zt_wan_dit_free(dit);
+        return ZT_OK;
+    }
     int64_t n = g->C * g->T * g->h * g->w;
     if (rc == ZT_OK) {
         g->x = malloc((size_t)n * sizeof *g->x);
         if (!g->x) rc = zt_fail(ZT_ERR_NOMEM, "out of memory for the latents");
     }
     if (rc == ZT_OK) {
-        if (s->noise) rc = read_noise(g, s->noise);
-        else zt_rng_normal(s->seed, 0, g->x, n);
+        if (s->noise)
+            rc = read_noise(g, s->noise);
+        else
+            zt_rng_normal(s->seed, 0, g->x, n);
     }
     if (rc == ZT_OK) rc = open_writer(g);
+    if (rc == ZT_OK) rc = stage_enter(g);
     if (rc == ZT_OK) rc = text_stage(g, di);
+    if (rc == ZT_OK) stage_leave(g, ZT_STAGE_TEXT);
+    if (rc == ZT_OK) rc = stage_enter(g);
     if (rc == ZT_OK) rc = denoise_stage(g, dit, di);
+    if (rc == ZT_OK) stage_leave(g, ZT_STAGE_DENOISE);
     zt_wan_dit_free(dit);
     if (rc == ZT_OK && g->cb && g->cb->latents) {
         zt_tensor z = zt_tensor_new(ZT_F32, g->x, g->C, g->T, g->h, g->w);
         rc = g->cb->latents(g->cb->user, &z);
     }
+    if (rc == ZT_OK) rc = stage_enter(g);
     if (rc == ZT_OK) rc = decode_stage(g);
+    if (rc == ZT_OK) stage_leave(g, ZT_STAGE_DECODE);
     if (rc == ZT_OK) {
         zt_video_writer *w = g->writer;
         g->writer = NULL;
@@ -439,6 +675,34 @@ static double now_s(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+static void gen_free(gen *g) {
+    zt_video_writer_abort(g->writer); /* nothing half-written stays behind */
+    free(g->ctx[0]);
+    free(g->ctx[1]);
+    free(g->text[0]);
+    free(g->text[1]);
+    free(g->cond);
+    free(g->x);
+    free(g->rgb);
+    zt_image_free(&g->image);
+    zt_arena_free(g->arena);
+    zt_backend_free(g->be);
+    free(g);
+}
+
+zt_status zt_generate_plan(const zt_settings *s, zt_gen_mode mode, zt_mem_plan *plan) {
+    memset(plan, 0, sizeof *plan);
+    gen *g = calloc(1, sizeof *g);
+    if (!g) return zt_fail(ZT_ERR_NOMEM, "out of memory");
+    g->s = s;
+    g->mode = mode;
+    g->plan_only = 1;
+    zt_status rc = run(g);
+    *plan = g->plan;
+    gen_free(g);
+    return rc;
+}
+
 zt_status zt_generate(const zt_settings *s, zt_gen_mode mode, const zt_gen_callbacks *cb,
                       zt_gen_result *result) {
     memset(result, 0, sizeof *result);
@@ -449,21 +713,13 @@ zt_status zt_generate(const zt_settings *s, zt_gen_mode mode, const zt_gen_callb
     g->mode = mode;
     g->cb = cb;
     zt_status rc = run(g);
-    zt_video_writer_abort(g->writer); /* nothing half-written stays behind */
     if (rc == ZT_OK) {
         result->frames = g->frames_done;
         result->width = s->width;
         result->height = s->height;
         result->seconds = now_s() - t0;
+        result->plan = g->plan;
     }
-    free(g->ctx[0]);
-    free(g->ctx[1]);
-    free(g->cond);
-    free(g->x);
-    free(g->rgb);
-    zt_image_free(&g->image);
-    zt_arena_free(g->arena);
-    zt_backend_free(g->be);
-    free(g);
+    gen_free(g);
     return rc;
 }

@@ -9,6 +9,7 @@
 #define ZT_GENERATE_H
 
 #include "../core/tensor.h"
+#include "plan.h"
 #include "zoetrope.h"
 
 typedef enum zt_gen_mode { ZT_GEN_T2V, ZT_GEN_I2V } zt_gen_mode;
@@ -30,6 +31,7 @@ typedef struct zt_gen_result {
     int64_t frames;
     int width, height;
     double seconds;
+    zt_mem_plan plan; /* the memory plan the run was made under */
 } zt_gen_result;
 
 /* The negative prompt used when the settings give none: Wan's own
@@ -38,5 +40,10 @@ extern const char zt_wan_default_negative_prompt[];
 
 zt_status zt_generate(const zt_settings *s, zt_gen_mode mode, const zt_gen_callbacks *cb,
                       zt_gen_result *result);
+
+/* Only the checks and the memory plan (--dry-run): every file is opened and checked and
+ * each stage measured, nothing is computed or written. A budget the plan cannot meet
+ * fails as zt_generate would, with *plan filled as far as it got. */
+zt_status zt_generate_plan(const zt_settings *s, zt_gen_mode mode, zt_mem_plan *plan);
 
 #endif

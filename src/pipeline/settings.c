@@ -53,6 +53,9 @@ static const key_info keys[] = {
     {"seed", K_U64, OFF(seed), 0, 0, NULL},
     {"noise", K_STR, OFF(noise), 0, 0, NULL},
     {"threads", K_INT, OFF(threads), 0, 256, NULL},
+    {"max_memory", K_STR, OFF(max_memory), 0, 0, NULL},
+    {"vae_tile", K_INT, OFF(vae_tile), -1, ZT_SIZE_MAX, NULL},
+    {"vae_tile_overlap", K_INT, OFF(vae_tile_overlap), -1, ZT_SIZE_MAX, NULL},
     {"output", K_STR, OFF(output), 0, 0, NULL},
     {"codec", K_STR, OFF(codec), 0, 0, codecs},
     {"crf", K_INT, OFF(crf), -1, 63, NULL},
@@ -97,6 +100,8 @@ void zt_settings_init(zt_settings *s) {
     s->sampler = strdup("unipc");
     s->seed = 42;
     s->crf = -1;
+    s->vae_tile = -1;
+    s->vae_tile_overlap = -1;
     s->output = strdup("output.mp4");
     s->sources = calloc(1, sizeof *s->sources);
     for (int i = 0; i < NKEYS; i++) set_source(s, i, "default");
@@ -409,6 +414,25 @@ zt_status zt_model_path_resolve(const char *path, const char *what, char *out, s
 
 int zt_frames_valid(int frames) { return frames >= 1 && (frames - 1) % 4 == 0; }
 
+int64_t zt_parse_mem_size(const char *s) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !isfinite(v) || v <= 0) return -1;
+    double mul = 1;
+    switch (*end) {
+    case 'k': case 'K': mul = 1024.0; end++; break;
+    case 'm': case 'M': mul = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
+    case 't': case 'T': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if ((*end == 'i' || *end == 'I') && mul > 1) end++; /* "4GiB" */
+    if (*end == 'b' || *end == 'B') end++;
+    if (*end || v * mul > 9e18 || v * mul < 1) return -1;
+    return (int64_t)(v * mul);
+}
+
 /* A value's problem is the user's flag (usage) or a file's content (bad input). */
 static zt_status bad_value(const zt_settings *s, const char *key, const char *fmt, ...)
     ZT_PRINTF(3, 4);
@@ -436,6 +460,12 @@ zt_status zt_settings_validate(const zt_settings *s) {
     if ((int64_t)s->width * s->height * s->frames > (int64_t)1 << 31)
         return bad_value(s, "frames", "%dx%d x %d frames is too large", s->width, s->height,
                          s->frames);
+    if (s->max_memory && zt_parse_mem_size(s->max_memory) < 0)
+        return bad_value(s, "max_memory", "max-memory '%s' is not a size like 4G or 6000M",
+                         s->max_memory);
+    if (s->vae_tile > 0 && s->vae_tile_overlap >= s->vae_tile)
+        return bad_value(s, "vae_tile_overlap", "vae-tile-overlap %d is not smaller than the "
+                         "tile (%d)", s->vae_tile_overlap, s->vae_tile);
     if (!s->output || !*s->output) return bad_value(s, "output", "no output given");
     const char *codec = s->codec;
     if (!codec) {

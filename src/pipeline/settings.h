@@ -24,6 +24,9 @@ zt_status zt_model_path_resolve(const char *path, const char *what, char *out, s
 /* "2M", "500k", "1500000" -> bits (or bytes) per second; -1 when malformed. */
 int64_t zt_parse_si_size(const char *s);
 
+/* "4G", "6000M", "1.5GiB", "123456" -> bytes (binary multiples); -1 when malformed. */
+int64_t zt_parse_mem_size(const char *s);
+
 /* True when the frame count suits the 4x temporal VAE (4k + 1). */
 int zt_frames_valid(int frames);
 

@@ -42,7 +42,12 @@ expect 0 "prompt += a blue square" "$Z" t2v --dry-run "a blue square" -o "$OUT/x
 # --- presets -------------------------------------------------------------------------
 expect 0 "wan2.1-t2v-1.3b-480p" "$Z" presets
 expect 0 "\"name\":" "$Z" presets --json
-expect 0 "width += 1280" "$Z" t2v --dry-run -p x --preset wan2.2-ti2v-5b-720p -o "$OUT/x.mp4"
+# a dry run shows the settings, then makes the plan, which needs the files: here they
+# are missing, so it fails as the run would, saying where to get them
+expect 2 "preset wan2.2-ti2v-5b-720p: download the files from" env ZT_MODEL_PATH="$TMP/none" \
+    "$Z" t2v --dry-run -p x --preset wan2.2-ti2v-5b-720p -o "$OUT/x.mp4"
+checks=$((checks + 1))
+grep -qE "width += 1280" "$TMP/out" || fail "dry run printed no settings: $(head -3 "$TMP/out")"
 expect 1 "--preset nosuch: no such preset" "$Z" t2v -p x --preset nosuch
 expect 2 "unknown_key.cfg:2: unknown key 'heigth'" "$Z" t2v -p x --preset "$P/unknown_key.cfg"
 expect 2 "wrong_type.cfg:2: 'width' must be an integer" "$Z" t2v -p x --config "$P/wrong_type.cfg"

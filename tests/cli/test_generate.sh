@@ -49,6 +49,14 @@ expect 0 '"frames":5' "$Z" -q i2v "the disc drifts" "${I2V[@]}" -g 1 --frames-di
 checks=$((checks + 1))
 [ "$(ls "$TMP/png" | wc -l)" -eq 5 ] || fail "png frames: $(ls "$TMP/png" | wc -l), want 5"
 
+# the memory plan: --dry-run shows it, a tiled decode runs, a budget no stage can meet
+# is refused at once naming the stage
+expect 0 "plan: peak .* in the " "$Z" t2v x "${T2V[@]}" -o "$TMP/dry.mp4" --dry-run
+expect 0 '"vae_tile":32' "$Z" -q t2v "a cat walks across the street" "${T2V[@]}" \
+    -o "$TMP/tiled.mkv" --json --vae-tile 32 --vae-tile-overlap 8
+checks=$((checks + 1))
+[ "$(probe "$TMP/tiled.mkv")" = "48,32,9" ] || fail "tiled.mkv: $(probe "$TMP/tiled.mkv")"
+
 # refusals: nothing written
 mkdir "$TMP/refused"
 O=$TMP/refused/x.mp4
@@ -66,5 +74,11 @@ expect 1 "unknown.*sampler|sampler" "$Z" t2v x "${T2V[@]}" --sampler ddim -o "$O
 # a preset whose files are not there says where to get them
 expect 2 "preset wan2.1-t2v-1.3b-480p: download the files from https://huggingface.co/" \
     env ZT_MODEL_PATH="$TMP/none" "$Z" t2v x --preset wan2.1-t2v-1.3b-480p -o "$O"
+expect 3 "memory plan: the vae decode needs .* more than the budget of 40 MiB \(--max-memory\)" \
+    "$Z" t2v x "${T2V[@]}" --max-memory 40M -o "$O"
+expect 1 "--max-memory: .*max-memory 'lots' is not a size" "$Z" t2v x "${T2V[@]}" \
+    --max-memory lots -o "$O"
+expect 1 "--vae-tile 20 / --vae-tile-overlap 0: this VAE needs multiples of 8" "$Z" t2v x \
+    "${T2V[@]}" --vae-tile 20 --vae-tile-overlap 0 -o "$O"
 no_files "$TMP/refused"
 finish

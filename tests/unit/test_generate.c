@@ -164,8 +164,10 @@ static void test_case(zt_safetensors *st, const char *name) {
     zt_gen_result res;
     CHECK_OK(zt_generate(&s, mode, &cb, &res));
     CHECK(w.latents_seen == 1, "%s: latents seen %lld times", name, (long long)w.latents_seen);
-    CHECK(w.frames == s.frames && res.frames == s.frames, "%s: %lld frames decoded, %lld "
-          "written, want %d", name, (long long)w.frames, (long long)res.frames, s.frames);
+    CHECK(w.frames == s.frames && res.frames == s.frames,
+          "%s: %lld frames decoded, %lld "
+          "written, want %d",
+          name, (long long)w.frames, (long long)res.frames, s.frames);
     double rel = w.frame_err / (w.frame_scale > 0 ? w.frame_scale : 1);
     printf("%s decoded frames: max rel err %.3g (tol %g)\n", name, rel, TOL);
     CHECK(rel <= TOL, "%s: frames differ from diffusers by %g", name, rel);

@@ -1,0 +1,155 @@
+/* test_plan.c - the memory plan's measurements against real runs.
+ *
+ * The plan runs each stage's code on the null backend with measuring arenas; a real
+ * run on the CPU backend must then use exactly the working memory the plan measured:
+ * the arena peak, the VAE's cache bytes and the DiT's per-prompt text states. Checked
+ * on the tiny fixtures for the umT5 encoder, the DiT (scalar and per-token timesteps)
+ * and both VAEs (decode and encode, several sizes), and the measuring arena is checked
+ * to leave its memory untouched. Whole-process figures at real sizes come from
+ * tools/plan_check.py. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "pipeline/plan.h"
+#include "testlib.h"
+
+static zt_backend *be;
+
+static const char *data(const char *rel) {
+    static char buf[2][1024];
+    static int k;
+    k ^= 1;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", ZT_TEST_DATA, rel);
+    return buf[k];
+}
+
+static void fill(float *x, int64_t n) {
+    zt_test_rng r = {7};
+    zt_test_fill_normal(&r, x, n, 1.0);
+}
+
+static void test_vae(const char *file, int64_t h, int64_t w) {
+    zt_wan_vae *v = NULL;
+    CHECK_OK(zt_wan_vae_open(&v, data(file)));
+    if (!v) return;
+    const zt_wan_vae_info *in = zt_wan_vae_get_info(v);
+    for (int decoder = 1; decoder >= 0; decoder--) {
+        int64_t planned = -1;
+        CHECK_OK(zt_plan_vae(v, decoder, h, w, &planned));
+        zt_arena *a = NULL;
+        zt_wan_vae_stream *s = NULL;
+        CHECK_OK(zt_arena_init(&a, 0, 0));
+        CHECK_OK(zt_wan_vae_stream_init(&s, v, decoder));
+        int64_t inputs = 0;
+        for (int k = 0; k < 3; k++) { /* a third chunk shows the peak has settled */
+            zt_arena_mark m = zt_arena_save(a);
+            zt_tensor x, out;
+            int64_t n = decoder ? 1 : k == 0 ? 1 : in->stride_t;
+            if (decoder) {
+                CHECK_OK(zt_arena_tensor(a, &x, ZT_F32, 3, ZT_SHAPE(in->z_dim, h, w)));
+            } else {
+                CHECK_OK(zt_arena_tensor(a, &x, ZT_F32, 4,
+                                         ZT_SHAPE(3, n, h * in->stride_s, w * in->stride_s)));
+            }
+            fill(x.data, zt_tensor_numel(&x));
+            if ((int64_t)zt_tensor_nbytes(&x) > inputs) inputs = (int64_t)zt_tensor_nbytes(&x);
+            CHECK_OK(decoder ? zt_wan_vae_decode_chunk(s, be, a, &x, &out)
+                             : zt_wan_vae_encode_chunk(s, be, a, &x, &out));
+            zt_arena_restore(a, m);
+        }
+        int64_t real = (int64_t)zt_arena_peak(a) + (int64_t)zt_wan_vae_stream_bytes(s);
+        CHECK(planned == real, "%s %s %lldx%lld: planned %lld bytes, used %lld", file,
+              decoder ? "decode" : "encode", (long long)h, (long long)w, (long long)planned,
+              (long long)real);
+        printf("%s %s %lldx%lld latents: planned %lld = used %lld bytes\n", file,
+               decoder ? "decode" : "encode", (long long)h, (long long)w, (long long)planned,
+               (long long)real);
+        zt_wan_vae_stream_free(s);
+        zt_arena_free(a);
+    }
+    zt_wan_vae_free(v);
+}
+
+static void test_text(void) {
+    zt_t5 *t5 = NULL;
+    CHECK_OK(zt_t5_open(&t5, data("pipeline/t5.safetensors")));
+    if (!t5) return;
+    int64_t n = 37, d = zt_t5_get_info(t5)->d_model, planned = -1;
+    CHECK_OK(zt_plan_text(t5, n, &planned));
+    int32_t ids[37];
+    for (int i = 0; i < n; i++) ids[i] = 3 + 17 * i;
+    ids[n - 1] = 1;
+    float *out = zt_test_alloc((size_t)(n * d) * sizeof *out);
+    zt_tensor o = zt_tensor_new(ZT_F32, out, n, d);
+    zt_arena *a = NULL;
+    CHECK_OK(zt_arena_init(&a, 0, 0));
+    CHECK_OK(zt_t5_encode(t5, be, a, ids, n, &o));
+    CHECK(planned == (int64_t)zt_arena_peak(a), "t5: planned %lld, used %lld", (long long)planned,
+          (long long)zt_arena_peak(a));
+    zt_arena_free(a);
+    zt_t5_free(t5);
+}
+
+static void test_denoise(int per_token) {
+    zt_wan_dit *m = NULL;
+    CHECK_OK(zt_wan_dit_open(&m, data("pipeline/dit22.safetensors")));
+    if (!m) return;
+    const zt_wan_dit_info *di = zt_wan_dit_get_info(m);
+    int64_t T = 3, h = 4, w = 6, L = 512, planned = -1;
+    CHECK_OK(zt_plan_denoise(m, T, h, w, per_token, 2, &planned));
+    int64_t n = di->in_channels * T * h * w, tokens = T * (h / 2) * (w / 2);
+    float *x = zt_test_alloc((size_t)n * sizeof *x), *v = zt_test_alloc((size_t)n * sizeof *v);
+    float *text = zt_test_alloc((size_t)(L * di->dim) * sizeof *text);
+    float *tt = zt_test_alloc((size_t)tokens * sizeof *tt);
+    fill(x, n);
+    fill(text, L * di->dim);
+    for (int64_t k = 0; k < tokens; k++) tt[k] = k < tokens / T ? 0.0f : 500.0f;
+    zt_tensor xt = zt_tensor_new(ZT_F32, x, di->in_channels, T, h, w);
+    zt_tensor vt = zt_tensor_new(ZT_F32, v, di->out_channels, T, h, w);
+    zt_tensor te = zt_tensor_new(ZT_F32, text, L, di->dim);
+    zt_wan_dit_text *ts = NULL;
+    zt_arena *a = NULL;
+    CHECK_OK(zt_arena_init(&a, 0, 0));
+    CHECK_OK(zt_wan_dit_text_init(&ts, m, be, &te));
+    CHECK_OK(zt_wan_dit_forward_text(m, be, a, &xt, 500.0f, per_token ? tt : NULL, ts, &vt));
+    /* two prompts' states: every block's keys and values, [L, dim] each */
+    int64_t states = 2 * (int64_t)di->layers * 2 * L * di->dim * (int64_t)sizeof(float);
+    int64_t real = (int64_t)zt_arena_peak(a) + states;
+    CHECK(planned == real, "dit%s: planned %lld, used %lld (arena %zu + states %lld)",
+          per_token ? " per-token" : "", (long long)planned, (long long)real, zt_arena_peak(a),
+          (long long)states);
+    zt_wan_dit_text_free(ts);
+    zt_arena_free(a);
+    zt_wan_dit_free(m);
+}
+
+/* Measuring hands out memory without touching it: a 1 GiB zeroed tensor costs no
+ * resident memory. */
+static void test_measuring_untouched(void) {
+    zt_arena *a = NULL;
+    CHECK_OK(zt_arena_init(&a, 0, 0));
+    int64_t before = zt_plan_rss_now();
+    zt_arena_set_measuring(1);
+    zt_tensor t;
+    CHECK_OK(zt_arena_zeros(a, &t, ZT_F32, 1, ZT_SHAPE((int64_t)1 << 28)));
+    zt_arena_set_measuring(0);
+    int64_t after = zt_plan_rss_now();
+    CHECK(zt_arena_peak(a) == (size_t)1 << 30, "peak %zu", zt_arena_peak(a));
+    CHECK(after - before < (16 << 20), "measuring touched %lld bytes", (long long)(after - before));
+    zt_arena_free(a);
+}
+
+int main(void) {
+    CHECK_OK(zt_backend_cpu_init(&be, 2));
+    if (!be) return zt_test_finish();
+    test_vae("vae/wan21/diffusers.safetensors", 4, 6);
+    test_vae("vae/wan21/diffusers.safetensors", 5, 3);
+    test_vae("vae/wan22/diffusers.safetensors", 2, 3);
+    test_text();
+    test_denoise(0);
+    test_denoise(1);
+    test_measuring_untouched();
+    zt_backend_free(be);
+    return zt_test_finish();
+}
