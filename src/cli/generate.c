@@ -166,6 +166,9 @@ static int dry_run_print(const zt_settings *s, zt_gen_mode mode, int json) {
                    zt_plan_fmt(plan.peak, a, sizeof a), zt_stage_name(plan.peak_stage),
                    plan.budget ? zt_plan_fmt(plan.budget, b, sizeof b) : "none",
                    plan.vae_tile ? "tiled" : "untiled");
+            if (plan.enc_tile)
+                printf("plan: image encode tiles of %d px, overlap %d\n", plan.enc_tile,
+                       plan.enc_overlap);
             if (plan.vae_tile)
                 printf("plan: vae tiles of %d px, overlap %d\n", plan.vae_tile, plan.vae_overlap);
         }

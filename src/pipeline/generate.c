@@ -223,7 +223,8 @@ static zt_status encode_image(gen *g, const zt_wan_vae *vae) {
                 px[c * hw + p] = (float)img.rgb[3 * p + c] / 255.0f * 2.0f - 1.0f;
         zt_tensor video = zt_tensor_new(ZT_F32, px, 3, 1, s->height, s->width);
         zt_tensor lat = zt_tensor_new(ZT_F32, g->cond, g->C, 1, g->h, g->w);
-        rc = zt_wan_vae_encode(vae, g->be, g->arena, &video, 0, &lat);
+        zt_vae_tiling t = {.tile = g->plan.enc_tile, .overlap = g->plan.enc_overlap};
+        rc = zt_wan_vae_encode_tiled(vae, g->be, g->arena, &video, 0, &t, &lat);
     }
     free(px);
     return rc;
@@ -293,12 +294,8 @@ static zt_status choose_tiling(gen *g, const zt_wan_vae *vae, int64_t weights, i
     const zt_settings *s = g->s;
     int step = g->stride_s;
     if (s->vae_tile > 0) {
+        /* as asked; make_plan has checked the multiples */
         int ov = s->vae_tile_overlap >= 0 ? s->vae_tile_overlap : s->vae_tile / 4 / step * step;
-        if (s->vae_tile % step || ov % step)
-            return zt_fail(ZT_ERR_USAGE,
-                           "--vae-tile %d / --vae-tile-overlap %d: this VAE needs "
-                           "multiples of %d",
-                           s->vae_tile, ov, step);
         return plan_decode(g, vae, s->vae_tile, ov, weights, held);
     }
     ZT_TRY(plan_decode(g, vae, 0, 0, weights, held));
@@ -311,6 +308,45 @@ static zt_status choose_tiling(gen *g, const zt_wan_vae *vae, int64_t weights, i
         if (!stage_over(g, ZT_STAGE_DECODE)) return ZT_OK;
     }
     return over_budget(g, ZT_STAGE_DECODE,
+                       "no VAE tiling fits either (tried tiles down to "
+                       "128 px)");
+}
+
+/* The image encode untiled, or (when that is over budget) in the largest tiles that
+ * fit. Wan2.2's encoder counts tiles in its 2x2-patchified pixels (diffusers' rule), so
+ * a tile there spans twice as many picture pixels. */
+static zt_status choose_encode_tiling(gen *g, const zt_wan_vae *vae, int64_t weights,
+                                      int64_t held) {
+    int64_t work;
+    const zt_settings *s = g->s;
+    int span = zt_wan_vae_get_info(vae)->version == 22 ? 2 : 1, step = g->stride_s;
+    if (s->vae_tile > 0) { /* as asked (choose_tiling has checked the multiples) */
+        int64_t lt = (int64_t)s->vae_tile * span / step;
+        g->plan.enc_tile = s->vae_tile;
+        g->plan.enc_overlap =
+            s->vae_tile_overlap >= 0 ? s->vae_tile_overlap : s->vae_tile / 4 / step * step;
+        ZT_TRY(zt_plan_vae(vae, 0, lt < g->h ? lt : g->h, lt < g->w ? lt : g->w, &work));
+        set_stage(g, ZT_STAGE_IMAGE, weights, work, held);
+        return ZT_OK;
+    }
+    ZT_TRY(zt_plan_vae(vae, 0, g->h, g->w, &work));
+    set_stage(g, ZT_STAGE_IMAGE, weights, work, held);
+    if (s->vae_tile == 0 || !stage_over(g, ZT_STAGE_IMAGE)) return ZT_OK;
+    static const int tiles[] = {1024, 768, 512, 384, 256, 192, 128};
+    int side = g->s->width > g->s->height ? g->s->width : g->s->height;
+    for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
+        int tile = tiles[i], overlap = tile / 4 / step * step;
+        int64_t lt = (int64_t)tile * span / step;
+        if (tile * span >= side || tile % step) continue;
+        ZT_TRY(zt_plan_vae(vae, 0, lt < g->h ? lt : g->h, lt < g->w ? lt : g->w, &work));
+        set_stage(g, ZT_STAGE_IMAGE, weights, work, held);
+        if (!stage_over(g, ZT_STAGE_IMAGE)) {
+            g->plan.enc_tile = tile;
+            g->plan.enc_overlap = overlap;
+            return ZT_OK;
+        }
+    }
+    return over_budget(g, ZT_STAGE_IMAGE,
                        "no VAE tiling fits either (tried tiles down to "
                        "128 px)");
 }
@@ -356,10 +392,18 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
     set_stage(g, ZT_STAGE_TEXT, w, work,
               text_rows * text_dim + tok_bytes + (t5_tables > 0 ? t5_tables : 0) + cond +
                   pixels * 3);
+    if (s->vae_tile > 0) {
+        int ov = s->vae_tile_overlap >= 0 ? s->vae_tile_overlap
+                                          : s->vae_tile / 4 / g->stride_s * g->stride_s;
+        if (s->vae_tile % g->stride_s || ov % g->stride_s)
+            return zt_fail(ZT_ERR_USAGE,
+                           "--vae-tile %d / --vae-tile-overlap %d: this VAE needs "
+                           "multiples of %d",
+                           s->vae_tile, ov, g->stride_s);
+    }
     if (i2v) {
-        ZT_TRY(zt_plan_vae(vae, 0, g->h, g->w, &work));
         ZT_TRY(zt_plan_weight_bytes(g->vae, ZT_PLAN_VAE_ENCODER, &w));
-        set_stage(g, ZT_STAGE_IMAGE, w, work, pixels * 3 * (1 + (int64_t)sizeof(float)) + cond);
+        ZT_TRY(choose_encode_tiling(g, vae, w, pixels * 3 * (1 + (int64_t)sizeof(float)) + cond));
     }
     ZT_TRY(zt_plan_denoise(dit, g->T, g->h, g->w, i2v, prompts, &work));
     ZT_TRY(zt_plan_weight_bytes(g->model, ZT_PLAN_ALL, &w));
@@ -390,6 +434,8 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
                 zt_plan_fmt(sp->weights, b, sizeof b), zt_plan_fmt(sp->work, c, sizeof c),
                 zt_plan_fmt(sp->held, d, sizeof d), zt_plan_fmt(p->base, e, sizeof e));
     }
+    if (p->enc_tile > 0)
+        ZT_LOGD("plan: image encode in %d px tiles (overlap %d)", p->enc_tile, p->enc_overlap);
     if (p->vae_tile > 0)
         ZT_LOGD("plan: vae decode in %d px tiles (overlap %d), %s of scratch file", p->vae_tile,
                 p->vae_overlap, zt_plan_fmt(p->scratch_bytes, a, sizeof a));

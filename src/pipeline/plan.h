@@ -42,6 +42,7 @@ typedef struct zt_mem_plan {
     zt_stage peak_stage;
     int64_t budget;            /* bytes the run may use */
     int vae_tile, vae_overlap; /* the decode's tiling in pixels; tile 0: untiled */
+    int enc_tile, enc_overlap; /* the same for i2v's image encode */
     int64_t scratch_bytes;     /* disk a tiled decode writes */
 } zt_mem_plan;
 

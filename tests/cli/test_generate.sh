@@ -57,6 +57,15 @@ expect 0 '"vae_tile":32' "$Z" -q t2v "a cat walks across the street" "${T2V[@]}"
 checks=$((checks + 1))
 [ "$(probe "$TMP/tiled.mkv")" = "48,32,9" ] || fail "tiled.mkv: $(probe "$TMP/tiled.mkv")"
 
+# i2v with explicit 16 px tiles: the image encode (Wan2.2: 32 px of picture a tile)
+# and the decode both run tiled
+expect 0 "image encode tiles of 16 px, overlap 0" "$Z" i2v x "${I2V[@]}" --vae-tile 16 \
+    --vae-tile-overlap 0 -o "$TMP/i2v_tiled.mkv" --dry-run
+expect 0 '"vae_tile":16' "$Z" -q i2v "the disc drifts" "${I2V[@]}" --vae-tile 16 \
+    --vae-tile-overlap 0 -o "$TMP/i2v_tiled.mkv" --json
+checks=$((checks + 1))
+[ "$(probe "$TMP/i2v_tiled.mkv")" = "64,64,5" ] || fail "i2v_tiled.mkv: $(probe "$TMP/i2v_tiled.mkv")"
+
 # refusals: nothing written
 mkdir "$TMP/refused"
 O=$TMP/refused/x.mp4
