@@ -173,7 +173,7 @@ typedef struct zt_settings {
     int threads; /* 0: all cores */
     char *max_memory;     /* "4G", "6000M": the memory budget; NULL: what the machine has */
     int vae_tile;         /* VAE decode tile in pixels; 0: untiled; -1: by the budget */
-    int vae_tile_overlap; /* pixels neighbouring tiles share; -1: a quarter of the tile */
+    int vae_tile_overlap; /* pixels tiles share; -1: 64, at most a quarter of the tile */
     char *output;
     char *codec;
     int crf;
