@@ -21,8 +21,8 @@
 #include "core/ops.h"
 #include "core/status.h"
 #include "io/safetensors.h"
-#include "io/weights.h"
 #include "models/wan_dit.h"
+#include "pipeline/plan.h"
 #include "pipeline/sampler.h"
 #include "progress.h"
 
@@ -514,16 +514,6 @@ static zt_status read_input(const zt_safetensors *st, const char *name, float *d
     return zt_safetensors_read_f32(st, e, dst, e->numel);
 }
 
-static int64_t weight_bytes(const char *path) {
-    zt_weights *w;
-    if (zt_weights_open(&w, path) != ZT_OK) return 0;
-    int64_t n = 0;
-    for (size_t i = 0; i < zt_weights_count(w); i++)
-        n += (int64_t)zt_weights_entry(w, i, NULL)->nbytes;
-    zt_weights_close(w);
-    return n;
-}
-
 static int bench_dit(int argc, char **argv) {
     dit_args a;
     int prc = parse_dit_args(argc, argv, &a);
@@ -619,7 +609,8 @@ static int bench_dit(int argc, char **argv) {
         double mean = 0;
         for (int i = 0; i < a.steps; i++) mean += step_s[i] / (double)a.steps;
         double rss = zt_cli_peak_rss_mib(), arena_mib = (double)zt_arena_peak(arena) / 1048576.0;
-        int64_t wb = weight_bytes(a.model);
+        int64_t wb = 0;
+        if (zt_plan_weight_bytes(a.model, ZT_PLAN_ALL, &wb) != ZT_OK) wb = 0;
         int64_t tokens = tf / info->patch[0] * (lh / info->patch[1]) * (lw / info->patch[2]);
         int threads = be->threads(be);
         if (a.json) {

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "core/status.h"
 #include "io/tempfile.h"
+#include "pipeline/plan.h"
 
 int zt_cli_usage_error(const char *cmd, const char *fmt, ...) {
     char msg[1024];
@@ -64,17 +65,12 @@ int zt_cli_parse_double(const char *cmd, const char *flag, const char *s, double
 }
 
 double zt_cli_peak_rss_mib(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double kib = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) kib = strtod(line + 6, NULL);
-    if (f) fclose(f);
-    if (kib < 0) {
+    int64_t b = zt_plan_peak_now(); /* VmHWM: ru_maxrss would inherit a parent's peak */
+    if (b < 0) {
         struct rusage ru;
-        kib = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss : 0;
+        return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0;
     }
-    return kib / 1024.0;
+    return (double)b / 1048576.0;
 }
 
 zt_status zt_cli_write_f32(const char *path, const float *x, size_t n, const char *what) {

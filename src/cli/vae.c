@@ -16,6 +16,7 @@
 #include "core/arena.h"
 #include "core/log.h"
 #include "core/status.h"
+#include "io/av_util.h"
 #include "io/safetensors.h"
 #include "models/wan_vae.h"
 #include "progress.h"
@@ -170,17 +171,13 @@ typedef struct sink {
     int64_t frames;
 } sink;
 
-/* [-1, 1] -> 0..255, as diffusers' video processor rounds. */
+/* Into the writer (and the f32 dump). */
 static zt_status on_frame(void *user, const zt_tensor *frame, int64_t index) {
     sink *s = user;
     int64_t h = frame->shape[1], w = frame->shape[2], hw = h * w;
     const float *x = frame->data;
     if (s->video) {
-        for (int64_t p = 0; p < hw; p++)
-            for (int c = 0; c < 3; c++) {
-                float v = (x[c * hw + p] + 1.0f) * 127.5f;
-                s->rgb[3 * p + c] = (uint8_t)lrintf(v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v);
-            }
+        zt_frame_to_rgb8(x, h, w, s->rgb);
         ZT_TRY(zt_video_writer_write(s->video, s->rgb, (int)(3 * w)));
     }
     if (s->planes)

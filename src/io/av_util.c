@@ -1,6 +1,7 @@
 #include "av_util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -136,4 +137,13 @@ zt_status zt_png_encoder_write(zt_png_encoder *e, const uint8_t *rgb, int stride
     return st;
 fail:
     return st;
+}
+
+void zt_frame_to_rgb8(const float *chw, int64_t h, int64_t w, uint8_t *rgb) {
+    int64_t hw = h * w;
+    for (int64_t p = 0; p < hw; p++)
+        for (int c = 0; c < 3; c++) {
+            float v = (chw[c * hw + p] + 1.0f) * 127.5f;
+            rgb[3 * p + c] = (uint8_t)lrintf(v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v);
+        }
 }

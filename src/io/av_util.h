@@ -42,6 +42,10 @@ zt_status zt_av_fail(zt_status code, int averr, const char *call, const char *fi
         }                                                                                          \
     } while (0)
 
+/* A decoded frame [3, H, W] in [-1, 1] (f32 planes) to packed 8-bit RGB, rounded as
+ * diffusers' video processor does: round((x + 1) * 127.5), clamped. */
+void zt_frame_to_rgb8(const float *chw, int64_t h, int64_t w, uint8_t *rgb);
+
 /* Write all of buf to fd (retrying short writes and EINTR); ZT_ERR_IO naming path. */
 zt_status zt_write_all(int fd, const void *buf, size_t n, const char *path);
 

@@ -15,6 +15,7 @@
 #include "../core/log.h"
 #include "../core/rng.h"
 #include "../core/status.h"
+#include "../io/av_util.h"
 #include "../io/safetensors.h"
 #include "../models/t5.h"
 #include "../models/wan_dit.h"
@@ -622,18 +623,12 @@ static zt_status denoise_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *d
     return rc;
 }
 
-/* [-1, 1] -> 0..255 as diffusers' video processor rounds, into the writer. */
+/* Each decoded frame quantized and into the writer. */
 static zt_status on_frame(void *user, const zt_tensor *frame, int64_t index) {
     gen *g = user;
     ZT_TRY(check_interrupt());
     if (g->cb && g->cb->frame) ZT_TRY(g->cb->frame(g->cb->user, frame, index));
-    int64_t hw = frame->shape[1] * frame->shape[2];
-    const float *x = frame->data;
-    for (int64_t p = 0; p < hw; p++)
-        for (int c = 0; c < 3; c++) {
-            float v = (x[c * hw + p] + 1.0f) * 127.5f;
-            g->rgb[3 * p + c] = (uint8_t)lrintf(v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v);
-        }
+    zt_frame_to_rgb8(frame->data, frame->shape[1], frame->shape[2], g->rgb);
     ZT_TRY(zt_video_writer_write(g->writer, g->rgb, 3 * (int)frame->shape[2]));
     g->frames_done = index + 1;
     stage_step(g, index + 1);
