@@ -63,6 +63,7 @@ typedef struct zt_conv_params {
 
 struct zt_backend {
     const char *name;
+    int device; /* where its tensors live, as zt_tensor.device: 0 host, else GPU index + 1 */
     void *ctx;
     void (*free)(zt_backend *be);
     int (*threads)(const zt_backend *be);
@@ -73,6 +74,10 @@ struct zt_backend {
     void (*dealloc)(zt_backend *be, void *ptr);
     zt_status (*upload)(zt_backend *be, void *dst, const void *host_src, size_t bytes);
     zt_status (*download)(zt_backend *be, void *host_dst, const void *src, size_t bytes);
+    /* device memory only (NULL on host backends): zero bytes at ptr; copy bytes from src
+     * to dst, which may overlap (memmove) */
+    zt_status (*fill_zero)(zt_backend *be, void *ptr, size_t bytes);
+    zt_status (*move)(zt_backend *be, void *dst, const void *src, size_t bytes);
     /* wait until queued work is done (no-op on the CPU) */
     zt_status (*sync)(zt_backend *be);
 
@@ -138,6 +143,9 @@ zt_status zt_backend_cpu_init(zt_backend **be, int n_threads);
  * is present. */
 zt_status zt_backend_cuda_init(zt_backend **be, int device);
 int zt_backend_cuda_available(void);
+/* Bytes a CUDA backend has allocated now and at most at once, and the card's memory. */
+zt_status zt_backend_cuda_memory(const zt_backend *be, size_t *live, size_t *peak,
+                                 size_t *total);
 /* The null backend: ops do nothing, allocations are counted and never touched (see
  * null/null_backend.c); for memory planning. zt_backend_null_peak: most bytes its
  * alloc had out at once. */

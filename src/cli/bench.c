@@ -22,6 +22,7 @@
 #include "core/status.h"
 #include "io/safetensors.h"
 #include "models/wan_dit.h"
+#include "pipeline/bench.h"
 #include "pipeline/plan.h"
 #include "pipeline/sampler.h"
 #include "progress.h"
@@ -393,14 +394,15 @@ typedef struct dit_args {
     const char *model, *inputs, *dump;
     long frames, width, height, steps, threads, seed;
     double guidance, shift;
-    int json, uncached;
+    int json, uncached, device;
 } dit_args;
 
 static void print_dit_help(void) {
     printf("usage: zoetrope bench dit --model PATH [options]\n\n"
-           "Time denoising steps of a Wan diffusion transformer on the CPU: UniPC with\n"
-           "classifier-free guidance, two forward passes per step, on random inputs (or\n"
-           "those of --inputs). Prints seconds per step, load seconds and peak RSS.\n\n"
+           "Time denoising steps of a Wan diffusion transformer: UniPC with classifier-free\n"
+           "guidance, two forward passes per step, on random inputs (or those of --inputs).\n"
+           "Prints seconds per step (on a GPU, the mean leaves out the first, warm-up step),\n"
+           "load seconds, peak RSS and, on a GPU, the most GPU memory allocated.\n\n"
            "  --model PATH        DiT weights: .safetensors, index or diffusers directory\n"
            "  --frames N          video frames, 1 + 4k (default 17)\n"
            "  --width N           pixels, a multiple of 16 (default 128)\n"
@@ -414,6 +416,7 @@ static void print_dit_help(void) {
            "  --dump-f32 FILE     write the final latents as raw f32\n"
            "  --uncached          zt_wan_dit_forward: the text's cross-attention keys and\n"
            "                      values again in every call, not once per prompt\n"
+           "  --device D          cpu (default), cuda or cuda:N\n"
            "  -t, --threads N     CPU threads, 0 for all cores (default 0)\n"
            "      --json          one JSON line on stdout\n"
            "  -h, --help          this text\n");
@@ -422,8 +425,10 @@ static void print_dit_help(void) {
 /* -1: --help shown; 0: parsed; ZT_EXIT_USAGE: error printed */
 static int parse_dit_args(int argc, char **argv, dit_args *a) {
     static const char *const DCMD = "bench dit";
+    long dev = 0;
     *a = (dit_args){
-        .frames = 17, .width = 128, .height = 128, .steps = 2, .guidance = 5.0, .shift = 3.0};
+        .frames = 17, .width = 128, .height = 128, .steps = 2, .guidance = 5.0, .shift = 3.0,
+        .device = -1};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
@@ -444,7 +449,17 @@ static int parse_dit_args(int argc, char **argv, dit_args *a) {
         int bad = 0;
         if (!strcmp(f, "--model"))
             a->model = v;
-        else if (!strcmp(f, "--inputs"))
+        else if (!strcmp(f, "--device")) {
+            if (!strcmp(v, "cpu"))
+                a->device = -1;
+            else if (!strcmp(v, "cuda"))
+                a->device = 0;
+            else if (!strncmp(v, "cuda:", 5))
+                bad = zt_cli_parse_int(DCMD, f, v + 5, 0, 64, &dev);
+            else
+                return zt_cli_usage_error(DCMD, "--device is cpu, cuda or cuda:N, not '%s'", v);
+            if (!strncmp(v, "cuda:", 5) && !bad) a->device = (int)dev;
+        } else if (!strcmp(f, "--inputs"))
             a->inputs = v;
         else if (!strcmp(f, "--dump-f32"))
             a->dump = v;
@@ -477,183 +492,65 @@ static int parse_dit_args(int argc, char **argv, dit_args *a) {
     return 0;
 }
 
-/* Standard normal values (Box-Muller over the xorshift stream of fill). */
-static void fill_normal(float *x, int64_t n, uint64_t seed) {
-    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 7;
-    for (int64_t i = 0; i < n; i += 2) {
-        double u[2];
-        for (int k = 0; k < 2; k++) {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            u[k] = ((double)(s >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-        }
-        double r = sqrt(-2.0 * log(u[0])), a = 6.283185307179586 * u[1];
-        x[i] = (float)(r * cos(a));
-        if (i + 1 < n) x[i + 1] = (float)(r * sin(a));
-    }
-}
-
-/* Tensor `name` of an inputs file into dst, which must hold exactly the given shape. */
-static zt_status read_input(const zt_safetensors *st, const char *name, float *dst, int ndim,
-                            const int64_t *shape) {
-    const zt_st_entry *e = zt_safetensors_find(st, name);
-    const char *path = zt_safetensors_path(st);
-    if (!e) return zt_fail(ZT_ERR_INPUT, "%s: no tensor \"%s\"", path, name);
-    int ok = e->ndim == ndim;
-    for (int i = 0; ok && i < ndim; i++) ok = e->shape[i] == shape[i];
-    if (!ok) {
-        char want[96] = "(", got[96];
-        for (int i = 0; i < ndim; i++)
-            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? ", " : "",
-                     (long long)shape[i]);
-        strcat(want, ")");
-        return zt_fail(ZT_ERR_INPUT, "%s: \"%s\" is %s, expected %s", path, name,
-                       zt_st_entry_shape_str(e, got, sizeof got), want);
-    }
-    return zt_safetensors_read_f32(st, e, dst, e->numel);
-}
-
 static int bench_dit(int argc, char **argv) {
     dit_args a;
     int prc = parse_dit_args(argc, argv, &a);
     if (prc) return prc < 0 ? ZT_EXIT_OK : prc;
-
-    zt_wan_dit *m = NULL;
-    zt_backend *be = NULL;
-    zt_arena *arena = NULL;
-    zt_sampler *smp = NULL;
-    zt_safetensors *in = NULL;
-    zt_wan_dit_text *ts[2] = {NULL, NULL};
-    float *buf = NULL;
-    double *step_s = calloc((size_t)a.steps, sizeof *step_s);
-    double t0 = zt_now_seconds(), load_s = 0, embed_s = 0;
-    zt_status s = step_s ? ZT_OK : zt_fail(ZT_ERR_NOMEM, "out of memory");
-    if (s == ZT_OK) s = zt_wan_dit_open(&m, a.model);
-    load_s = zt_now_seconds() - t0;
-    const zt_wan_dit_info *info = m ? zt_wan_dit_get_info(m) : NULL;
-    if (s == ZT_OK) s = zt_backend_cpu_init(&be, (int)a.threads);
-    if (s == ZT_OK) s = zt_arena_init(&arena, 0, 0);
-
-    /* latents [C, T, h, w] as Wan2.1's VAE makes them: T = 1 + (F - 1) / 4 latent
-     * frames at 1/8 the pixels */
-    int64_t c = info ? info->in_channels : 0, tf = 1 + (a.frames - 1) / 4;
-    int64_t lh = a.height / 8, lw = a.width / 8, numel = c * tf * lh * lw;
-    int64_t l = DIT_TEXT_ROWS, td = info ? info->text_dim : 0, d = info ? info->dim : 0;
-    if (s == ZT_OK && info->out_channels != info->in_channels)
-        s = zt_fail(ZT_ERR_UNSUPPORTED, "bench dit: %d channels in, %d out", info->in_channels,
-                    info->out_channels);
-    float *x = NULL, *vc = NULL, *vu = NULL, *ctx = NULL, *emb[2] = {NULL, NULL};
-    if (s == ZT_OK) {
-        size_t floats = (size_t)(3 * numel + l * td + 2 * l * d);
-        buf = malloc(floats * sizeof *buf);
-        if (!buf) s = zt_fail(ZT_ERR_NOMEM, "bench dit: out of memory for the inputs");
-    }
-    if (s == ZT_OK) {
-        x = buf;
-        vc = x + numel;
-        vu = vc + numel;
-        ctx = vu + numel;
-        emb[0] = ctx + l * td;
-        emb[1] = emb[0] + l * d;
-        if (a.inputs) {
-            s = zt_safetensors_open(&in, a.inputs);
-            if (s == ZT_OK) s = read_input(in, "noise", x, 4, ZT_SHAPE(c, tf, lh, lw));
-        } else {
-            fill_normal(x, numel, (uint64_t)a.seed);
+    zt_bench_dit_opts o = {.model = a.model,
+                           .inputs = a.inputs,
+                           .frames = a.frames,
+                           .width = a.width,
+                           .height = a.height,
+                           .steps = (int)a.steps,
+                           .guidance = a.guidance,
+                           .shift = a.shift,
+                           .seed = (uint64_t)a.seed,
+                           .threads = (int)a.threads,
+                           .uncached = a.uncached,
+                           .device = a.device};
+    zt_bench_dit_stats st;
+    zt_status s = zt_bench_dit_run(&o, &st);
+    if (s == ZT_OK && a.dump) s = zt_cli_write_f32(a.dump, st.latents, (size_t)st.numel, "latents");
+    if (s != ZT_OK) return zt_cli_fail(s);
+    double rss = zt_cli_peak_rss_mib(), arena_mib = (double)st.arena_peak / 1048576.0;
+    const char *dev = a.device >= 0 ? "cuda" : "cpu";
+    if (a.json) {
+        json_t *steps = json_array();
+        for (int i = 0; i < a.steps; i++) json_array_append_new(steps, json_real(st.step_s[i]));
+        json_t *j = json_pack(
+            "{s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:i, s:f, s:f, s:i, s:f, s:f, s:f, s:o, "
+            "s:f, s:f, s:f, s:I, s:b, s:f}",
+            "model", a.model, "naming", st.naming, "device", dev, "frames", (int)a.frames,
+            "width", (int)a.width, "height", (int)a.height, "latent_tokens",
+            (json_int_t)st.tokens, "text_rows", (json_int_t)ZT_BENCH_TEXT_ROWS, "steps",
+            (int)a.steps, "guidance", a.guidance, "shift", a.shift, "threads", st.threads,
+            "load_seconds", st.load_s, "place_seconds", st.place_s, "prompt_seconds",
+            st.prompt_s, "step_seconds", steps, "mean_step_seconds", st.mean_step_s,
+            "peak_rss_mib", rss, "arena_peak_mib", arena_mib, "weight_bytes",
+            (json_int_t)st.weight_bytes, "text_cached", !a.uncached, "device_peak_mib",
+            (double)st.device_peak / 1048576.0);
+        if (j) {
+            json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            printf("\n");
+            json_decref(j);
         }
+    } else {
+        printf("Wan DiT (%s names, %d layers, dim %d): %ld frames at %ldx%ld = %lld tokens, "
+               "%ld steps, guidance %g, on %s (%d threads)\n",
+               st.naming, st.layers, st.dim, a.frames, a.width, a.height, (long long)st.tokens,
+               a.steps, a.guidance, dev, st.threads);
+        printf("load %.2f s, per prompt (embedding%s) %.2f s\n", st.load_s,
+               a.uncached ? "" : ", cross-attention keys and values", st.prompt_s);
+        printf("seconds per step: %.3f (", st.mean_step_s);
+        for (int i = 0; i < a.steps; i++) printf("%s%.3f", i ? ", " : "", st.step_s[i]);
+        printf(")\npeak RSS %.0f MiB (weights %.0f MiB, activations %.0f MiB)\n", rss,
+               (double)st.weight_bytes / 1048576.0, arena_mib);
+        if (a.device >= 0)
+            printf("GPU memory: at most %.0f MiB allocated (card: %.0f MiB)\n",
+                   (double)st.device_peak / 1048576.0, (double)st.device_total / 1048576.0);
     }
-    /* cond then uncond, each embedded once (and its keys and values made once); the raw
-     * context's buffer is reused for both */
-    const char *ctx_names[2] = {"context", "context_neg"};
-    t0 = zt_now_seconds();
-    for (int p = 0; p < 2 && s == ZT_OK; p++) {
-        if (in) {
-            s = read_input(in, ctx_names[p], ctx, 2, ZT_SHAPE(l, td));
-        } else {
-            fill(ctx, l * td, (uint64_t)a.seed * 2 + 11 + (uint64_t)p);
-            for (int64_t i = 0; i < l * td; i++) ctx[i] *= 0.2f; /* umT5 outputs are small */
-        }
-        zt_tensor ct = zt_tensor_new(ZT_F32, ctx, l, td), et = zt_tensor_new(ZT_F32, emb[p], l, d);
-        if (s == ZT_OK) s = zt_wan_dit_embed_text(m, be, arena, &ct, &et);
-        if (s == ZT_OK && !a.uncached) s = zt_wan_dit_text_init(&ts[p], m, be, &et);
-    }
-    embed_s = zt_now_seconds() - t0;
-    if (s == ZT_OK) s = zt_sampler_init(&smp, ZT_SAMPLER_UNIPC, (int)a.steps, a.shift, numel);
-
-    zt_tensor xt = zt_tensor_new(ZT_F32, x, c, tf, lh, lw);
-    zt_tensor vct = zt_tensor_new(ZT_F32, vc, c, tf, lh, lw);
-    zt_tensor vut = zt_tensor_new(ZT_F32, vu, c, tf, lh, lw);
-    zt_tensor tc = zt_tensor_new(ZT_F32, emb[0], l, d), tu = zt_tensor_new(ZT_F32, emb[1], l, d);
-    float g = (float)a.guidance;
-    for (int i = 0; i < a.steps && s == ZT_OK; i++) {
-        t0 = zt_now_seconds();
-        float t = (float)zt_sampler_timestep(smp, i);
-        if (a.uncached) {
-            s = zt_wan_dit_forward(m, be, arena, &xt, t, NULL, &tc, &vct);
-            if (s == ZT_OK) s = zt_wan_dit_forward(m, be, arena, &xt, t, NULL, &tu, &vut);
-        } else {
-            s = zt_wan_dit_forward_text(m, be, arena, &xt, t, NULL, ts[0], &vct);
-            if (s == ZT_OK) s = zt_wan_dit_forward_text(m, be, arena, &xt, t, NULL, ts[1], &vut);
-        }
-        if (s != ZT_OK) break;
-        for (int64_t k = 0; k < numel; k++) vc[k] = vu[k] + g * (vc[k] - vu[k]);
-        s = zt_sampler_step(smp, i, x, vc);
-        step_s[i] = zt_now_seconds() - t0;
-        if (!a.json) {
-            fprintf(stderr, "step %d/%ld (t = %.0f): %.2f s\n", i + 1, a.steps, t, step_s[i]);
-        }
-    }
-    if (s == ZT_OK && a.dump) s = zt_cli_write_f32(a.dump, x, (size_t)numel, "latents");
-    if (s == ZT_OK) {
-        double mean = 0;
-        for (int i = 0; i < a.steps; i++) mean += step_s[i] / (double)a.steps;
-        double rss = zt_cli_peak_rss_mib(), arena_mib = (double)zt_arena_peak(arena) / 1048576.0;
-        int64_t wb = 0;
-        if (zt_plan_weight_bytes(a.model, ZT_PLAN_ALL, &wb) != ZT_OK) wb = 0;
-        int64_t tokens = tf / info->patch[0] * (lh / info->patch[1]) * (lw / info->patch[2]);
-        int threads = be->threads(be);
-        if (a.json) {
-            json_t *steps = json_array();
-            for (int i = 0; i < a.steps; i++) json_array_append_new(steps, json_real(step_s[i]));
-            json_t *o = json_pack(
-                "{s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:i, s:f, s:f, s:i, s:f, s:f, s:o, s:f, "
-                "s:f, s:f, s:I, s:b}",
-                "model", a.model, "naming", info->naming, "frames", (int)a.frames, "width",
-                (int)a.width, "height", (int)a.height, "latent_tokens", (json_int_t)tokens,
-                "text_rows", (json_int_t)l, "steps", (int)a.steps, "guidance", a.guidance, "shift",
-                a.shift, "threads", threads, "load_seconds", load_s, "prompt_seconds", embed_s,
-                "step_seconds", steps, "mean_step_seconds", mean, "peak_rss_mib", rss,
-                "arena_peak_mib", arena_mib, "weight_bytes", (json_int_t)wb, "text_cached",
-                !a.uncached);
-            if (o) {
-                json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
-                printf("\n");
-                json_decref(o);
-            }
-        } else {
-            printf("Wan DiT (%s names, %d layers, dim %d): %ld frames at %ldx%ld = %lld "
-                   "tokens, %ld steps, guidance %g, %d threads\n",
-                   info->naming, info->layers, info->dim, a.frames, a.width, a.height,
-                   (long long)tokens, a.steps, a.guidance, threads);
-            printf("load %.2f s, per prompt (embedding%s) %.2f s\n", load_s,
-                   a.uncached ? "" : ", cross-attention keys and values", embed_s);
-            printf("seconds per step: %.3f (", mean);
-            for (int i = 0; i < a.steps; i++) printf("%s%.3f", i ? ", " : "", step_s[i]);
-            printf(")\npeak RSS %.0f MiB (weights %.0f MiB, activations %.0f MiB)\n", rss,
-                   (double)wb / 1048576.0, arena_mib);
-        }
-    }
-    zt_safetensors_close(in);
-    zt_wan_dit_text_free(ts[0]);
-    zt_wan_dit_text_free(ts[1]);
-    zt_sampler_free(smp);
-    free(buf);
-    free(step_s);
-    zt_arena_free(arena);
-    zt_backend_free(be);
-    zt_wan_dit_free(m);
-    return s == ZT_OK ? ZT_EXIT_OK : zt_cli_fail(s);
+    zt_bench_dit_stats_free(&st);
+    return ZT_EXIT_OK;
 }
 
 int zt_cli_bench(int argc, char **argv) {

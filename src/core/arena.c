@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "../backends/backend.h"
 #include "status.h"
 
 #define ARENA_ALIGN 64
@@ -15,6 +16,9 @@
 #define ARENA_RESERVE ((size_t)1 << 40)
 
 static _Thread_local int measuring;
+
+static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
+static size_t align_up_size(size_t n) { return align_up(n); }
 
 void zt_arena_set_measuring(int on) { measuring = on; }
 int zt_arena_measuring(void) { return measuring; }
@@ -30,6 +34,7 @@ struct zt_arena {
     size_t used;
     size_t peak;
     int mapped;  /* blocks[0] is the reserved range */
+    zt_backend *be; /* device arenas: blocks[0] is be's memory, the only block */
     size_t high; /* furthest offset handed out in the reserved range */
 };
 
@@ -53,8 +58,31 @@ zt_status zt_arena_init(zt_arena **out, size_t block_size, size_t limit) {
     return ZT_OK;
 }
 
+zt_status zt_arena_init_on(zt_arena **out, zt_backend *be, size_t capacity) {
+    *out = NULL;
+    if (!be->device) return zt_arena_init(out, 0, 0);
+    zt_arena *a = calloc(1, sizeof *a);
+    if (!a) return zt_fail(ZT_ERR_NOMEM, "arena: out of memory");
+    capacity = align_up_size(capacity ? capacity : 1);
+    zt_status s = be->alloc(be, capacity, &a->blocks[0]);
+    if (s != ZT_OK) {
+        free(a);
+        return zt_fail_wrap(s, "arena of %zu MiB on %s: ", capacity >> 20, be->name);
+    }
+    a->be = be;
+    a->block_size = a->sizes[0] = a->limit = capacity;
+    a->nblocks = 1;
+    *out = a;
+    return ZT_OK;
+}
+
 void zt_arena_free(zt_arena *a) {
     if (!a) return;
+    if (a->be) {
+        a->be->dealloc(a->be, a->blocks[0]);
+        free(a);
+        return;
+    }
     for (size_t i = 0; i < a->nblocks; i++) {
         if (i == 0 && a->mapped)
             munmap(a->blocks[0], a->sizes[0]);
@@ -64,12 +92,16 @@ void zt_arena_free(zt_arena *a) {
     free(a);
 }
 
-static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
 
 void *zt_arena_alloc(zt_arena *a, size_t bytes) {
     size_t need = align_up(bytes ? bytes : 1);
     if (need < bytes) {
         zt_fail(ZT_ERR_NOMEM, "arena: request of %zu bytes overflows", bytes);
+        return NULL;
+    }
+    if (a->be && a->used + need > a->limit) {
+        zt_fail(ZT_ERR_NOMEM, "arena: %zu more bytes pass the %zu bytes of %s memory planned "
+                "(in use %zu)", need, a->limit, a->be->name, a->used);
         return NULL;
     }
     if (a->limit && a->used + need > a->limit) {
@@ -122,6 +154,7 @@ zt_status zt_arena_tensor(zt_arena *a, zt_tensor *out, zt_dtype dtype, int ndim,
     if ((uint64_t)n > SIZE_MAX / 8) return zt_fail(ZT_ERR_NOMEM, "arena: tensor too large");
     t.data = zt_arena_alloc(a, (size_t)n * zt_dtype_size(dtype));
     if (!t.data) return ZT_ERR_NOMEM;
+    if (a->be) t.device = a->be->device;
     *out = t;
     return ZT_OK;
 }
@@ -129,6 +162,7 @@ zt_status zt_arena_tensor(zt_arena *a, zt_tensor *out, zt_dtype dtype, int ndim,
 zt_status zt_arena_zeros(zt_arena *a, zt_tensor *out, zt_dtype dtype, int ndim,
                          const int64_t *shape) {
     ZT_TRY(zt_arena_tensor(a, out, dtype, ndim, shape));
+    if (a->be) return a->be->fill_zero(a->be, out->data, zt_tensor_nbytes(out));
     if (!measuring) memset(out->data, 0, zt_tensor_nbytes(out));
     return ZT_OK;
 }
@@ -151,7 +185,11 @@ void *zt_arena_keep(zt_arena *a, zt_arena_mark m, void *p, size_t bytes) {
         if ((char *)p < base || (char *)p >= base + a->sizes[b]) continue;
         size_t off = (size_t)((char *)p - base);
         if (b == m.block) { /* slide down to the mark (the ranges may overlap) */
-            if (off != m.offset && !measuring) memmove(base + m.offset, p, bytes);
+            if (off != m.offset && a->be) {
+                if (a->be->move(a->be, base + m.offset, p, bytes) != ZT_OK) return NULL;
+            } else if (off != m.offset && !measuring) {
+                memmove(base + m.offset, p, bytes);
+            }
             off = m.offset;
         }
         /* blocks skipped between the mark's and this one stay reserved, unused */

@@ -26,6 +26,11 @@ typedef struct zt_arena_mark {
  * (0: none). */
 zt_status zt_arena_init(zt_arena **a, size_t block_size, size_t limit);
 void zt_arena_free(zt_arena *a);
+/* An arena in a backend's memory: one block of capacity bytes from be->alloc (a host
+ * backend gives an ordinary arena instead). Its tensors carry be's device; going past
+ * capacity fails with ZT_ERR_NOMEM. Size it from the memory plan. */
+struct zt_backend;
+zt_status zt_arena_init_on(zt_arena **a, struct zt_backend *be, size_t capacity);
 
 /* 64-byte aligned; NULL with the error set (ZT_ERR_NOMEM) on failure. */
 void *zt_arena_alloc(zt_arena *a, size_t bytes);

@@ -18,6 +18,7 @@
 
 #include "../core/log.h"
 #include "../core/ops.h"
+#include "../core/place.h"
 #include "../core/status.h"
 #include "../io/weights.h"
 
@@ -97,6 +98,7 @@ struct zt_wan_dit {
     zt_tensor head_mod;         /* [2, D] f32: shift, scale */
     dit_block *blocks;
     float *tables; /* the f32 modulation tables: [layers, 6, D] then [2, D] */
+    zt_placed placed; /* the weights' copy in a device's memory (zt_wan_dit_place) */
 };
 
 /* ---- loading -------------------------------------------------------------------------- */
@@ -263,8 +265,36 @@ zt_status zt_wan_dit_open(zt_wan_dit **out, const char *path) {
     return ZT_OK;
 }
 
+zt_status zt_wan_dit_place(zt_wan_dit *m, zt_backend *be) {
+    if (m->placed.be) return zt_fail(ZT_ERR_USAGE, "wan dit: weights are already placed");
+    int layers = m->info.layers;
+    size_t cap = 15 + (size_t)layers * 27, n = 0;
+    zt_tensor **list = malloc(cap * sizeof *list);
+    if (!list) return zt_fail(ZT_ERR_NOMEM, "wan dit: out of memory");
+    zt_tensor *top[] = {&m->patch_w, &m->patch_b, &m->text0, &m->text0_b, &m->text2,
+                        &m->text2_b, &m->time0, &m->time0_b, &m->time2, &m->time2_b,
+                        &m->proj, &m->proj_b, &m->head, &m->head_b, &m->head_mod};
+    for (size_t i = 0; i < sizeof top / sizeof *top; i++) list[n++] = top[i];
+    for (int i = 0; i < layers; i++) {
+        dit_block *b = &m->blocks[i];
+        dit_attn *at[2] = {&b->self, &b->cross};
+        for (int j = 0; j < 2; j++) {
+            zt_tensor *ts[] = {&at[j]->q,  &at[j]->k,  &at[j]->v,  &at[j]->o,      &at[j]->qb,
+                               &at[j]->kb, &at[j]->vb, &at[j]->ob, &at[j]->norm_q, &at[j]->norm_k};
+            for (size_t k = 0; k < 10; k++) list[n++] = ts[k];
+        }
+        zt_tensor *rest[] = {&b->norm3_w, &b->norm3_b, &b->ffn0, &b->ffn0_b, &b->ffn2, &b->ffn2_b,
+                             &b->modulation};
+        for (size_t k = 0; k < 7; k++) list[n++] = rest[k];
+    }
+    zt_status s = zt_place_tensors(&m->placed, be, list, n);
+    free(list);
+    return s;
+}
+
 void zt_wan_dit_free(zt_wan_dit *m) {
     if (!m) return;
+    zt_placed_free(&m->placed);
     zt_weights_close(m->w);
     free(m->blocks);
     free(m->tables);
@@ -310,13 +340,14 @@ typedef struct dit_runs {
     double *value;  /* [n] */
 } dit_runs;
 
-static zt_status find_runs(zt_arena *arena, dit_runs *r, float t, const float *tt, int64_t n) {
+/* Host memory (the arena may be a device's); free with free(r->start). */
+static zt_status find_runs(dit_runs *r, float t, const float *tt, int64_t n) {
     int64_t count = 1;
     for (int64_t i = 1; tt && i < n; i++) count += tt[i] != tt[i - 1];
     r->n = count;
-    r->start = zt_arena_alloc(arena, (size_t)(count + 1) * sizeof *r->start);
-    r->value = zt_arena_alloc(arena, (size_t)count * sizeof *r->value);
-    if (!r->start || !r->value) return ZT_ERR_NOMEM;
+    r->start = malloc((size_t)(count + 1) * sizeof *r->start + (size_t)count * sizeof *r->value);
+    if (!r->start) return zt_fail(ZT_ERR_NOMEM, "wan dit: out of memory");
+    r->value = (double *)(r->start + count + 1);
     r->start[0] = 0;
     r->value[0] = tt ? tt[0] : t;
     for (int64_t i = 1, k = 0; tt && i < n; i++)
@@ -367,15 +398,23 @@ static zt_status gated_add_runs(zt_backend *be, zt_tensor *x, const zt_tensor *y
     return ZT_OK;
 }
 
-/* Wan's sinusoidal_embedding_1d in float64, [cos | sin]: s [R, E]. */
-static void timestep_embedding(float *s, const dit_runs *runs, int e) {
+/* Wan's sinusoidal_embedding_1d in float64, [cos | sin] into st [R, E], computed on
+ * the host and uploaded when st lives on a device. */
+static zt_status timestep_embedding(zt_backend *be, zt_tensor *st, const dit_runs *runs, int e) {
     int half = e / 2;
+    size_t bytes = zt_tensor_nbytes(st);
+    float *s = st->device ? malloc(bytes) : st->data;
+    if (!s) return zt_fail(ZT_ERR_NOMEM, "wan dit: out of memory");
     for (int64_t r = 0; r < runs->n; r++)
         for (int i = 0; i < half; i++) {
             double a = runs->value[r] * pow(DIT_THETA, -(double)i / half);
             s[r * e + i] = (float)cos(a);
             s[r * e + half + i] = (float)sin(a);
         }
+    if (!st->device) return ZT_OK;
+    zt_status rc = be->upload(be, st->data, s, bytes);
+    free(s);
+    return rc;
 }
 
 /* Scratch shared by every block. */
@@ -493,8 +532,8 @@ static zt_tensor text_kv(const zt_wan_dit_text *ts, int i, int which) {
 
 /* text (embedded context) or ts (its per-block keys and values) */
 static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, const zt_tensor *xin,
-                         float t, const float *t_tokens, const zt_tensor *text,
-                         const zt_wan_dit_text *ts, zt_tensor *vout) {
+                         const dit_runs *runs, const zt_tensor *text, const zt_wan_dit_text *ts,
+                         zt_tensor *vout) {
     const zt_wan_dit_info *info = &m->info;
     const int *pt = info->patch;
     int64_t d = info->dim, nh = info->heads, kd = info->head_dim, e = info->freq_dim;
@@ -523,16 +562,14 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
     zt_arena_restore(arena, mark);
 
     /* time: e [R, D] = time_embedding(sinusoid), e0 [R, 6, D] = time_projection(e) */
-    dit_runs runs;
-    ZT_TRY(find_runs(arena, &runs, t, t_tokens, n));
-    int64_t r = runs.n;
+    int64_t r = runs->n;
     zt_tensor sin_t, e1, emb, se, e0;
     ZT_TRY(zt_arena_tensor(arena, &sin_t, ZT_F32, 2, ZT_SHAPE(r, e)));
     ZT_TRY(zt_arena_tensor(arena, &e1, ZT_F32, 2, ZT_SHAPE(r, d)));
     ZT_TRY(zt_arena_tensor(arena, &emb, ZT_F32, 2, ZT_SHAPE(r, d)));
     ZT_TRY(zt_arena_tensor(arena, &se, ZT_F32, 2, ZT_SHAPE(r, d)));
     ZT_TRY(zt_arena_tensor(arena, &e0, ZT_F32, 2, ZT_SHAPE(r, 6 * d)));
-    timestep_embedding(sin_t.data, &runs, (int)e);                 /* [R, E] */
+    ZT_TRY(timestep_embedding(be, &sin_t, runs, (int)e));          /* [R, E] */
     ZT_TRY(zt_op_linear(be, &e1, &sin_t, &m->time0, &m->time0_b)); /* [R, D] */
     ZT_TRY(zt_op_silu(be, &e1, &e1));
     ZT_TRY(zt_op_linear(be, &emb, &e1, &m->time2, &m->time2_b)); /* [R, D]: e */
@@ -563,7 +600,7 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
     zt_attn_params ap = {.scale = (float)(1.0 / sqrt((double)kd))};
     for (int i = 0; i < info->layers; i++) {
         zt_tensor ck = text ? s.ck : text_kv(ts, i, 0), cv = text ? s.cv : text_kv(ts, i, 1);
-        ZT_TRY(run_block(be, &m->blocks[i], &x, text, &ck, &cv, &e0v, &runs, &rp, &ap, &s));
+        ZT_TRY(run_block(be, &m->blocks[i], &x, text, &ck, &cv, &e0v, runs, &rp, &ap, &s));
     }
 
     /* head: modulation from e (before the projection), then unpatchify */
@@ -574,9 +611,24 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
     ZT_TRY(zt_arena_tensor(arena, &out, ZT_F32, 2, ZT_SHAPE(n, p)));
     ZT_TRY(zt_op_add(be, &hmod, &ev, &m->head_mod)); /* [R, 2, D] */
     ZT_TRY(zt_op_layer_norm(be, &s.hn, &x, NULL, NULL, DIT_EPS));
-    ZT_TRY(modulate_runs(be, &s.hn, &runs, &hmod, 0, 1));
+    ZT_TRY(modulate_runs(be, &s.hn, runs, &hmod, 0, 1));
     ZT_TRY(zt_op_linear(be, &out, &s.hn, &m->head, &m->head_b)); /* [N, P] */
     return unpatchify(be, vout, &out, grid, pt);
+}
+
+/* forward with the runs of t / t_tokens over the latents' tokens */
+static zt_status forward_at(const zt_wan_dit *m, zt_backend *be, zt_arena *arena,
+                            const zt_tensor *x, float t, const float *t_tokens,
+                            const zt_tensor *text, const zt_wan_dit_text *ts, zt_tensor *v) {
+    const int *pt = m->info.patch;
+    int64_t n = x->shape[1] / pt[0] * (x->shape[2] / pt[1]) * (x->shape[3] / pt[2]);
+    dit_runs runs;
+    ZT_TRY(find_runs(&runs, t, t_tokens, n));
+    zt_arena_mark mark = zt_arena_save(arena);
+    zt_status rc = forward(m, be, arena, x, &runs, text, ts, v);
+    zt_arena_restore(arena, mark);
+    free(runs.start);
+    return rc;
 }
 
 static zt_status check_latents(const zt_wan_dit_info *info, const zt_tensor *x,
@@ -615,10 +667,7 @@ zt_status zt_wan_dit_forward(const zt_wan_dit *m, zt_backend *be, zt_arena *aren
                              const zt_tensor *text, zt_tensor *v) {
     ZT_TRY(check_latents(&m->info, x, v));
     ZT_TRY(check_text(&m->info, text));
-    zt_arena_mark mark = zt_arena_save(arena);
-    zt_status rc = forward(m, be, arena, x, t, t_tokens, text, NULL, v);
-    zt_arena_restore(arena, mark);
-    return rc;
+    return forward_at(m, be, arena, x, t, t_tokens, text, NULL, v);
 }
 
 zt_status zt_wan_dit_text_init(zt_wan_dit_text **out, const zt_wan_dit *m, zt_backend *be,
@@ -662,8 +711,5 @@ zt_status zt_wan_dit_forward_text(const zt_wan_dit *m, zt_backend *be, zt_arena 
     ZT_TRY(check_latents(&m->info, x, v));
     if (!ts || ts->m != m)
         return zt_fail(ZT_ERR_USAGE, "wan dit: the text state was made for another model");
-    zt_arena_mark mark = zt_arena_save(arena);
-    zt_status rc = forward(m, be, arena, x, t, t_tokens, NULL, ts, v);
-    zt_arena_restore(arena, mark);
-    return rc;
+    return forward_at(m, be, arena, x, t, t_tokens, NULL, ts, v);
 }

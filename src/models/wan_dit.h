@@ -41,6 +41,10 @@ typedef struct zt_wan_dit_info {
 zt_status zt_wan_dit_open(zt_wan_dit **m, const char *path);
 /* NULL is a no-op. */
 void zt_wan_dit_free(zt_wan_dit *m);
+/* Copy the weights into be's memory, to run the model on be (a device backend; a host
+ * backend needs nothing and this does nothing). Once placed, the model runs only on be;
+ * latents, text and outputs handed to it must live there too. */
+zt_status zt_wan_dit_place(zt_wan_dit *m, zt_backend *be);
 const zt_wan_dit_info *zt_wan_dit_get_info(const zt_wan_dit *m);
 
 /* The text context through text_embedding, once per prompt: ctx [L, text_dim] f32

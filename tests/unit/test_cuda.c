@@ -8,6 +8,88 @@
 #include "core/ops.h"
 #include "testlib.h"
 
+/* a host buffer's copy in device memory, as a tensor of the given shape */
+static zt_tensor up(zt_backend *gpu, zt_dtype dt, const void *host, int nd, const int64_t *shape) {
+    zt_tensor t = zt_tensor_make(dt, nd, shape, NULL);
+    CHECK_OK(gpu->alloc(gpu, zt_tensor_nbytes(&t), &t.data));
+    CHECK_OK(gpu->upload(gpu, t.data, host, zt_tensor_nbytes(&t)));
+    t.device = 1;
+    return t;
+}
+
+static void down(zt_backend *gpu, float *host, zt_tensor *t) {
+    CHECK_OK(gpu->download(gpu, host, t->data, zt_tensor_nbytes(t)));
+    gpu->dealloc(gpu, t->data);
+}
+
+/* y = x w^T + b with f32, bf16 and f16 weights (and biases), odd sizes. 16-bit weights
+ * round x to their dtype on the GPU (as PyTorch does), so those compare within 1e-2. */
+static void test_linear(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng) {
+    static const int64_t sizes[][3] = {{1, 7, 5}, {77, 129, 33}, {300, 256, 1536}};
+    static const zt_dtype dts[] = {ZT_F32, ZT_BF16, ZT_F16};
+    for (size_t si = 0; si < 3; si++)
+        for (size_t di = 0; di < 3; di++) {
+            int64_t m = sizes[si][0], k = sizes[si][1], n = sizes[si][2];
+            zt_dtype dt = dts[di];
+            float *x = zt_test_alloc(m * k * 4), *wf = zt_test_alloc(n * k * 4);
+            float *bf = zt_test_alloc(n * 4), *yc = zt_test_alloc(m * n * 4);
+            float *yg = zt_test_alloc(m * n * 4);
+            void *w = zt_test_alloc(n * k * 4), *b = zt_test_alloc(n * 4);
+            zt_test_fill_normal(rng, x, m * k, 1.0);
+            zt_test_fill_normal(rng, wf, n * k, 0.05);
+            zt_test_fill_normal(rng, bf, n, 0.5);
+            zt_convert_from_f32(w, dt, wf, n * k);
+            zt_convert_from_f32(b, dt, bf, n);
+            zt_tensor tx = zt_tensor_new(ZT_F32, x, m, k), ty = zt_tensor_new(ZT_F32, yc, m, n);
+            zt_tensor tw = zt_tensor_new(dt, w, n, k), tb = zt_tensor_new(dt, b, n);
+            CHECK_OK(zt_op_linear(cpu, &ty, &tx, &tw, &tb));
+            zt_tensor gx = up(gpu, ZT_F32, x, 2, ZT_SHAPE(m, k)),
+                      gw = up(gpu, dt, w, 2, ZT_SHAPE(n, k));
+            zt_tensor gb = up(gpu, dt, b, 1, ZT_SHAPE(n)),
+                      gy = up(gpu, ZT_F32, yg, 2, ZT_SHAPE(m, n));
+            CHECK_OK(zt_op_linear(gpu, &gy, &gx, &gw, si == 1 ? NULL : &gb));
+            if (si == 1) CHECK_OK(zt_op_linear(cpu, &ty, &tx, &tw, NULL));
+            down(gpu, yg, &gy);
+            gpu->dealloc(gpu, gx.data);
+            gpu->dealloc(gpu, gw.data);
+            gpu->dealloc(gpu, gb.data);
+            char name[96];
+            snprintf(name, sizeof name, "cuda vs cpu linear %lldx%lldx%lld %s", (long long)m,
+                     (long long)k, (long long)n, zt_dtype_name(dt));
+            zt_test_compare_f32(name, yg, yc, m * n, dt == ZT_F32 ? 1e-5 : 1e-2);
+        }
+}
+
+/* c = op(a) op(b), every transposition, batched with a broadcast operand */
+static void test_matmul(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng) {
+    int64_t bt = 3, m = 37, k = 65, n = 19;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int bcast = 0; bcast < 2; bcast++) {
+                int64_t ab = bt, bb = bcast ? 1 : bt;
+                float *a = zt_test_alloc(ab * m * k * 4), *b = zt_test_alloc(bb * k * n * 4);
+                float *cc = zt_test_alloc(bt * m * n * 4), *cg = zt_test_alloc(bt * m * n * 4);
+                zt_test_fill_normal(rng, a, ab * m * k, 1.0);
+                zt_test_fill_normal(rng, b, bb * k * n, 1.0);
+                const int64_t *sa = ta ? ZT_SHAPE(ab, k, m) : ZT_SHAPE(ab, m, k);
+                const int64_t *sb = tb ? ZT_SHAPE(bb, n, k) : ZT_SHAPE(bb, k, n);
+                zt_tensor xa = zt_tensor_make(ZT_F32, 3, sa, a),
+                          xb = zt_tensor_make(ZT_F32, 3, sb, b);
+                zt_tensor xc = zt_tensor_new(ZT_F32, cc, bt, m, n);
+                CHECK_OK(zt_op_matmul(cpu, &xc, &xa, &xb, ta, tb));
+                zt_tensor ga = up(gpu, ZT_F32, a, 3, sa), gb = up(gpu, ZT_F32, b, 3, sb);
+                zt_tensor gc = up(gpu, ZT_F32, cg, 3, ZT_SHAPE(bt, m, n));
+                CHECK_OK(zt_op_matmul(gpu, &gc, &ga, &gb, ta, tb));
+                down(gpu, cg, &gc);
+                gpu->dealloc(gpu, ga.data);
+                gpu->dealloc(gpu, gb.data);
+                char name[64];
+                snprintf(name, sizeof name, "cuda vs cpu matmul ta=%d tb=%d bcast=%d", ta, tb,
+                         bcast);
+                zt_test_compare_f32(name, cg, cc, bt * m * n, 1e-5);
+            }
+}
+
 int main(void) {
     if (!zt_backend_cuda_available()) {
         printf("SKIP: no CUDA GPU (or no CUDA backend in this build)\n");
@@ -20,16 +102,21 @@ int main(void) {
 
     zt_test_rng rng = {11};
     const int64_t n = 100003; /* odd on purpose */
-    float *x = malloc(n * sizeof *x), *y_cpu = malloc(n * sizeof *y_cpu), *y_gpu = malloc(n * sizeof *y_gpu);
+    float *x = malloc(n * sizeof *x), *y_cpu = malloc(n * sizeof *y_cpu),
+          *y_gpu = malloc(n * sizeof *y_gpu);
     double *ref = malloc(n * sizeof *ref);
     zt_test_fill_normal(&rng, x, n, 3.0);
     void *dx, *dy;
     CHECK_OK(gpu->alloc(gpu, n * sizeof(float), &dx));
     CHECK_OK(gpu->alloc(gpu, n * sizeof(float), &dy));
     CHECK_OK(gpu->upload(gpu, dx, x, n * sizeof(float)));
-    static const struct { zt_unary_op op; const char *name; float a, b; } ops[] = {
-        {ZT_UNARY_SILU, "silu", 0, 0}, {ZT_UNARY_GELU_TANH, "gelu_tanh", 0, 0},
-        {ZT_UNARY_GELU_ERF, "gelu_erf", 0, 0}, {ZT_UNARY_SCALE, "scale", 0.5f, 1.0f},
+    static const struct {
+        zt_unary_op op;
+        const char *name;
+        float a, b;
+    } ops[] = {
+        {ZT_UNARY_SILU, "silu", 0, 0},          {ZT_UNARY_GELU_TANH, "gelu_tanh", 0, 0},
+        {ZT_UNARY_GELU_ERF, "gelu_erf", 0, 0},  {ZT_UNARY_SCALE, "scale", 0.5f, 1.0f},
         {ZT_UNARY_CLAMP, "clamp", -1.0f, 1.0f}, {ZT_UNARY_TANH, "tanh", 0, 0},
         {ZT_UNARY_SIGMOID, "sigmoid", 0, 0},
     };
@@ -47,6 +134,11 @@ int main(void) {
     }
     gpu->dealloc(gpu, dx);
     gpu->dealloc(gpu, dy);
+    test_linear(cpu, gpu, &rng);
+    test_matmul(cpu, gpu, &rng);
+    size_t live = 1, peak = 0, total = 0;
+    CHECK_OK(zt_backend_cuda_memory(gpu, &live, &peak, &total));
+    CHECK(peak >= 2 * n * sizeof(float) && total > peak, "peak %zu, total %zu", peak, total);
     zt_backend_free(gpu);
     zt_backend_free(cpu);
     free(x);

@@ -1,28 +1,16 @@
-/* The CUDA backend: device memory, one stream, cuBLAS. Ops land here one family at a
- * time (kernels/NAME.cu); until then the table leaves them NULL and core/ops.c reports
- * ZT_ERR_UNSUPPORTED for them.
+/* The CUDA backend: device memory, one stream, cuBLAS, and the kernels of kernels/
+ * (one file per op family; see cuda.h).
  *
  * cuBLAS is opened with dlopen when a CUDA backend is created, not linked: merely
  * loading libcublasLt costs over 200 MB of resident memory, which every CPU run would
  * otherwise pay. */
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "../../core/status.h"
-#include "../backend.h"
-#include "cuda_common.h"
-
-#define CUDA_CHECK(expr)                                                                   \
-    do {                                                                                   \
-        cudaError_t e_ = (expr);                                                           \
-        if (e_ != cudaSuccess)                                                             \
-            return zt_fail(ZT_ERR_RUNTIME, "cuda: %s (%s:%d): %s", #expr, __FILE__,        \
-                           __LINE__, cudaGetErrorString(e_));                              \
-    } while (0)
+#include "cuda.h"
 
 /* The cuBLAS entry points used, resolved once from the library. */
 static struct {
@@ -31,6 +19,11 @@ static struct {
     cublasStatus_t (*destroy)(cublasHandle_t);
     cublasStatus_t (*set_stream)(cublasHandle_t, cudaStream_t);
     const char *(*status_string)(cublasStatus_t);
+    cublasStatus_t (*gemm)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int64_t, int64_t,
+                           int64_t, const void *, const void *, cudaDataType, int64_t, long long,
+                           const void *, cudaDataType, int64_t, long long, const void *, void *,
+                           cudaDataType, int64_t, long long, int64_t, cublasComputeType_t,
+                           cublasGemmAlgo_t);
     char error[256];
 } blas;
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
@@ -54,35 +47,84 @@ static void blas_load(void) {
     *(void **)&blas.destroy = dlsym(blas.lib, "cublasDestroy_v2");
     *(void **)&blas.set_stream = dlsym(blas.lib, "cublasSetStream_v2");
     *(void **)&blas.status_string = dlsym(blas.lib, "cublasGetStatusString");
-    if (!blas.create || !blas.destroy || !blas.set_stream || !blas.status_string) {
+    *(void **)&blas.gemm = dlsym(blas.lib, "cublasGemmStridedBatchedEx_64");
+    if (!blas.create || !blas.destroy || !blas.set_stream || !blas.status_string || !blas.gemm) {
         snprintf(blas.error, sizeof blas.error, "%s lacks an expected function", name);
         dlclose(blas.lib);
         blas.lib = NULL;
     }
 }
 
-#define CUBLAS_CHECK(expr)                                                                 \
-    do {                                                                                   \
-        cublasStatus_t e_ = (expr);                                                        \
-        if (e_ != CUBLAS_STATUS_SUCCESS)                                                   \
-            return zt_fail(ZT_ERR_RUNTIME, "cublas: %s (%s:%d): %s", #expr, __FILE__,      \
-                           __LINE__, blas.status_string(e_));                              \
+#define CUBLAS_CHECK(expr)                                                                         \
+    do {                                                                                           \
+        cublasStatus_t e_ = (expr);                                                                \
+        if (e_ != CUBLAS_STATUS_SUCCESS)                                                           \
+            return zt_fail(ZT_ERR_RUNTIME, "cublas: %s (%s:%d): %s", #expr, __FILE__, __LINE__,    \
+                           blas.status_string(e_));                                                \
     } while (0)
-
-typedef struct cuda_ctx {
-    int device;
-    cudaStream_t stream;
-    cublasHandle_t blas;
-} cuda_ctx;
 
 int zt_backend_cuda_available(void) {
     int n = 0;
     return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
+zt_status zt_cuda_scratch(zt_backend *be, int slot, size_t bytes, void **ptr) {
+    zt_cuda_ctx *c = zt_cuda(be);
+    if (slot < 0 || slot >= ZT_CUDA_SCRATCH_SLOTS)
+        return zt_fail(ZT_ERR_RUNTIME, "cuda: no scratch slot %d", slot);
+    if (bytes > c->scratch_size[slot]) {
+        /* queued kernels may still read the old buffer */
+        ZT_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+        if (c->scratch[slot]) ZT_CUDA_CHECK(cudaFree(c->scratch[slot]));
+        c->scratch[slot] = NULL;
+        c->scratch_size[slot] = 0;
+        size_t want = (bytes + 255) & ~(size_t)255;
+        cudaError_t e = cudaMalloc(&c->scratch[slot], want);
+        if (e != cudaSuccess)
+            return zt_fail(ZT_ERR_NOMEM, "cuda: cannot allocate %zu bytes of scratch: %s", want,
+                           cudaGetErrorString(e));
+        c->scratch_size[slot] = want;
+    }
+    *ptr = c->scratch[slot];
+    return ZT_OK;
+}
+
+zt_status zt_cuda_upload_scratch(zt_backend *be, int slot, const void *host, size_t bytes,
+                                 void **dev) {
+    ZT_TRY(zt_cuda_scratch(be, slot, bytes, dev));
+    /* from pageable memory the call returns once the host buffer has been staged */
+    ZT_CUDA_CHECK(cudaMemcpyAsync(*dev, host, bytes, cudaMemcpyHostToDevice, zt_cuda(be)->stream));
+    return ZT_OK;
+}
+
+static cudaDataType cuda_type(zt_dtype t) {
+    return t == ZT_F16 ? CUDA_R_16F : t == ZT_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+zt_status zt_cuda_gemm(zt_backend *be, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                       const void *a, zt_dtype a_type, int64_t lda, int64_t stride_a, const void *b,
+                       zt_dtype b_type, int64_t ldb, int64_t stride_b, float beta, float *c,
+                       int64_t ldc, int64_t stride_c, int64_t batch, int allow_tf32) {
+    if (a_type != b_type || (a_type != ZT_F32 && a_type != ZT_F16 && a_type != ZT_BF16))
+        return zt_fail(ZT_ERR_RUNTIME, "cuda gemm: %s x %s is not supported", zt_dtype_name(a_type),
+                       zt_dtype_name(b_type));
+    if (m == 0 || n == 0 || batch == 0) return ZT_OK;
+    const float one = 1.0f;
+    cublasComputeType_t ct =
+        a_type == ZT_F32 && allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    CUBLAS_CHECK(blas.gemm(zt_cuda(be)->blas, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                           trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &one, a, cuda_type(a_type),
+                           lda, stride_a, b, cuda_type(b_type), ldb, stride_b, &beta, c, CUDA_R_32F,
+                           ldc, stride_c, batch, ct, CUBLAS_GEMM_DEFAULT));
+    return ZT_OK;
+}
+
 static void cuda_free(zt_backend *be) {
-    cuda_ctx *c = be->ctx;
+    zt_cuda_ctx *c = be->ctx;
     if (c) {
+        if (c->stream) cudaStreamSynchronize(c->stream);
+        for (int i = 0; i < ZT_CUDA_SCRATCH_SLOTS; i++)
+            if (c->scratch[i]) cudaFree(c->scratch[i]);
         if (c->blas) blas.destroy(c->blas);
         if (c->stream) cudaStreamDestroy(c->stream);
         free(c);
@@ -90,53 +132,127 @@ static void cuda_free(zt_backend *be) {
     free(be);
 }
 
-static int cuda_threads(const zt_backend *be) { return 1; }
-static size_t cuda_scratch_bytes(const zt_backend *be) { return 0; }
+static int cuda_threads(const zt_backend *be) {
+    return 1;
+}
+
+static size_t cuda_scratch_bytes(const zt_backend *be) {
+    size_t n = 0;
+    for (int i = 0; i < ZT_CUDA_SCRATCH_SLOTS; i++) n += zt_cuda(be)->scratch_size[i];
+    return n;
+}
+
+/* Remember (bytes > 0) or forget (bytes == 0) an allocation. Allocations are few
+ * (weights, arenas, text states, scratch), so a scanned array will do. */
+static void track(zt_cuda_ctx *c, void *p, size_t bytes) {
+    for (size_t i = 0; i < c->nblocks_cap; i++) {
+        struct zt_cuda_block *k = &c->blocks[i];
+        if (bytes && !k->ptr) {
+            *k = (struct zt_cuda_block){p, bytes};
+            c->live += bytes;
+            if (c->live > c->peak) c->peak = c->live;
+            return;
+        }
+        if (!bytes && k->ptr == p) {
+            c->live -= k->bytes;
+            *k = (struct zt_cuda_block){0};
+            return;
+        }
+    }
+    /* table full: the peak undercounts; nothing else depends on it */
+}
+
+zt_status zt_backend_cuda_memory(const zt_backend *be, size_t *live, size_t *peak, size_t *total) {
+    *live = *peak = *total = 0;
+    if (!be || strcmp(be->name, "cuda"))
+        return zt_fail(ZT_ERR_USAGE, "cuda memory: not a CUDA backend");
+    const zt_cuda_ctx *c = zt_cuda(be);
+    size_t free_b = 0, scratch = cuda_scratch_bytes(be);
+    ZT_CUDA_CHECK(cudaMemGetInfo(&free_b, total));
+    *live = c->live + scratch;
+    *peak = c->peak + scratch;
+    return ZT_OK;
+}
 
 static zt_status cuda_alloc(zt_backend *be, size_t bytes, void **ptr) {
-    CUDA_CHECK(cudaMalloc(ptr, bytes ? bytes : 1));
+    cudaError_t e = cudaMalloc(ptr, bytes ? bytes : 1);
+    if (e == cudaSuccess) track(zt_cuda(be), *ptr, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        *ptr = NULL;
+        size_t free_b = 0, total = 0;
+        cudaMemGetInfo(&free_b, &total);
+        return zt_fail(ZT_ERR_NOMEM, "cuda: cannot allocate %zu bytes (%zu of %zu free): %s", bytes,
+                       free_b, total, cudaGetErrorString(e));
+    }
     return ZT_OK;
 }
 
 static void cuda_dealloc(zt_backend *be, void *ptr) {
-    if (ptr) cudaFree(ptr);
+    /* cudaFree waits for the device, so queued work that reads ptr finishes first */
+    if (!ptr) return;
+    track(zt_cuda(be), ptr, 0);
+    cudaFree(ptr);
 }
 
 static zt_status cuda_upload(zt_backend *be, void *dst, const void *src, size_t bytes) {
-    cuda_ctx *c = be->ctx;
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
+    ZT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, zt_cuda(be)->stream));
     return ZT_OK;
 }
 
 static zt_status cuda_download(zt_backend *be, void *dst, const void *src, size_t bytes) {
-    cuda_ctx *c = be->ctx;
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
-    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    zt_cuda_ctx *c = be->ctx;
+    ZT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+    ZT_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    return ZT_OK;
+}
+
+static zt_status cuda_fill_zero(zt_backend *be, void *ptr, size_t bytes) {
+    ZT_CUDA_CHECK(cudaMemsetAsync(ptr, 0, bytes, zt_cuda(be)->stream));
+    return ZT_OK;
+}
+
+/* memmove: cudaMemcpy may not overlap, so an overlapping move goes in pieces no longer
+ * than the distance, ordered so that no piece overwrites bytes still to be read */
+static zt_status cuda_move(zt_backend *be, void *dst, const void *src, size_t bytes) {
+    cudaStream_t st = zt_cuda(be)->stream;
+    char *d = dst;
+    const char *s = src;
+    if (d == s || !bytes) return ZT_OK;
+    size_t gap = d > s ? (size_t)(d - s) : (size_t)(s - d);
+    if (gap >= bytes) {
+        ZT_CUDA_CHECK(cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice, st));
+        return ZT_OK;
+    }
+    for (size_t done = 0; done < bytes;) {
+        size_t n = bytes - done < gap ? bytes - done : gap;
+        size_t off = d < s ? done : bytes - done - n; /* down: front first; up: back first */
+        ZT_CUDA_CHECK(cudaMemcpyAsync(d + off, s + off, n, cudaMemcpyDeviceToDevice, st));
+        done += n;
+    }
     return ZT_OK;
 }
 
 static zt_status cuda_sync(zt_backend *be) {
-    cuda_ctx *c = be->ctx;
-    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    ZT_CUDA_CHECK(cudaStreamSynchronize(zt_cuda(be)->stream));
     return ZT_OK;
 }
 
-static zt_status cuda_unary(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_unary_op op,
-                            float alpha, float beta) {
-    cuda_ctx *c = be->ctx;
-    CUDA_CHECK(zt_cuda_unary(y->data, x->data, zt_tensor_numel(x), (int)op, alpha, beta,
-                             c->stream));
-    return ZT_OK;
-}
-
-static zt_status cuda_setup(cuda_ctx *c, int device) {
+static zt_status cuda_setup(zt_cuda_ctx *c, int device) {
     int n = 0;
-    CUDA_CHECK(cudaGetDeviceCount(&n));
+    ZT_CUDA_CHECK(cudaGetDeviceCount(&n));
     if (device < 0 || device >= n)
         return zt_fail(ZT_ERR_UNSUPPORTED, "cuda: no device %d (%d present)", device, n);
     c->device = device;
-    CUDA_CHECK(cudaSetDevice(device));
-    CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    ZT_CUDA_CHECK(cudaSetDevice(device));
+    ZT_CUDA_CHECK(cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, device));
+    ZT_CUDA_CHECK(cudaDeviceGetAttribute(&c->cc_major, cudaDevAttrComputeCapabilityMajor, device));
+    ZT_CUDA_CHECK(cudaDeviceGetAttribute(&c->cc_minor, cudaDevAttrComputeCapabilityMinor, device));
+    if (c->cc_major < 8)
+        return zt_fail(ZT_ERR_UNSUPPORTED,
+                       "cuda: device %d has compute capability %d.%d; "
+                       "Zoetrope needs 8.0 (Ampere) or newer",
+                       device, c->cc_major, c->cc_minor);
+    ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     pthread_once(&blas_once, blas_load);
     if (!blas.lib) return zt_fail(ZT_ERR_UNSUPPORTED, "cuda: cannot load cuBLAS: %s", blas.error);
     CUBLAS_CHECK(blas.create(&c->blas));
@@ -147,14 +263,16 @@ static zt_status cuda_setup(cuda_ctx *c, int device) {
 zt_status zt_backend_cuda_init(zt_backend **out, int device) {
     *out = NULL;
     zt_backend *be = calloc(1, sizeof *be);
-    cuda_ctx *c = calloc(1, sizeof *c);
+    zt_cuda_ctx *c = calloc(1, sizeof *c);
     if (!be || !c) {
         free(be);
         free(c);
         return zt_fail(ZT_ERR_NOMEM, "cuda backend: out of memory");
     }
+    c->nblocks_cap = 1024;
     be->ctx = c;
     be->name = "cuda";
+    be->device = device + 1;
     be->free = cuda_free;
     zt_status s = cuda_setup(c, device);
     if (s != ZT_OK) {
@@ -168,7 +286,26 @@ zt_status zt_backend_cuda_init(zt_backend **out, int device) {
     be->upload = cuda_upload;
     be->download = cuda_download;
     be->sync = cuda_sync;
-    be->unary = cuda_unary;
+    be->fill_zero = cuda_fill_zero;
+    be->move = cuda_move;
+    be->linear = zt_cuda_linear;
+    be->matmul = zt_cuda_matmul;
+    be->layer_norm = zt_cuda_layer_norm;
+    be->rms_norm = zt_cuda_rms_norm;
+    be->l2_norm = zt_cuda_l2_norm;
+    be->unary = zt_cuda_unary_op;
+    be->binary = zt_cuda_binary;
+    be->modulate = zt_cuda_modulate;
+    be->gated_add = zt_cuda_gated_add;
+    be->softmax = zt_cuda_softmax;
+    be->attention = zt_cuda_attention;
+    be->rope3d = zt_cuda_rope3d;
+    be->conv2d = zt_cuda_conv2d;
+    be->conv3d = zt_cuda_conv3d;
+    be->upsample_nearest = zt_cuda_upsample_nearest;
+    be->pad = zt_cuda_pad;
+    be->concat = zt_cuda_concat;
+    be->copy = zt_cuda_copy;
     *out = be;
     return ZT_OK;
 }

@@ -9,3 +9,9 @@ zt_status zt_backend_cuda_init(zt_backend **be, int device) {
 }
 
 int zt_backend_cuda_available(void) { return 0; }
+
+zt_status zt_backend_cuda_memory(const zt_backend *be, size_t *live, size_t *peak,
+                                 size_t *total) {
+    *live = *peak = *total = 0;
+    return zt_fail(ZT_ERR_UNSUPPORTED, "this build has no CUDA backend");
+}

@@ -1,0 +1,161 @@
+// Elementwise ops: broadcasting binary ops and the DiT's modulate and gated residual
+// add, as backends/cpu/elementwise.c computes them. No op reduces across elements, so
+// each output element is exactly the CPU's expression (up to FMA contraction).
+#include "../src/backends/cuda/cuda.h"
+
+namespace {
+
+constexpr int kThreads = 256;
+
+unsigned grid_for(int64_t n) {
+    int64_t blocks = (n + kThreads - 1) / kThreads;
+    if (blocks > (1 << 20)) blocks = 1 << 20; // grid-stride loops take the rest
+    return (unsigned)(blocks < 1 ? 1 : blocks);
+}
+
+#define FOR_ELEMS(i, n)                                                                    \
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n);              \
+         i += (int64_t)gridDim.x * blockDim.x)
+
+// ---- binary ---------------------------------------------------------------------------
+
+// c's shape with a's and b's strides (0 where they broadcast), after dropping size-1
+// dims and merging neighbours that are contiguous in both inputs (c is contiguous, so
+// it always merges): a plain op becomes one dim, a row broadcast two.
+struct bin_desc {
+    int ndim;
+    int64_t shape[ZT_MAX_DIMS];
+    int64_t sa[ZT_MAX_DIMS], sb[ZT_MAX_DIMS];
+};
+
+__device__ __forceinline__ float apply(int op, float u, float v) {
+    switch (op) {
+    case ZT_BINARY_ADD: return u + v;
+    case ZT_BINARY_SUB: return u - v;
+    case ZT_BINARY_MUL: return u * v;
+    default: return u / v;
+    }
+}
+
+// c may alias a or b: element i reads its inputs before it writes c[i], and no other
+// element reads c[i] when the aliased input has c's shape.
+__global__ void binary_kernel(float *c, const float *a, const float *b, int64_t n, bin_desc g,
+                              int op) {
+    FOR_ELEMS(i, n) {
+        int64_t oa, ob;
+        if (g.ndim == 1) {
+            oa = i * g.sa[0];
+            ob = i * g.sb[0];
+        } else {
+            oa = ob = 0;
+            int64_t rem = i;
+            for (int d = g.ndim - 1; d >= 0; d--) {
+                int64_t k = rem % g.shape[d];
+                rem /= g.shape[d];
+                oa += k * g.sa[d];
+                ob += k * g.sb[d];
+            }
+        }
+        c[i] = apply(op, a[oa], b[ob]);
+    }
+}
+
+// strides of t right-aligned to ndim dims, 0 where t broadcasts (as the CPU)
+void broadcast_strides(const zt_tensor *t, int ndim, int64_t *st) {
+    int lead = ndim - t->ndim;
+    for (int d = 0; d < ndim; d++) {
+        int s = d - lead;
+        st[d] = s < 0 || t->shape[s] == 1 ? 0 : t->stride[s];
+    }
+}
+
+bin_desc make_desc(const zt_tensor *c, const zt_tensor *a, const zt_tensor *b) {
+    int64_t st[2][ZT_MAX_DIMS], sh[ZT_MAX_DIMS], s[2][ZT_MAX_DIMS];
+    broadcast_strides(a, c->ndim, st[0]);
+    broadcast_strides(b, c->ndim, st[1]);
+    int n = 0;
+    for (int d = c->ndim - 1; d >= 0; d--) { // innermost first
+        if (c->shape[d] == 1) continue;
+        bool merge = n > 0;
+        for (int k = 0; k < 2 && merge; k++) merge = st[k][d] == s[k][n - 1] * sh[n - 1];
+        if (merge) {
+            sh[n - 1] *= c->shape[d];
+            continue;
+        }
+        sh[n] = c->shape[d];
+        s[0][n] = st[0][d];
+        s[1][n] = st[1][d];
+        n++;
+    }
+    bin_desc g = {};
+    if (n == 0) { // a single element
+        g.ndim = 1;
+        g.shape[0] = 1;
+        return g;
+    }
+    g.ndim = n;
+    for (int d = 0; d < n; d++) {
+        g.shape[d] = sh[n - 1 - d];
+        g.sa[d] = s[0][n - 1 - d];
+        g.sb[d] = s[1][n - 1 - d];
+    }
+    return g;
+}
+
+// ---- modulate and gated add ---------------------------------------------------------------
+// Parameters hold one row ([D], numel == D) or one row per row of x (numel == x's); ops.c
+// admits nothing else. Flat index i of x is row i / D, column i % D.
+
+__global__ void modulate_kernel(float *y, const float *x, const float *shift, bool shift_rows,
+                                const float *scale, bool scale_rows, int64_t n, int64_t d) {
+    FOR_ELEMS(i, n) {
+        int64_t col = (shift_rows && scale_rows) ? i : i % d;
+        float sh = shift[shift_rows ? i : col], sc = scale[scale_rows ? i : col];
+        y[i] = x[i] * (1.0f + sc) + sh;
+    }
+}
+
+__global__ void gated_add_kernel(float *acc, const float *y, const float *gate, bool gate_rows,
+                                 int64_t n, int64_t d) {
+    FOR_ELEMS(i, n) acc[i] += y[i] * gate[gate_rows ? i : i % d];
+}
+
+int64_t last_dim(const zt_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
+
+// as the CPU's mod_setup: per-row unless the parameter is exactly one row
+bool per_row(const zt_tensor *p, int64_t d) { return zt_tensor_numel(p) != d; }
+
+} // namespace
+
+extern "C" zt_status zt_cuda_binary(zt_backend *be, zt_tensor *c, const zt_tensor *a,
+                                    const zt_tensor *b, zt_binary_op op) {
+    int64_t n = zt_tensor_numel(c);
+    if (n == 0) return ZT_OK;
+    binary_kernel<<<grid_for(n), kThreads, 0, zt_cuda(be)->stream>>>(
+        (float *)c->data, (const float *)a->data, (const float *)b->data, n, make_desc(c, a, b),
+        (int)op);
+    ZT_CUDA_LAUNCHED("binary");
+    return ZT_OK;
+}
+
+extern "C" zt_status zt_cuda_modulate(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                                      const zt_tensor *shift, const zt_tensor *scale) {
+    int64_t d = last_dim(x), n = zt_tensor_numel(x);
+    if (d == 0 || n == 0) return ZT_OK;
+    modulate_kernel<<<grid_for(n), kThreads, 0, zt_cuda(be)->stream>>>(
+        (float *)y->data, (const float *)x->data, (const float *)shift->data, per_row(shift, d),
+        (const float *)scale->data, per_row(scale, d), n, d);
+    ZT_CUDA_LAUNCHED("modulate");
+    return ZT_OK;
+}
+
+extern "C" zt_status zt_cuda_gated_add(zt_backend *be, zt_tensor *acc, const zt_tensor *y,
+                                       const zt_tensor *gate) {
+    int64_t d = last_dim(y), n = zt_tensor_numel(y);
+    if (d == 0 || n == 0) return ZT_OK;
+    gated_add_kernel<<<grid_for(n), kThreads, 0, zt_cuda(be)->stream>>>(
+        (float *)acc->data, (const float *)y->data, (const float *)gate->data,
+        per_row(gate, d), n, d);
+    ZT_CUDA_LAUNCHED("gated_add");
+    return ZT_OK;
+}

@@ -1,0 +1,245 @@
+// Normalizations: layer norm and RMS norm over the last dim, and the Wan VAE's L2 norm
+// over any axis. As on the CPU (backends/cpu/norm.c), sums are taken in double, so a
+// row's statistics match the reference to rounding whatever its length; the passes are
+// memory-bound, so the double arithmetic costs little. Each element is read and
+// written by one thread only, which makes y == x safe.
+#include "../src/backends/cuda/cuda.h"
+
+namespace {
+
+constexpr int kThreads = 256;
+
+// ---- parameter loads: any float dtype to f32, exactly as core/half.h converts ----------
+
+__device__ __forceinline__ float f16_bits_to_f32(uint32_t h) {
+    uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    if (exp == 0x1f) return __uint_as_float(sign | 0x7f800000u | (man << 13));
+    if (exp == 0) {
+        float v = (float)man * 5.9604644775390625e-8f; // man * 2^-24, exact
+        return sign ? -v : v;
+    }
+    return __uint_as_float(sign | ((exp + 112u) << 23) | (man << 13));
+}
+
+__device__ __forceinline__ float load_f32(const void *p, int dtype, int64_t i) {
+    switch (dtype) {
+    case ZT_F32: return static_cast<const float *>(p)[i];
+    case ZT_F16: return f16_bits_to_f32(static_cast<const uint16_t *>(p)[i]);
+    case ZT_BF16: return __uint_as_float((uint32_t)static_cast<const uint16_t *>(p)[i] << 16);
+    case ZT_F8_E4M3: {
+        uint32_t b = static_cast<const uint8_t *>(p)[i];
+        uint32_t sign = (b & 0x80u) << 24, exp = (b >> 3) & 0xfu, man = b & 0x7u;
+        if (exp == 0xf && man == 0x7) return __uint_as_float(sign | 0x7fc00000u);
+        if (exp == 0) {
+            float v = (float)man * 0.001953125f; // 2^-9
+            return sign ? -v : v;
+        }
+        return __uint_as_float(sign | ((exp + 120u) << 23) | (man << 20));
+    }
+    case ZT_F8_E5M2: return f16_bits_to_f32((uint32_t)static_cast<const uint8_t *>(p)[i] << 8);
+    default: return 0.0f; // ops.c admits float dtypes only
+    }
+}
+
+// An optional 1-D parameter as the kernels see it: NULL data means absent.
+struct param {
+    const void *data;
+    int dtype;
+};
+
+param param_of(const zt_tensor *t) {
+    param p = {t ? t->data : nullptr, t ? (int)t->dtype : (int)ZT_F32};
+    return p;
+}
+
+// ---- reductions ---------------------------------------------------------------------------
+
+__device__ __forceinline__ double warp_sum(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Sum over the T threads that share a row: T = 32 is a warp (blockDim (32, 8), eight rows
+// per block), T = kThreads the whole block (blockDim (kThreads, 1)). Every thread of the
+// row gets the same value.
+template <int T> __device__ double row_sum(double v) {
+    v = warp_sum(v);
+    if (T == 32) return v;
+    __shared__ double part[T / 32];
+    __syncthreads(); // the previous call may still be reading part
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
+    __syncthreads();
+    double s = 0;
+    for (int i = 0; i < T / 32; i++) s += part[i];
+    return s;
+}
+
+// Rows loop with a stride so any row count fits the grid; the loop bounds are uniform
+// over the threads of a row, so row_sum's barriers are reached by all of them.
+#define FOR_ROWS(r, rows)                                                                  \
+    for (int64_t r = (int64_t)blockIdx.x * blockDim.y + threadIdx.y; r < (rows);           \
+         r += (int64_t)gridDim.x * blockDim.y)
+
+template <int T>
+__global__ void layer_norm_kernel(float *y, const float *x,
+                                  int64_t rows, int64_t d, param w, param b, float eps) {
+    FOR_ROWS(r, rows) {
+        const float *xr = x + r * d;
+        float *yr = y + r * d;
+        double s = 0;
+        for (int64_t i = threadIdx.x; i < d; i += T) s += (double)xr[i];
+        double mean = row_sum<T>(s) / (double)d;
+        double q = 0;
+        for (int64_t i = threadIdx.x; i < d; i += T) {
+            double c = (double)xr[i] - mean;
+            q += c * c;
+        }
+        double var = row_sum<T>(q) / (double)d;
+        // the mean in two floats, as the CPU does: x - mh is nearly exact near the mean
+        float mh = (float)mean, ml = (float)(mean - (double)mh);
+        float rs = (float)(1.0 / sqrt(var + (double)eps));
+        for (int64_t i = threadIdx.x; i < d; i += T) {
+            float v = ((xr[i] - mh) - ml) * rs;
+            if (w.data) v *= load_f32(w.data, w.dtype, i);
+            if (b.data) v += load_f32(b.data, b.dtype, i);
+            yr[i] = v;
+        }
+    }
+}
+
+template <int T>
+__global__ void rms_norm_kernel(float *y, const float *x,
+                                int64_t rows, int64_t d, param w, float eps) {
+    FOR_ROWS(r, rows) {
+        const float *xr = x + r * d;
+        float *yr = y + r * d;
+        double q = 0;
+        for (int64_t i = threadIdx.x; i < d; i += T) q += (double)xr[i] * (double)xr[i];
+        double ms = row_sum<T>(q) / (double)d;
+        float rs = (float)(1.0 / sqrt(ms + (double)eps));
+        for (int64_t i = threadIdx.x; i < d; i += T) {
+            float v = xr[i] * rs;
+            if (w.data) v *= load_f32(w.data, w.dtype, i);
+            yr[i] = v;
+        }
+    }
+}
+
+// The CPU folds scale into gamma first, in float: g = gamma * scale (or scale alone).
+__device__ __forceinline__ float l2_gain(const param &g, int64_t i, float scale) {
+    return g.data ? load_f32(g.data, g.dtype, i) * scale : scale;
+}
+
+// L2 norm over the last dim (x is [rows, d]).
+template <int T>
+__global__ void l2_rows_kernel(float *y, const float *x, int64_t rows, int64_t d, param g,
+                               param b, float scale, float eps) {
+    FOR_ROWS(r, rows) {
+        const float *xr = x + r * d;
+        float *yr = y + r * d;
+        double q = 0;
+        for (int64_t i = threadIdx.x; i < d; i += T) q += (double)xr[i] * (double)xr[i];
+        double nrm = sqrt(row_sum<T>(q));
+        float inv = (float)(1.0 / (nrm > (double)eps ? nrm : (double)eps));
+        for (int64_t i = threadIdx.x; i < d; i += T) {
+            float v = xr[i] * inv * l2_gain(g, i, scale);
+            if (b.data) v += load_f32(b.data, b.dtype, i);
+            yr[i] = v;
+        }
+    }
+}
+
+// L2 norm over an inner axis: x is [outer, c, inner]; one thread per (outer, column)
+// walks down the c rows, so neighbouring threads read neighbouring columns (coalesced).
+__global__ void l2_cols_kernel(float *y, const float *x, int64_t outer, int64_t c,
+                               int64_t inner, param g, param b, float scale, float eps) {
+    int64_t n = outer * inner;
+    for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < n;
+         t += (int64_t)gridDim.x * blockDim.x) {
+        int64_t o = t / inner, j = t % inner;
+        const float *xc = x + o * c * inner + j;
+        float *yc = y + o * c * inner + j;
+        double q = 0;
+        for (int64_t ci = 0; ci < c; ci++) {
+            double v = (double)xc[ci * inner];
+            q += v * v;
+        }
+        double nrm = sqrt(q);
+        float inv = (float)(1.0 / (nrm > (double)eps ? nrm : (double)eps));
+        for (int64_t ci = 0; ci < c; ci++) {
+            float bv = b.data ? load_f32(b.data, b.dtype, ci) : 0.0f;
+            yc[ci * inner] = xc[ci * inner] * inv * l2_gain(g, ci, scale) + bv;
+        }
+    }
+}
+
+unsigned grid_for(int64_t units, int64_t per_block) {
+    int64_t blocks = (units + per_block - 1) / per_block;
+    if (blocks > (1 << 20)) blocks = 1 << 20; // the kernels loop over the rest
+    return (unsigned)(blocks < 1 ? 1 : blocks);
+}
+
+// Long rows take a whole block; short ones a warp each, eight to a block.
+bool long_rows(int64_t d) { return d >= 1024; }
+
+int64_t last_dim(const zt_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
+
+} // namespace
+
+extern "C" zt_status zt_cuda_layer_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                                        const zt_tensor *w, const zt_tensor *b, float eps) {
+    int64_t d = last_dim(x), rows = d > 0 ? zt_tensor_numel(x) / d : 0;
+    if (rows == 0) return ZT_OK;
+    cudaStream_t s = zt_cuda(be)->stream;
+    float *py = (float *)y->data;
+    const float *px = (const float *)x->data;
+    if (long_rows(d))
+        layer_norm_kernel<kThreads><<<grid_for(rows, 1), dim3(kThreads, 1), 0, s>>>(
+            py, px, rows, d, param_of(w), param_of(b), eps);
+    else
+        layer_norm_kernel<32><<<grid_for(rows, kThreads / 32), dim3(32, kThreads / 32), 0, s>>>(
+            py, px, rows, d, param_of(w), param_of(b), eps);
+    ZT_CUDA_LAUNCHED("layer_norm");
+    return ZT_OK;
+}
+
+extern "C" zt_status zt_cuda_rms_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                                      const zt_tensor *w, float eps) {
+    int64_t d = last_dim(x), rows = d > 0 ? zt_tensor_numel(x) / d : 0;
+    if (rows == 0) return ZT_OK;
+    cudaStream_t s = zt_cuda(be)->stream;
+    float *py = (float *)y->data;
+    const float *px = (const float *)x->data;
+    if (long_rows(d))
+        rms_norm_kernel<kThreads><<<grid_for(rows, 1), dim3(kThreads, 1), 0, s>>>(
+            py, px, rows, d, param_of(w), eps);
+    else
+        rms_norm_kernel<32><<<grid_for(rows, kThreads / 32), dim3(32, kThreads / 32), 0, s>>>(
+            py, px, rows, d, param_of(w), eps);
+    ZT_CUDA_LAUNCHED("rms_norm");
+    return ZT_OK;
+}
+
+extern "C" zt_status zt_cuda_l2_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
+                                     const zt_tensor *gamma, const zt_tensor *beta, float scale,
+                                     float eps) {
+    int64_t c = x->shape[axis], outer = 1, inner = 1;
+    for (int i = 0; i < axis; i++) outer *= x->shape[i];
+    for (int i = axis + 1; i < x->ndim; i++) inner *= x->shape[i];
+    if (outer * c * inner == 0) return ZT_OK;
+    cudaStream_t s = zt_cuda(be)->stream;
+    float *py = (float *)y->data;
+    const float *px = (const float *)x->data;
+    param g = param_of(gamma), b = param_of(beta);
+    if (inner > 1)
+        l2_cols_kernel<<<grid_for(outer * inner, kThreads), kThreads, 0, s>>>(
+            py, px, outer, c, inner, g, b, scale, eps);
+    else if (long_rows(c))
+        l2_rows_kernel<kThreads><<<grid_for(outer, 1), dim3(kThreads, 1), 0, s>>>(
+            py, px, outer, c, g, b, scale, eps);
+    else
+        l2_rows_kernel<32><<<grid_for(outer, kThreads / 32), dim3(32, kThreads / 32), 0, s>>>(
+            py, px, outer, c, g, b, scale, eps);
+    ZT_CUDA_LAUNCHED("l2_norm");
+    return ZT_OK;
+}

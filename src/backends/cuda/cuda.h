@@ -1,0 +1,135 @@
+/* cuda.h - what the CUDA backend's files share: its context (device, stream, cuBLAS
+ * handle, scratch), the check macros every CUDA and cuBLAS call goes through, a GEMM
+ * helper over cuBLAS, and the ops of the backend table. Included from C (the backend
+ * table) and from the kernels/ files (one per op family: kernels and the zt_status
+ * wrapper that checks, launches on the backend's stream and reports errors).
+ *
+ * Conventions: every tensor handed to an op lives in device memory; the optional
+ * host-side parameters of zt_attn_params (key_valid, rel_bias) stay host pointers and
+ * are uploaded by the op. Ops queue work on the backend's one stream and return without
+ * waiting; be->sync or a download waits. */
+#ifndef ZT_CUDA_H
+#define ZT_CUDA_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "../../core/status.h"
+#include "../backend.h"
+
+#define ZT_CUDA_SCRATCH_SLOTS 4
+
+typedef struct zt_cuda_ctx {
+    int device;
+    int sm_count;
+    int cc_major, cc_minor;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    /* device scratch that grows on demand; slots are independent so that one op can
+     * hold several buffers at once. Contents do not survive between ops. */
+    void *scratch[ZT_CUDA_SCRATCH_SLOTS];
+    size_t scratch_size[ZT_CUDA_SCRATCH_SLOTS];
+    /* what be->alloc handed out, for the peak */
+    struct zt_cuda_block {
+        void *ptr;
+        size_t bytes;
+    } blocks[1024];
+    size_t nblocks_cap, live, peak;
+} zt_cuda_ctx;
+
+static inline zt_cuda_ctx *zt_cuda(const zt_backend *be) {
+    return (zt_cuda_ctx *)be->ctx;
+}
+
+#define ZT_CUDA_CHECK(expr)                                                                        \
+    do {                                                                                           \
+        cudaError_t zt_ce_ = (expr);                                                               \
+        if (zt_ce_ != cudaSuccess)                                                                 \
+            return zt_fail(ZT_ERR_RUNTIME, "cuda: %s (%s:%d): %s", #expr, __FILE__, __LINE__,      \
+                           cudaGetErrorString(zt_ce_));                                            \
+    } while (0)
+
+/* After a kernel launch: reports a bad launch configuration at once. */
+#define ZT_CUDA_LAUNCHED(what)                                                                     \
+    do {                                                                                           \
+        cudaError_t zt_ce_ = cudaGetLastError();                                                   \
+        if (zt_ce_ != cudaSuccess)                                                                 \
+            return zt_fail(ZT_ERR_RUNTIME, "cuda: launching %s (%s:%d): %s", (what), __FILE__,     \
+                           __LINE__, cudaGetErrorString(zt_ce_));                                  \
+    } while (0)
+
+/* Device scratch of at least bytes in slot (0..ZT_CUDA_SCRATCH_SLOTS-1). Growing waits
+ * for queued work first, since that work may still read the old buffer. */
+zt_status zt_cuda_scratch(zt_backend *be, int slot, size_t bytes, void **ptr);
+
+/* Upload a small host array into scratch slot (for per-call parameters). */
+zt_status zt_cuda_upload_scratch(zt_backend *be, int slot, const void *host, size_t bytes,
+                                 void **dev);
+
+/* Column-major cuBLAS GEMM, as cublasGemmStridedBatchedEx: C[m, n] (f32, ldc) =
+ * op(A) op(B) (+ beta C), A and B of dtype a_type/b_type (ZT_F32, ZT_F16 or ZT_BF16,
+ * both the same). f32 inputs compute in f32 (or TF32 when allow_tf32), 16-bit inputs
+ * on tensor cores with f32 accumulation. batch 1 ignores the strides. */
+zt_status zt_cuda_gemm(zt_backend *be, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                       const void *a, zt_dtype a_type, int64_t lda, int64_t stride_a, const void *b,
+                       zt_dtype b_type, int64_t ldb, int64_t stride_b, float beta, float *c,
+                       int64_t ldc, int64_t stride_c, int64_t batch, int allow_tf32);
+
+/* Convert n packed values between f32, f16 and bf16 on the stream (dst may not alias
+ * src). Used by the GEMM paths to bring activations to the weights' dtype. */
+zt_status zt_cuda_convert(zt_backend *be, void *dst, zt_dtype dst_type, const void *src,
+                          zt_dtype src_type, int64_t n);
+
+/* ---- the ops of the backend table (signatures as in backend.h) ------------------------ */
+
+/* kernels/gemm.cu */
+zt_status zt_cuda_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                         const zt_tensor *b);
+zt_status zt_cuda_matmul(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,
+                         int trans_a, int trans_b);
+/* kernels/norm.cu */
+zt_status zt_cuda_layer_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                             const zt_tensor *b, float eps);
+zt_status zt_cuda_rms_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                           float eps);
+zt_status zt_cuda_l2_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
+                          const zt_tensor *gamma, const zt_tensor *beta, float scale, float eps);
+/* kernels/activations.cu */
+zt_status zt_cuda_unary_op(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_unary_op op,
+                           float alpha, float beta);
+/* kernels/elementwise.cu */
+zt_status zt_cuda_binary(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,
+                         zt_binary_op op);
+zt_status zt_cuda_modulate(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *shift,
+                           const zt_tensor *scale);
+zt_status zt_cuda_gated_add(zt_backend *be, zt_tensor *acc, const zt_tensor *y,
+                            const zt_tensor *gate);
+/* kernels/softmax.cu */
+zt_status zt_cuda_softmax(zt_backend *be, zt_tensor *y, const zt_tensor *x);
+/* kernels/attention.cu */
+zt_status zt_cuda_attention(zt_backend *be, zt_tensor *o, const zt_tensor *q, const zt_tensor *k,
+                            const zt_tensor *v, const zt_attn_params *p);
+/* kernels/rope.cu */
+zt_status zt_cuda_rope3d(zt_backend *be, zt_tensor *x, const zt_rope_params *p);
+/* kernels/conv.cu */
+zt_status zt_cuda_conv2d(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                         const zt_tensor *b, const zt_conv_params *p);
+zt_status zt_cuda_conv3d(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                         const zt_tensor *b, const zt_conv_params *p);
+/* kernels/layout.cu (zt_cuda_convert too) */
+zt_status zt_cuda_upsample_nearest(zt_backend *be, zt_tensor *y, const zt_tensor *x);
+zt_status zt_cuda_pad(zt_backend *be, zt_tensor *y, const zt_tensor *x, const int64_t (*pad)[2],
+                      float value);
+zt_status zt_cuda_concat(zt_backend *be, zt_tensor *y, const zt_tensor *xs, int n, int axis);
+zt_status zt_cuda_copy(zt_backend *be, zt_tensor *y, const zt_tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

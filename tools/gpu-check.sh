@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# GPU check for the CUDA backend: builds (or takes prebuilt binaries), runs the CUDA
+# parity tests (every op against the CPU backend), a DiT run on both backends from the
+# same inputs, and the Wan2.1-1.3B speed and memory benchmark against diffusers on the
+# same card; writes a Markdown report.
+#
+#   tools/gpu-check.sh [--prebuilt DIR] [--report FILE] [--quick]
+#
+# --prebuilt DIR: DIR/bin holds test_cuda* and dit_bench, DIR/lib their shared libraries
+#   (for GPU machines without FFmpeg or OpenBLAS development packages); otherwise the
+#   project is built here with CMake (scripts/deps.sh installs what that needs).
+# --quick: the benchmark at 17 frames instead of 81 (a smoke test).
+# Needs an NVIDIA GPU (sm_80 or newer); the benchmark needs torch and diffusers.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+prebuilt="" report="gpu-check-report.md" quick=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prebuilt) prebuilt="$2"; shift 2 ;;
+    --report) report="$2"; shift 2 ;;
+    --quick) quick=1; shift ;;
+    *) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+if [ -n "$prebuilt" ]; then
+  bin="$prebuilt/bin"
+  export LD_LIBRARY_PATH="$prebuilt/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+else
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DZT_CUDA=ON >/dev/null &&
+    ninja -C build-gpu >/dev/null || { echo "gpu-check: build failed" >&2; exit 1; }
+  bin="build-gpu/tests"
+  cp build-gpu/tools/dit_bench build-gpu/tests/ 2>/dev/null
+fi
+
+fail=0
+{
+  echo "# GPU check"
+  echo
+  echo "Date: $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo
+  echo '```'
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
+  echo '```'
+  echo
+  echo "## Parity: every op on CUDA against the CPU backend"
+  echo
+  for t in test_cuda test_cuda_elementwise test_cuda_attention test_cuda_conv; do
+    start=$(date +%s)
+    out=$(ZT_TEST_TMP=/tmp/zt-gpu-check timeout 300 "$bin/$t" 2>&1); rc=$?
+    secs=$(( $(date +%s) - start ))
+    [ $rc -ne 0 ] && fail=1
+    echo "### $t: exit $rc (${secs} s)"
+    echo
+    echo '```'
+    echo "$out" | tail -60
+    echo '```'
+    echo
+  done
+
+  echo "## The Wan DiT on both backends, same inputs"
+  echo
+  echo "tests/data/pipeline/dit21.safetensors (2 layers), 17 frames 128x128, 3 UniPC steps with"
+  echo "guidance 5, final latents compared."
+  echo
+  echo '```'
+  "$bin/dit_bench" tests/data/pipeline/dit21.safetensors 17 128 128 3 -1 /tmp/zt-cpu.f32 &&
+    "$bin/dit_bench" tests/data/pipeline/dit21.safetensors 17 128 128 3 0 /tmp/zt-gpu.f32 &&
+    "$bin/dit_bench" tests/data/pipeline/dit21.safetensors 17 128 128 3 0 /tmp/zt-gpu2.f32 &&
+    python3 - <<'PY'
+import numpy as np
+c = np.fromfile("/tmp/zt-cpu.f32", np.float32); g = np.fromfile("/tmp/zt-gpu.f32", np.float32)
+g2 = np.fromfile("/tmp/zt-gpu2.f32", np.float32)
+err = np.abs(c - g).max() / np.abs(c).max()
+print(f"max |cpu - cuda| / max |cpu| = {err:.3e}; cuda run to run identical: {bool((g == g2).all())}")
+raise SystemExit(0 if err < 2e-2 and (g == g2).all() else 1)
+PY
+  [ $? -ne 0 ] && fail=1
+  echo '```'
+  echo
+
+  echo "## Wan2.1-1.3B, random bf16 weights: one step with guidance, against diffusers"
+  echo
+  frames=81; [ $quick = 1 ] && frames=17
+  echo '```'
+  PYTHONUNBUFFERED=1 timeout 300 python3 tools/gpu/bench_diffusers.py --zt-bench "$bin/dit_bench" \
+    --frames $frames 2>&1 | tail -20
+  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
+  echo '```'
+} > "$report"
+cat "$report"
+exit $fail
