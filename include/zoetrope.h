@@ -174,6 +174,10 @@ typedef struct zt_settings {
     char *max_memory;     /* "4G", "6000M": the memory budget; NULL: what the machine has */
     int vae_tile;         /* VAE decode tile in pixels; 0: untiled; -1: by the budget */
     int vae_tile_overlap; /* pixels tiles share; -1: 64, at most a quarter of the tile */
+    char *device;              /* "cpu" (default), "cuda" or "cuda:N": where models run */
+    char *text_encoder_device; /* NULL: as device; "cpu" keeps the 11 GB encoder off the GPU */
+    char *vae_device;          /* NULL: as device */
+    int offload;               /* GPU: stream the transformer's blocks from host memory */
     char *output;
     char *codec;
     int crf;

@@ -13,7 +13,7 @@
 //   accumulate); S, P, the running max/sum and O stay in registers in the mma
 //   accumulator layout; P is rounded to bf16 for the P V product, as flash-attention
 //   does.
-// - general (any D <= 256, rel_bias, anything else): plain f32, one warp per query,
+// - general (any D <= 1024, rel_bias, anything else): plain f32, one warp per query,
 //   keys staged 32 at a time in shared memory. Matches the CPU backend to ~1e-6.
 //
 // A query whose keys are all masked gets zeros, as on the CPU backend.
@@ -306,16 +306,18 @@ __global__ void __launch_bounds__(FA_THREADS, FA_MIN_BLOCKS(D))
 
 // ---- general path ---------------------------------------------------------------------
 
-constexpr int GA_WARPS = 8;  // queries per block, one warp each
-constexpr int GA_KEYS = 32;  // keys per shared chunk, one lane each for the scores
-constexpr int GA_MAX_D = 256; // 8 output dims per lane
+constexpr int GA_WARPS = 8;     // queries per block, one warp each
+constexpr int GA_MAX_D = 1024;  // the Wan VAEs' single-head attention has D up to 1024
 
-inline size_t ga_smem_bytes(int D) {
+// MAXD: head dims up to it (MAXD / 32 output dims per lane); KEYS: keys per shared chunk,
+// one lane each for the scores (fewer for wide heads, to fit shared memory)
+template <int MAXD, int KEYS> inline size_t ga_smem_bytes(int D) {
     // K chunk with rows padded to D + 1 (lane j reads row j: no bank conflicts), V chunk,
     // one q row per warp
-    return (size_t)(GA_KEYS * (D + 1) + GA_KEYS * D + GA_WARPS * D) * sizeof(float);
+    return (size_t)(KEYS * (D + 1) + KEYS * D + GA_WARPS * D) * sizeof(float);
 }
 
+template <int MAXD, int KEYS>
 __global__ void __launch_bounds__(GA_WARPS * 32)
     attn_f32_kernel(float *__restrict__ o, const float *__restrict__ q, const float *__restrict__ k,
                     const float *__restrict__ v, int64_t H, int64_t Lq, int64_t Lk, int D,
@@ -324,14 +326,14 @@ __global__ void __launch_bounds__(GA_WARPS * 32)
                     const uint8_t *__restrict__ key_valid, const float *__restrict__ rel_bias,
                     int64_t n_qc) {
     extern __shared__ float ga_raw[];
-    float *ks = ga_raw;                  // [GA_KEYS][D + 1]
-    float *vs = ks + GA_KEYS * (D + 1);  // [GA_KEYS][D]
+    float *ks = ga_raw;               // [KEYS][D + 1]
+    float *vs = ks + KEYS * (D + 1);  // [KEYS][D]
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int64_t qc = blockIdx.x % n_qc, bh = blockIdx.x / n_qc;
     const int64_t b = bh / H, h = bh % H;
     const int64_t i = qc * GA_WARPS + warp;
     const bool active = i < Lq; // warp-uniform; inactive warps still help load and sync
-    float *qs = vs + GA_KEYS * D + warp * D;
+    float *qs = vs + KEYS * D + warp * D;
     const float *kbase = k + b * skb + h * skh, *vbase = v + b * svb + h * svh;
     const uint8_t *valid = key_valid ? key_valid + b * Lk : nullptr;
     const float *bias = rel_bias ? rel_bias + h * (Lq + Lk - 1) + (Lq - 1 - i) : nullptr;
@@ -340,15 +342,15 @@ __global__ void __launch_bounds__(GA_WARPS * 32)
         const float *qp = q + b * sqb + i * sqt + h * sqh;
         for (int d = lane; d < D; d += 32) qs[d] = qp[d];
     }
-    float acc[GA_MAX_D / 32];
+    float acc[MAXD / 32];
 #pragma unroll
-    for (int c = 0; c < GA_MAX_D / 32; c++) acc[c] = 0.0f;
+    for (int c = 0; c < MAXD / 32; c++) acc[c] = 0.0f;
     float m = -INFINITY, l = 0.0f;
 
-    for (int64_t j0 = 0; j0 < Lk; j0 += GA_KEYS) {
-        const int n = (int)(Lk - j0 < GA_KEYS ? Lk - j0 : GA_KEYS);
+    for (int64_t j0 = 0; j0 < Lk; j0 += KEYS) {
+        const int n = (int)(Lk - j0 < KEYS ? Lk - j0 : KEYS);
         __syncthreads(); // the previous chunk is no longer read
-        for (int e = tid; e < GA_KEYS * D; e += GA_WARPS * 32) {
+        for (int e = tid; e < KEYS * D; e += GA_WARPS * 32) {
             int r = e / D, c = e - r * D;
             float kx = 0.0f, vx = 0.0f;
             if (r < n) {
@@ -383,12 +385,12 @@ __global__ void __launch_bounds__(GA_WARPS * 32)
         l = l * alpha + ps;
         m = mn;
 #pragma unroll
-        for (int c = 0; c < GA_MAX_D / 32; c++) acc[c] *= alpha;
+        for (int c = 0; c < MAXD / 32; c++) acc[c] *= alpha;
         for (int jj = 0; jj < n; jj++) {
             const float p = __shfl_sync(0xffffffffu, pj, jj);
             const float *vr = vs + jj * D;
 #pragma unroll
-            for (int c = 0; c < GA_MAX_D / 32; c++) {
+            for (int c = 0; c < MAXD / 32; c++) {
                 int d = lane + 32 * c;
                 if (d < D) acc[c] = fmaf(p, vr[d], acc[c]);
             }
@@ -398,10 +400,27 @@ __global__ void __launch_bounds__(GA_WARPS * 32)
     const float inv = l > 0.0f ? 1.0f / l : 0.0f; // all keys masked: zeros
     float *op = o + ((b * Lq + i) * H + h) * D;
 #pragma unroll
-    for (int c = 0; c < GA_MAX_D / 32; c++) {
+    for (int c = 0; c < MAXD / 32; c++) {
         int d = lane + 32 * c;
         if (d < D) op[d] = acc[c] * inv;
     }
+}
+
+template <int MAXD, int KEYS>
+zt_status launch_f32(zt_cuda_ctx *c, zt_tensor *o, const zt_tensor *q, const zt_tensor *k,
+                     const zt_tensor *v, const zt_attn_params *p, const uint8_t *valid,
+                     const float *bias, int64_t blocks, int64_t n_qc) {
+    const int64_t H = q->shape[2], Lq = q->shape[1], Lk = k->shape[1];
+    const int D = (int)q->shape[3];
+    const size_t smem = ga_smem_bytes<MAXD, KEYS>(D);
+    if (smem > 48 * 1024)
+        ZT_CUDA_CHECK(cudaFuncSetAttribute(attn_f32_kernel<MAXD, KEYS>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    attn_f32_kernel<MAXD, KEYS><<<(unsigned)blocks, GA_WARPS * 32, smem, c->stream>>>(
+        (float *)o->data, (const float *)q->data, (const float *)k->data, (const float *)v->data,
+        H, Lq, Lk, D, q->stride[0], q->stride[1], q->stride[2], k->stride[0], k->stride[1],
+        k->stride[2], v->stride[0], v->stride[1], v->stride[2], p->scale, valid, bias, n_qc);
+    return ZT_OK;
 }
 
 int64_t cdiv(int64_t a, int64_t b) {
@@ -503,18 +522,14 @@ extern "C" zt_status zt_cuda_attention(zt_backend *be, zt_tensor *o, const zt_te
                                       (size_t)(H * (Lq + Lk - 1)) * sizeof(float), &db));
         bias = (const float *)db;
     }
-    const size_t smem = ga_smem_bytes((int)D);
-    if (smem > 48 * 1024)
-        ZT_CUDA_CHECK(cudaFuncSetAttribute(attn_f32_kernel,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     const int64_t n_qc = cdiv(Lq, GA_WARPS);
     const int64_t blocks = B * H * n_qc;
     if (blocks > 0x7fffffff)
         return zt_fail(ZT_ERR_UNSUPPORTED, "attention: %lld query blocks", (long long)blocks);
-    attn_f32_kernel<<<(unsigned)blocks, GA_WARPS * 32, smem, c->stream>>>(
-        (float *)o->data, (const float *)q->data, (const float *)k->data, (const float *)v->data,
-        H, Lq, Lk, (int)D, q->stride[0], q->stride[1], q->stride[2], k->stride[0], k->stride[1],
-        k->stride[2], v->stride[0], v->stride[1], v->stride[2], p->scale, valid, bias, n_qc);
+    zt_status st = D <= 256   ? launch_f32<256, 32>(c, o, q, k, v, p, valid, bias, blocks, n_qc)
+                   : D <= 512 ? launch_f32<512, 32>(c, o, q, k, v, p, valid, bias, blocks, n_qc)
+                              : launch_f32<1024, 16>(c, o, q, k, v, p, valid, bias, blocks, n_qc);
+    ZT_TRY(st);
     ZT_CUDA_LAUNCHED("attention (f32)");
     return ZT_OK;
 }

@@ -213,7 +213,10 @@ zt_status conv_run(zt_backend *be, const char *op, zt_tensor *y, const zt_tensor
     float *yd = (float *)y->data;
     const float *xd = (const float *)x->data;
     const float *pd = prev ? (const float *)prev->data : NULL;
-    int tf32 = w->dtype == ZT_F32; // TF32 tensor cores for f32 weights
+    zt_tensor wx; // with ZT_CUDA_EXACT, 16-bit weights widened to f32
+    ZT_TRY(zt_cuda_gemm_weight(be, w, &wx));
+    w = &wx;
+    int tf32 = w->dtype == ZT_F32; // TF32 tensor cores for f32 weights (not when exact)
 
     /* GEMM layout (cuBLAS is column-major). Per batch item n, y[n] is [Cout, S] row-major
      * with row stride S; a chunk of positions [p0, p0 + len) is its sub-block

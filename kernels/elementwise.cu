@@ -1,21 +1,12 @@
 // Elementwise ops: broadcasting binary ops and the DiT's modulate and gated residual
 // add, as backends/cpu/elementwise.c computes them. No op reduces across elements, so
 // each output element is exactly the CPU's expression (up to FMA contraction).
-#include "../src/backends/cuda/cuda.h"
+#include "common.cuh"
 
 namespace {
 
-constexpr int kThreads = 256;
-
-unsigned grid_for(int64_t n) {
-    int64_t blocks = (n + kThreads - 1) / kThreads;
-    if (blocks > (1 << 20)) blocks = 1 << 20; // grid-stride loops take the rest
-    return (unsigned)(blocks < 1 ? 1 : blocks);
-}
-
-#define FOR_ELEMS(i, n)                                                                    \
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n);              \
-         i += (int64_t)gridDim.x * blockDim.x)
+using namespace zt_k;
+#define FOR_ELEMS ZT_FOR_ELEMS
 
 // ---- binary ---------------------------------------------------------------------------
 

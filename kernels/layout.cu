@@ -3,43 +3,14 @@
 // (backends/cpu/layout.c, elementwise.c): equal dtypes move bits, other pairs go through
 // f32 with core/half.h's conversions (round to nearest even, NaN kept quiet), ported
 // here bit for bit.
-#include "../src/backends/cuda/cuda.h"
+#include "common.cuh"
 
 namespace {
 
-constexpr int kThreads = 256;
-
-unsigned grid_for(int64_t n) {
-    int64_t blocks = (n + kThreads - 1) / kThreads;
-    if (blocks > (1 << 20)) blocks = 1 << 20; // grid-stride loops take the rest
-    return (unsigned)(blocks < 1 ? 1 : blocks);
-}
-
-#define FOR_ELEMS(i, n)                                                                    \
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n);              \
-         i += (int64_t)gridDim.x * blockDim.x)
+using namespace zt_k;
+#define FOR_ELEMS ZT_FOR_ELEMS
 
 // ---- conversions (core/half.h) ---------------------------------------------------------
-
-__device__ __forceinline__ float f16_to_f32(uint32_t h) {
-    uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    if (exp == 0x1f) return __uint_as_float(sign | 0x7f800000u | (man << 13));
-    if (exp == 0) {
-        float v = (float)man * 5.9604644775390625e-8f; // man * 2^-24, exact
-        return sign ? -v : v;
-    }
-    return __uint_as_float(sign | ((exp + 112u) << 23) | (man << 13));
-}
-
-__device__ __forceinline__ float f8e4m3_to_f32(uint32_t b) {
-    uint32_t sign = (b & 0x80u) << 24, exp = (b >> 3) & 0xfu, man = b & 0x7u;
-    if (exp == 0xf && man == 0x7) return __uint_as_float(sign | 0x7fc00000u); // NaN
-    if (exp == 0) {
-        float v = (float)man * 0.001953125f; // 2^-9
-        return sign ? -v : v;
-    }
-    return __uint_as_float(sign | ((exp + 120u) << 23) | (man << 20));
-}
 
 __device__ __forceinline__ uint16_t f32_to_bf16(float f) {
     uint32_t u = __float_as_uint(f);
@@ -64,17 +35,6 @@ __device__ __forceinline__ uint16_t f32_to_f16(float f) {
     uint32_t h = (((a >> 23) - 112u) << 10) | ((a >> 13) & 0x3ffu), rest = a & 0x1fffu;
     if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;
     return (uint16_t)(sign | h);
-}
-
-__device__ __forceinline__ float load_f32(const void *p, int t, int64_t i) {
-    switch (t) {
-    case ZT_F32: return static_cast<const float *>(p)[i];
-    case ZT_F16: return f16_to_f32(static_cast<const uint16_t *>(p)[i]);
-    case ZT_BF16: return __uint_as_float((uint32_t)static_cast<const uint16_t *>(p)[i] << 16);
-    case ZT_F8_E4M3: return f8e4m3_to_f32(static_cast<const uint8_t *>(p)[i]);
-    case ZT_F8_E5M2: return f16_to_f32((uint32_t)static_cast<const uint8_t *>(p)[i] << 8);
-    default: return 0.0f; // callers check the dtypes first
-    }
 }
 
 __device__ __forceinline__ void store_f32(void *p, int t, int64_t i, float v) {

@@ -3,43 +3,11 @@
 // row's statistics match the reference to rounding whatever its length; the passes are
 // memory-bound, so the double arithmetic costs little. Each element is read and
 // written by one thread only, which makes y == x safe.
-#include "../src/backends/cuda/cuda.h"
+#include "common.cuh"
 
 namespace {
 
-constexpr int kThreads = 256;
-
-// ---- parameter loads: any float dtype to f32, exactly as core/half.h converts ----------
-
-__device__ __forceinline__ float f16_bits_to_f32(uint32_t h) {
-    uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    if (exp == 0x1f) return __uint_as_float(sign | 0x7f800000u | (man << 13));
-    if (exp == 0) {
-        float v = (float)man * 5.9604644775390625e-8f; // man * 2^-24, exact
-        return sign ? -v : v;
-    }
-    return __uint_as_float(sign | ((exp + 112u) << 23) | (man << 13));
-}
-
-__device__ __forceinline__ float load_f32(const void *p, int dtype, int64_t i) {
-    switch (dtype) {
-    case ZT_F32: return static_cast<const float *>(p)[i];
-    case ZT_F16: return f16_bits_to_f32(static_cast<const uint16_t *>(p)[i]);
-    case ZT_BF16: return __uint_as_float((uint32_t)static_cast<const uint16_t *>(p)[i] << 16);
-    case ZT_F8_E4M3: {
-        uint32_t b = static_cast<const uint8_t *>(p)[i];
-        uint32_t sign = (b & 0x80u) << 24, exp = (b >> 3) & 0xfu, man = b & 0x7u;
-        if (exp == 0xf && man == 0x7) return __uint_as_float(sign | 0x7fc00000u);
-        if (exp == 0) {
-            float v = (float)man * 0.001953125f; // 2^-9
-            return sign ? -v : v;
-        }
-        return __uint_as_float(sign | ((exp + 120u) << 23) | (man << 20));
-    }
-    case ZT_F8_E5M2: return f16_bits_to_f32((uint32_t)static_cast<const uint8_t *>(p)[i] << 8);
-    default: return 0.0f; // ops.c admits float dtypes only
-    }
-}
+using namespace zt_k;
 
 // An optional 1-D parameter as the kernels see it: NULL data means absent.
 struct param {

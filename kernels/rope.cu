@@ -18,29 +18,33 @@ struct rope_desc {
     int64_t cos_at[3], sin_at[3]; // offsets into the table of section s's [grid, pairs]
 };
 
-// One thread per pair (x[2p], x[2p + 1]) of one head of one token.
+// A block per token (its grid position found once), threads over its heads' pairs
+// (x[2p], x[2p + 1]); 32-bit indices within a token, as 64-bit division is slow here.
 __global__ void rope_kernel(float *x, const double *tab, rope_desc g) {
-    int64_t plane = g.grid[1] * g.grid[2];
-    for (int64_t p = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; p < g.pairs_total;
-         p += (int64_t)gridDim.x * blockDim.x) {
-        int64_t j = p % g.half, t = p / g.half / g.heads; // pair in the head, token
-        int64_t l = t % g.l;
-        int k = 0, i = (int)j;
-        if (i >= g.pairs[0]) {
-            i -= g.pairs[0];
-            k = 1;
-            if (i >= g.pairs[1]) {
-                i -= g.pairs[1];
-                k = 2;
+    int plane = (int)(g.grid[1] * g.grid[2]), width = (int)g.grid[2];
+    int per_token = (int)(g.heads * g.half), half = (int)g.half;
+    int64_t tokens = g.pairs_total / per_token;
+    for (int64_t t = blockIdx.x; t < tokens; t += gridDim.x) {
+        int l = (int)(t % g.l), in_plane = l % plane;
+        int pos[3] = {l / plane, in_plane / width, in_plane % width};
+        float *row = x + 2 * t * per_token;
+        for (int q = threadIdx.x; q < per_token; q += blockDim.x) {
+            int i = q % half, k = 0;
+            if (i >= g.pairs[0]) {
+                i -= g.pairs[0];
+                k = 1;
+                if (i >= g.pairs[1]) {
+                    i -= g.pairs[1];
+                    k = 2;
+                }
             }
+            int64_t e = (int64_t)pos[k] * g.pairs[k] + i;
+            double c = tab[g.cos_at[k] + e], s = tab[g.sin_at[k] + e];
+            float *v = row + 2 * q;
+            double a = v[0], b = v[1];
+            v[0] = (float)(a * c - b * s);
+            v[1] = (float)(a * s + b * c);
         }
-        int64_t pos = k == 0 ? l / plane : k == 1 ? (l % plane) / g.grid[2] : l % g.grid[2];
-        int64_t e = pos * g.pairs[k] + i;
-        double c = tab[g.cos_at[k] + e], s = tab[g.sin_at[k] + e];
-        float *v = x + 2 * p;
-        double a = v[0], b = v[1];
-        v[0] = (float)(a * c - b * s);
-        v[1] = (float)(a * s + b * c);
     }
 }
 
@@ -92,8 +96,7 @@ extern "C" zt_status zt_cuda_rope3d(zt_backend *be, zt_tensor *x, const zt_rope_
     free(tab);
     ZT_TRY(st);
 
-    int64_t blocks = (g.pairs_total + kThreads - 1) / kThreads;
-    if (blocks > (1 << 20)) blocks = 1 << 20;
+    int64_t blocks = tokens < (1 << 20) ? tokens : (1 << 20);
     rope_kernel<<<(unsigned)blocks, kThreads, 0, zt_cuda(be)->stream>>>(
         (float *)x->data, (const double *)dtab, g);
     ZT_CUDA_LAUNCHED("rope3d");

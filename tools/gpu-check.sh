@@ -6,7 +6,7 @@
 #
 #   tools/gpu-check.sh [--prebuilt DIR] [--report FILE] [--quick]
 #
-# --prebuilt DIR: DIR/bin holds test_cuda* and dit_bench, DIR/lib their shared libraries
+# --prebuilt DIR: DIR/bin holds test_cuda*, dit_bench and vae_bench, DIR/lib their libraries
 #   (for GPU machines without FFmpeg or OpenBLAS development packages); otherwise the
 #   project is built here with CMake (scripts/deps.sh installs what that needs).
 # --quick: the benchmark at 17 frames instead of 81 (a smoke test).
@@ -31,14 +31,14 @@ else
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DZT_CUDA=ON >/dev/null &&
     ninja -C build-gpu >/dev/null || { echo "gpu-check: build failed" >&2; exit 1; }
   bin="build-gpu/tests"
-  cp build-gpu/tools/dit_bench build-gpu/tests/ 2>/dev/null
+  cp build-gpu/tools/dit_bench build-gpu/tools/vae_bench build-gpu/tests/ 2>/dev/null
 fi
 
 fail=0
 {
   echo "# GPU check"
   echo
-  echo "Date: $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "Date: $(date -u +%Y-%m-%d), code $(git describe --always --dirty 2>/dev/null || echo unknown)"
   echo
   echo '```'
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
@@ -46,7 +46,8 @@ fail=0
   echo
   echo "## Parity: every op on CUDA against the CPU backend"
   echo
-  for t in test_cuda test_cuda_elementwise test_cuda_attention test_cuda_conv; do
+  for t in test_cuda test_cuda_elementwise test_cuda_attention test_cuda_conv test_cuda_vae \
+    test_cuda_models; do
     start=$(date +%s)
     out=$(ZT_TEST_TMP=/tmp/zt-gpu-check timeout 300 "$bin/$t" 2>&1); rc=$?
     secs=$(( $(date +%s) - start ))
@@ -80,6 +81,15 @@ PY
   echo '```'
   echo
 
+  echo "## Wan2.1 VAE, random weights: decoding against diffusers"
+  echo
+  echo '```'
+  PYTHONUNBUFFERED=1 timeout 300 python3 tools/gpu/bench_vae.py --zt-bench "$bin/vae_bench" \
+    --frames $([ $quick = 1 ] && echo 17 || echo 81) 2>&1 | tail -20
+  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
+  echo '```'
+  echo
+
   echo "## Wan2.1-1.3B, random bf16 weights: one step with guidance, against diffusers"
   echo
   frames=81; [ $quick = 1 ] && frames=17
@@ -87,6 +97,10 @@ PY
   PYTHONUNBUFFERED=1 timeout 300 python3 tools/gpu/bench_diffusers.py --zt-bench "$bin/dit_bench" \
     --frames $frames 2>&1 | tail -20
   [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
+  echo
+  echo "The same weights with the blocks offloaded (copied in as they run):"
+  ZT_BENCH_OFFLOAD=1 timeout 120 "$bin/dit_bench" /tmp/wan21-1.3b-random.safetensors $frames 832 480 2 0
+  [ $? -ne 0 ] && fail=1
   echo '```'
 } > "$report"
 cat "$report"

@@ -394,7 +394,7 @@ typedef struct dit_args {
     const char *model, *inputs, *dump;
     long frames, width, height, steps, threads, seed;
     double guidance, shift;
-    int json, uncached, device;
+    int json, uncached, device, offload;
 } dit_args;
 
 static void print_dit_help(void) {
@@ -417,6 +417,7 @@ static void print_dit_help(void) {
            "  --uncached          zt_wan_dit_forward: the text's cross-attention keys and\n"
            "                      values again in every call, not once per prompt\n"
            "  --device D          cpu (default), cuda or cuda:N\n"
+           "  --offload           on a GPU, copy each block's weights in as it runs\n"
            "  -t, --threads N     CPU threads, 0 for all cores (default 0)\n"
            "      --json          one JSON line on stdout\n"
            "  -h, --help          this text\n");
@@ -441,6 +442,10 @@ static int parse_dit_args(int argc, char **argv, dit_args *a) {
         }
         if (!strcmp(f, "--uncached")) {
             a->uncached = 1;
+            continue;
+        }
+        if (!strcmp(f, "--offload")) {
+            a->offload = 1;
             continue;
         }
         if (i + 1 >= argc)
@@ -507,7 +512,8 @@ static int bench_dit(int argc, char **argv) {
                            .seed = (uint64_t)a.seed,
                            .threads = (int)a.threads,
                            .uncached = a.uncached,
-                           .device = a.device};
+                           .device = a.device,
+                           .offload = a.offload};
     zt_bench_dit_stats st;
     zt_status s = zt_bench_dit_run(&o, &st);
     if (s == ZT_OK && a.dump) s = zt_cli_write_f32(a.dump, st.latents, (size_t)st.numel, "latents");

@@ -17,6 +17,7 @@ enum {
     OPT_CONFIG,
     OPT_JSON,
     OPT_DRY_RUN,
+    OPT_OFFLOAD,
     OPT_HELP,
     OPT_SETTING, /* every option from here on maps to a settings key */
 };
@@ -48,6 +49,9 @@ static const struct {
     {"max-memory", 0, "max_memory"},
     {"vae-tile", 0, "vae_tile"},
     {"vae-tile-overlap", 0, "vae_tile_overlap"},
+    {"device", 0, "device"},
+    {"text-encoder-device", 0, "text_encoder_device"},
+    {"vae-device", 0, "vae_device"},
     {"output", 'o', "output"},
     {"codec", 'c', "codec"},
     {"crf", 0, "crf"},
@@ -98,6 +102,12 @@ static void print_help(const char *cmd) {
         "                             tile that fits)\n"
         "      --vae-tile-overlap N   pixels tiles share, blended (default: 64, at most a\n"
         "                             quarter of N)\n"
+        "      --device D             cpu (default), cuda or cuda:N: where the models run\n"
+        "      --text-encoder-device D  the text encoder's (default: --device); cpu keeps\n"
+        "                             umT5-XXL (11 GB) off the GPU, as Wan's --t5_cpu\n"
+        "      --vae-device D         the VAE's (default: --device)\n"
+        "      --offload              on a GPU, keep the transformer's blocks in host memory\n"
+        "                             and copy each in as it runs (for small cards)\n"
         "  -o, --output PATH          .mp4 (H.264), .webm (VP9), .mkv (FFV1), .gif, .y4m, '-'\n"
         "                             (y4m to stdout) or a PNG pattern like frames/%%04d.png\n"
         "  -c, --codec NAME           h264, vp9, ffv1, gif, png or y4m (default: from -o)\n"
@@ -208,7 +218,7 @@ static void cb_end(void *user) {
 
 static int run_generate(int argc, char **argv, zt_gen_mode mode) {
     const char *cmd = argv[0];
-    struct option opts[NFLAGS + 6];
+    struct option opts[NFLAGS + 7];
     char shortopts[2 * NFLAGS + 5];
     int n = 0, ns = 0;
     shortopts[ns++] = ':'; /* report a missing value as ':' rather than '?' */
@@ -224,6 +234,7 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
     opts[n++] = (struct option){"config", required_argument, NULL, OPT_CONFIG};
     opts[n++] = (struct option){"json", no_argument, NULL, OPT_JSON};
     opts[n++] = (struct option){"dry-run", no_argument, NULL, OPT_DRY_RUN};
+    opts[n++] = (struct option){"offload", no_argument, NULL, OPT_OFFLOAD};
     opts[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
     opts[n] = (struct option){0, 0, 0, 0};
     shortopts[ns++] = 'h';
@@ -231,7 +242,7 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
 
     /* first pass: collect; settings are applied afterwards in precedence order */
     const char *preset = NULL, *config = NULL;
-    int json = 0, dry_run = 0;
+    int json = 0, dry_run = 0, offload = 0;
     int flag_index[256], nflag = 0;
     const char *flag_value[256];
     opterr = 0;
@@ -249,6 +260,8 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
             json = 1;
         else if (c == OPT_DRY_RUN)
             dry_run = 1;
+        else if (c == OPT_OFFLOAD)
+            offload = 1;
         else if (c >= OPT_SETTING && c < OPT_SETTING + NFLAGS) {
             if (nflag >= 256) return zt_cli_usage_error(cmd, "too many options");
             flag_index[nflag] = c - OPT_SETTING;
@@ -295,6 +308,10 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
         snprintf(src, sizeof src, "--%s", setting_flags[flag_index[i]].flag);
         zt_settings_set_source(&s, src);
         st = zt_settings_set(&s, setting_flags[flag_index[i]].key, flag_value[i]);
+    }
+    if (st == ZT_OK && offload) {
+        zt_settings_set_source(&s, "--offload");
+        st = zt_settings_set(&s, "offload", "1");
     }
     if (st == ZT_OK && positional_prompt) {
         zt_settings_set_source(&s, "PROMPT argument");

@@ -2,17 +2,75 @@
 #include "ops.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "status.h"
 
 #define SHAPE(t) zt_tensor_shape_str((t), (char[96]){0}, 96)
 
-#define DISPATCH(fn, ...)                                                                  \
-    do {                                                                                   \
-        if (!be->fn)                                                                       \
-            return zt_fail(ZT_ERR_UNSUPPORTED, #fn ": not on the %s backend", be->name);   \
-        return be->fn(be, __VA_ARGS__);                                                    \
+/* ---- profiling: with zt_op_profile(1), each op waits for the backend before and after
+ * and its wall time is added to its name's total (for finding where a model's time goes;
+ * the waiting makes the whole slower) */
+#define PROF_MAX 32
+static struct {
+    int on;
+    struct {
+        const char *name;
+        double seconds;
+        long calls;
+    } ops[PROF_MAX];
+} prof;
+
+static double prof_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void zt_op_profile(int on) {
+    memset(&prof, 0, sizeof prof);
+    prof.on = on;
+}
+
+static double prof_begin(zt_backend *be) {
+    if (!prof.on) return 0;
+    if (be->sync) be->sync(be);
+    return prof_now();
+}
+
+static zt_status prof_end(zt_backend *be, const char *name, double t0, zt_status s) {
+    if (!prof.on) return s;
+    if (be->sync) be->sync(be);
+    double dt = prof_now() - t0;
+    for (int i = 0; i < PROF_MAX; i++) {
+        if (prof.ops[i].name && strcmp(prof.ops[i].name, name)) continue;
+        prof.ops[i].name = name;
+        prof.ops[i].seconds += dt;
+        prof.ops[i].calls++;
+        break;
+    }
+    return s;
+}
+
+void zt_op_profile_report(FILE *f) {
+    double total = 0;
+    for (int i = 0; i < PROF_MAX && prof.ops[i].name; i++) total += prof.ops[i].seconds;
+    fprintf(f, "%-28s %10s %8s %10s %6s\n", "op", "calls", "seconds", "ms/call", "share");
+    for (int i = 0; i < PROF_MAX && prof.ops[i].name; i++)
+        fprintf(f, "%-28s %10ld %8.3f %10.3f %5.1f%%\n", prof.ops[i].name, prof.ops[i].calls,
+                prof.ops[i].seconds, 1e3 * prof.ops[i].seconds / (double)prof.ops[i].calls,
+                100.0 * prof.ops[i].seconds / (total > 0 ? total : 1));
+    fprintf(f, "%-28s %10s %8.3f\n", "all ops", "", total);
+}
+
+#define DISPATCH_AS(label, fn, ...)                                                                \
+    do {                                                                                           \
+        if (!be->fn) return zt_fail(ZT_ERR_UNSUPPORTED, #fn ": not on the %s backend", be->name);  \
+        if (!prof.on) return be->fn(be, __VA_ARGS__);                                              \
+        double t0_ = prof_begin(be);                                                               \
+        return prof_end(be, (label), t0_, be->fn(be, __VA_ARGS__));                                \
     } while (0)
+#define DISPATCH(fn, ...) DISPATCH_AS(#fn, fn, __VA_ARGS__)
 
 static zt_status need_f32(const char *op, const char *arg, const zt_tensor *t) {
     if (t->dtype != ZT_F32)
@@ -50,15 +108,17 @@ static zt_status need_same_shape(const char *op, const zt_tensor *y, const zt_te
     return ZT_OK;
 }
 
-static int64_t last_dim(const zt_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
+static int64_t last_dim(const zt_tensor *t) {
+    return t->ndim ? t->shape[t->ndim - 1] : 1;
+}
 
 zt_status zt_op_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
                        const zt_tensor *b) {
     ZT_TRY(need_f32_contig("linear", "x", x));
     ZT_TRY(need_f32_contig("linear", "y", y));
     if (w->ndim != 2 || !zt_dtype_is_float(w->dtype) || !zt_tensor_is_contiguous(w))
-        return zt_fail(ZT_ERR_RUNTIME, "linear: weight %s %s is not a contiguous matrix",
-                       SHAPE(w), zt_dtype_name(w->dtype));
+        return zt_fail(ZT_ERR_RUNTIME, "linear: weight %s %s is not a contiguous matrix", SHAPE(w),
+                       zt_dtype_name(w->dtype));
     int64_t n = w->shape[0], k = w->shape[1];
     if (x->ndim < 1 || last_dim(x) != k || y->ndim != x->ndim || last_dim(y) != n)
         return zt_fail(ZT_ERR_RUNTIME, "linear: x %s, weight %s and y %s disagree", SHAPE(x),
@@ -123,8 +183,8 @@ zt_status zt_op_l2_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, int ax
     DISPATCH(l2_norm, y, x, axis, gamma, beta, scale, eps);
 }
 
-zt_status zt_op_unary(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_unary_op op,
-                      float alpha, float beta) {
+zt_status zt_op_unary(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_unary_op op, float alpha,
+                      float beta) {
     ZT_TRY(need_f32_contig("unary", "x", x));
     ZT_TRY(need_f32_contig("unary", "y", y));
     ZT_TRY(need_same_shape("unary", y, x));
@@ -174,8 +234,7 @@ zt_status zt_op_mul(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_t
 }
 
 /* a modulation vector covers one row ([D]) or every row (x's element count) */
-static zt_status need_mod(const char *op, const char *arg, const zt_tensor *m,
-                          const zt_tensor *x) {
+static zt_status need_mod(const char *op, const char *arg, const zt_tensor *m, const zt_tensor *x) {
     ZT_TRY(need_f32_contig(op, arg, m));
     int64_t n = zt_tensor_numel(m);
     if (n != last_dim(x) && n != zt_tensor_numel(x))
@@ -216,16 +275,19 @@ zt_status zt_op_attention(zt_backend *be, zt_tensor *o, const zt_tensor *q, cons
     for (int i = 0; i < 3; i++) {
         ZT_TRY(need_f32("attention", "q/k/v", in[i]));
         if (in[i]->ndim != 4 || in[i]->stride[3] != 1)
-            return zt_fail(ZT_ERR_RUNTIME, "attention: q/k/v %s must be [B, L, H, D] with D "
-                           "contiguous", SHAPE(in[i]));
+            return zt_fail(ZT_ERR_RUNTIME,
+                           "attention: q/k/v %s must be [B, L, H, D] with D "
+                           "contiguous",
+                           SHAPE(in[i]));
     }
     ZT_TRY(need_f32_contig("attention", "o", o));
-    if (!zt_tensor_same_shape(k, v) || k->shape[0] != q->shape[0] ||
-        k->shape[2] != q->shape[2] || k->shape[3] != q->shape[3] || !zt_tensor_same_shape(o, q))
+    if (!zt_tensor_same_shape(k, v) || k->shape[0] != q->shape[0] || k->shape[2] != q->shape[2] ||
+        k->shape[3] != q->shape[3] || !zt_tensor_same_shape(o, q))
         return zt_fail(ZT_ERR_RUNTIME, "attention: q %s, k %s, v %s, o %s disagree", SHAPE(q),
                        SHAPE(k), SHAPE(v), SHAPE(o));
     if (k->shape[1] < 1) return zt_fail(ZT_ERR_RUNTIME, "attention: no keys");
-    DISPATCH(attention, o, q, k, v, p);
+    DISPATCH_AS(k->shape[1] == q->shape[1] ? "attention" : "attention (Lk != Lq)", attention, o, q,
+                k, v, p);
 }
 
 zt_status zt_op_rope3d(zt_backend *be, zt_tensor *x, const zt_rope_params *p) {
@@ -277,11 +339,13 @@ static zt_status check_conv(const char *op, int nsp, const zt_tensor *y, const z
         if (p->stride[j] < 1 || p->pad[j][0] < 0 || p->pad[j][1] < 0)
             return zt_fail(ZT_ERR_RUNTIME, "%s: bad stride or padding", op);
         int64_t in = x->shape[2 + i] + (i == 0 && pv ? pv->shape[2] : 0);
-        int64_t o = zt_conv_out_size(in, (int)w->shape[2 + i], p->stride[j],
-                                     p->pad[j][0], p->pad[j][1]);
+        int64_t o =
+            zt_conv_out_size(in, (int)w->shape[2 + i], p->stride[j], p->pad[j][0], p->pad[j][1]);
         if (o < 1 || y->shape[2 + i] != o)
-            return zt_fail(ZT_ERR_RUNTIME, "%s: x %s with weight %s gives size %lld in dim %d, "
-                           "y is %s", op, SHAPE(x), SHAPE(w), (long long)o, 2 + i, SHAPE(y));
+            return zt_fail(ZT_ERR_RUNTIME,
+                           "%s: x %s with weight %s gives size %lld in dim %d, "
+                           "y is %s",
+                           op, SHAPE(x), SHAPE(w), (long long)o, 2 + i, SHAPE(y));
     }
     if (y->data == x->data) return zt_fail(ZT_ERR_RUNTIME, "%s: y may not alias x", op);
     return need_vec(op, "bias", b, w->shape[0]);
@@ -316,8 +380,7 @@ zt_status zt_op_pad(zt_backend *be, zt_tensor *y, const zt_tensor *x, const int6
     if (x->ndim != y->ndim) return zt_fail(ZT_ERR_RUNTIME, "pad: dims differ");
     for (int i = 0; i < x->ndim; i++)
         if (pad[i][0] < 0 || pad[i][1] < 0 || y->shape[i] != x->shape[i] + pad[i][0] + pad[i][1])
-            return zt_fail(ZT_ERR_RUNTIME, "pad: %s padded does not give %s", SHAPE(x),
-                           SHAPE(y));
+            return zt_fail(ZT_ERR_RUNTIME, "pad: %s padded does not give %s", SHAPE(x), SHAPE(y));
     DISPATCH(pad, y, x, pad, value);
 }
 

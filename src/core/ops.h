@@ -8,7 +8,14 @@
 #ifndef ZT_OPS_H
 #define ZT_OPS_H
 
+#include <stdio.h>
+
 #include "../backends/backend.h"
+
+/* Per-op wall time (process-wide, not thread-safe: for benchmarks). zt_op_profile(1)
+ * clears the totals and starts; each op then waits for its backend before and after. */
+void zt_op_profile(int on);
+void zt_op_profile_report(FILE *f);
 
 zt_status zt_op_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
                        const zt_tensor *b);

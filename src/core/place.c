@@ -20,20 +20,25 @@ zt_status zt_place_tensors(zt_placed *pl, zt_backend *be, zt_tensor *const *list
     void *block;
     zt_status s = be->alloc(be, total, &block);
     if (s != ZT_OK) return zt_fail_wrap(s, "weights (%zu MiB) on %s: ", total >> 20, be->name);
+    /* uploads first, views repointed only once all are done, so that a failure leaves
+     * every tensor as it was */
     size_t off = 0;
     for (size_t i = 0; i < n && s == ZT_OK; i++) {
-        size_t bytes = zt_tensor_nbytes(list[i]);
-        void *dst = (char *)block + off;
-        s = be->upload(be, dst, list[i]->data, bytes);
-        list[i]->data = dst;
-        list[i]->device = be->device;
-        off += align_up(bytes);
+        s = be->upload(be, (char *)block + off, list[i]->data, zt_tensor_nbytes(list[i]));
+        off += align_up(zt_tensor_nbytes(list[i]));
     }
     /* uploads from mapped files may still be in flight; the mapping must outlive them */
     if (s == ZT_OK) s = be->sync(be);
     if (s != ZT_OK) {
         be->dealloc(be, block);
         return s;
+    }
+    off = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t bytes = zt_tensor_nbytes(list[i]);
+        list[i]->data = (char *)block + off;
+        list[i]->device = be->device;
+        off += align_up(bytes);
     }
     *pl = (zt_placed){be, block, total};
     return ZT_OK;

@@ -15,6 +15,7 @@
 
 #include "../core/log.h"
 #include "../core/ops.h"
+#include "../core/place.h"
 #include "../core/status.h"
 #include "../io/weights.h"
 
@@ -70,7 +71,8 @@ struct zt_t5 {
     zt_tensor emb;  /* [V, D] */
     zt_tensor norm; /* [D] */
     t5_layer *layers;
-    float *tables; /* [layers or 1, B, H] */
+    float *tables;    /* [layers or 1, B, H] */
+    zt_placed placed; /* the weights' copy in a device's memory (zt_t5_place) */
 };
 
 /* ---- loading -------------------------------------------------------------------------- */
@@ -198,8 +200,26 @@ zt_status zt_t5_open(zt_t5 **out, const char *path) {
     return ZT_OK;
 }
 
+zt_status zt_t5_place(zt_t5 *t, zt_backend *be) {
+    if (t->placed.be) return zt_fail(ZT_ERR_USAGE, "t5: weights are already placed");
+    size_t n = 0, cap = 1 + (size_t)t->info.layers * 9;
+    zt_tensor **list = malloc(cap * sizeof *list);
+    if (!list) return zt_fail(ZT_ERR_NOMEM, "t5: out of memory");
+    list[n++] = &t->norm; /* the token table stays on the host: embed() reads its rows */
+    for (int i = 0; i < t->info.layers; i++) {
+        t5_layer *ly = &t->layers[i];
+        zt_tensor *ts[9] = {&ly->norm1, &ly->q,    &ly->k,   &ly->v,  &ly->o,
+                            &ly->norm2, &ly->gate, &ly->fc1, &ly->fc2}; /* 9 per layer: cap */
+        for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) list[n++] = ts[k];
+    }
+    zt_status s = zt_place_tensors(&t->placed, be, list, n);
+    free(list);
+    return s;
+}
+
 void zt_t5_free(zt_t5 *t) {
     if (!t) return;
+    zt_placed_free(&t->placed);
     zt_weights_close(t->w);
     free(t->layers);
     free(t->tables);
@@ -233,14 +253,13 @@ static void fill_rel_bias(float *rb, const float *table, const int32_t *bucket, 
         for (int64_t t = 0; t < m; t++) rb[h * m + t] = table[(int64_t)bucket[t] * heads + h];
 }
 
-/* Everything but the final norm, on x [L, D] holding the embeddings. */
-static zt_status run_layers(const zt_t5 *t, zt_backend *be, zt_arena *arena, zt_tensor *x) {
+/* Everything but the final norm, on x [L, D] holding the embeddings. bucket [2L - 1] and
+ * rb [H, 2L - 1] are host memory (the attention op takes its bias from the host). */
+static zt_status layers(const zt_t5 *t, zt_backend *be, zt_arena *arena, zt_tensor *x,
+                        int32_t *bucket, float *rb) {
     const zt_t5_info *info = &t->info;
     int64_t l = x->shape[0], d = info->d_model, h = info->heads, k = info->d_kv;
     int64_t f = info->d_ff, m = 2 * l - 1;
-    int32_t *bucket = zt_arena_alloc(arena, (size_t)m * sizeof *bucket);
-    float *rb = zt_arena_alloc(arena, (size_t)(h * m) * sizeof *rb);
-    if (!bucket || !rb) return ZT_ERR_NOMEM;
     for (int64_t i = 0; i < m; i++)
         bucket[i] = zt_t5_bucket(i - (l - 1), info->buckets, info->max_distance);
     zt_attn_params ap = {.scale = 1.0f, .key_valid = NULL, .rel_bias = rb}; /* T5: unscaled */
@@ -286,27 +305,49 @@ static zt_status run_layers(const zt_t5 *t, zt_backend *be, zt_arena *arena, zt_
     return ZT_OK;
 }
 
-/* The embedding rows of ids into x [L, D] (converting just those rows). */
-static zt_status embed(const zt_t5 *t, zt_tensor *x, const int32_t *ids, int64_t n) {
+static zt_status run_layers(const zt_t5 *t, zt_backend *be, zt_arena *arena, zt_tensor *x) {
+    int64_t m = 2 * x->shape[0] - 1;
+    int32_t *bucket = malloc((size_t)m * sizeof *bucket);
+    float *rb = malloc((size_t)(t->info.heads * m) * sizeof *rb);
+    zt_status s = bucket && rb ? layers(t, be, arena, x, bucket, rb)
+                               : zt_fail(ZT_ERR_NOMEM, "t5: out of memory");
+    free(bucket);
+    free(rb);
+    return s;
+}
+
+/* The embedding rows of ids into x [L, D] (converting just those rows), on the host and
+ * uploaded when x lives on a device. */
+static zt_status embed(const zt_t5 *t, zt_backend *be, zt_tensor *x, const int32_t *ids,
+                       int64_t n) {
     int64_t d = t->info.d_model;
     size_t row = (size_t)d * zt_dtype_size(t->emb.dtype);
-    for (int64_t i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= t->info.vocab)
+    float *h = x->device ? malloc((size_t)(n * d) * sizeof *h) : x->data;
+    if (!h) return zt_fail(ZT_ERR_NOMEM, "t5: out of memory");
+    zt_status s = ZT_OK;
+    for (int64_t i = 0; i < n && s == ZT_OK; i++) {
+        if (ids[i] < 0 || ids[i] >= t->info.vocab) {
             /* a tokenizer that does not belong to this encoder: a bad pair of files */
-            return zt_fail(ZT_ERR_INPUT,
-                           "t5: token id %d at position %lld is outside the vocabulary of %d",
-                           (int)ids[i], (long long)i, t->info.vocab);
-        zt_convert_to_f32((float *)x->data + i * d, (const char *)t->emb.data + ids[i] * row,
-                          t->emb.dtype, d);
+            s = zt_fail(ZT_ERR_INPUT,
+                        "t5: token id %d at position %lld is outside the vocabulary of %d",
+                        (int)ids[i], (long long)i, t->info.vocab);
+            break;
+        }
+        zt_convert_to_f32(h + i * d, (const char *)t->emb.data + ids[i] * row, t->emb.dtype, d);
     }
-    return ZT_OK;
+    if (x->device) {
+        if (s == ZT_OK) s = be->upload(be, x->data, h, (size_t)(n * d) * sizeof *h);
+        if (s == ZT_OK) s = be->sync(be); /* h goes now */
+        free(h);
+    }
+    return s;
 }
 
 static zt_status encode(const zt_t5 *t, zt_backend *be, zt_arena *arena, const int32_t *ids,
                         int64_t n, zt_tensor *out) {
     zt_tensor x;
     ZT_TRY(zt_arena_tensor(arena, &x, ZT_F32, 2, ZT_SHAPE(n, t->info.d_model))); /* [L, D] */
-    ZT_TRY(embed(t, &x, ids, n));
+    ZT_TRY(embed(t, be, &x, ids, n));
     ZT_TRY(run_layers(t, be, arena, &x));
     return zt_op_rms_norm(be, out, &x, &t->norm, T5_EPS);
 }

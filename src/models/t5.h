@@ -39,6 +39,10 @@ typedef struct zt_t5_info {
 zt_status zt_t5_open(zt_t5 **t5, const char *path);
 /* NULL is a no-op. */
 void zt_t5_free(zt_t5 *t5);
+/* Copy the weights (all but the token table, whose rows are read on the host) into be's
+ * memory, to run the encoder on be (a device backend; nothing to do on a host backend).
+ * Once placed, the encoder runs only on be, and its outputs must live there. */
+zt_status zt_t5_place(zt_t5 *t5, zt_backend *be);
 const zt_t5_info *zt_t5_get_info(const zt_t5 *t5);
 
 /* The last hidden states of ids[0..n) (each in [0, vocab); n >= 1, no padding) into

@@ -97,9 +97,20 @@ struct zt_wan_dit {
     zt_tensor head, head_b;     /* [P, D], [P] */
     zt_tensor head_mod;         /* [2, D] f32: shift, scale */
     dit_block *blocks;
-    float *tables; /* the f32 modulation tables: [layers, 6, D] then [2, D] */
-    zt_placed placed; /* the weights' copy in a device's memory (zt_wan_dit_place) */
+    float *tables;           /* the f32 modulation tables: [layers, 6, D] then [2, D] */
+    zt_placed placed;        /* the weights' copy in a device's memory (zt_wan_dit_place) */
+    struct dit_offload *off; /* zt_wan_dit_place_offload: one block's weights at a time */
 };
+
+/* --offload: the blocks stay in host memory; block i is copied into one device buffer
+ * just before it runs (stream-ordered, so the copy waits for the last block's work). */
+typedef struct dit_offload {
+    zt_backend *be;
+    void *buf;
+    size_t bytes;
+    int loaded;     /* the block now in buf, or -1 */
+    dit_block slot; /* m->blocks[loaded] pointing into buf */
+} dit_offload;
 
 /* ---- loading -------------------------------------------------------------------------- */
 
@@ -265,28 +276,89 @@ zt_status zt_wan_dit_open(zt_wan_dit **out, const char *path) {
     return ZT_OK;
 }
 
+/* The 27 weight tensors of a block, in a fixed order. */
+static int block_tensors(dit_block *b, zt_tensor **out) {
+    int n = 0;
+    dit_attn *at[2] = {&b->self, &b->cross};
+    for (int j = 0; j < 2; j++) {
+        zt_tensor *ts[] = {&at[j]->q,  &at[j]->k,  &at[j]->v,  &at[j]->o,      &at[j]->qb,
+                           &at[j]->kb, &at[j]->vb, &at[j]->ob, &at[j]->norm_q, &at[j]->norm_k};
+        for (size_t k = 0; k < 10; k++) out[n++] = ts[k];
+    }
+    zt_tensor *rest[] = {&b->norm3_w, &b->norm3_b, &b->ffn0,      &b->ffn0_b,
+                         &b->ffn2,    &b->ffn2_b,  &b->modulation};
+    for (size_t k = 0; k < 7; k++) out[n++] = rest[k];
+    return n;
+}
+
+#define BLOCK_TENSORS 27
+#define OFFLOAD_ALIGN 256
+
+static size_t align_offload(size_t n) {
+    return (n + OFFLOAD_ALIGN - 1) & ~(size_t)(OFFLOAD_ALIGN - 1);
+}
+
+/* The block to run as block i: itself, or with --offload its copy in the device buffer. */
+static zt_status block_at(const zt_wan_dit *m, int i, const dit_block **out) {
+    dit_offload *o = m->off;
+    if (!o) {
+        *out = &m->blocks[i];
+        return ZT_OK;
+    }
+    if (o->loaded != i) {
+        dit_block host = m->blocks[i];
+        zt_tensor *src[BLOCK_TENSORS], *dst[BLOCK_TENSORS];
+        block_tensors(&host, src);
+        o->slot = host;
+        block_tensors(&o->slot, dst);
+        size_t off = 0;
+        for (int k = 0; k < BLOCK_TENSORS; k++) {
+            size_t bytes = zt_tensor_nbytes(src[k]);
+            dst[k]->data = (char *)o->buf + off;
+            dst[k]->device = o->be->device;
+            ZT_TRY(o->be->upload(o->be, dst[k]->data, src[k]->data, bytes));
+            off += align_offload(bytes);
+        }
+        o->loaded = i;
+    }
+    *out = &o->slot;
+    return ZT_OK;
+}
+
+zt_status zt_wan_dit_place_offload(zt_wan_dit *m, zt_backend *be) {
+    if (m->placed.be || m->off) return zt_fail(ZT_ERR_USAGE, "wan dit: weights are already placed");
+    if (!be->device) return ZT_OK;
+    zt_tensor *top[] = {&m->patch_w, &m->patch_b, &m->text0,   &m->text0_b, &m->text2,
+                        &m->text2_b, &m->time0,   &m->time0_b, &m->time2,   &m->time2_b,
+                        &m->proj,    &m->proj_b,  &m->head,    &m->head_b,  &m->head_mod};
+    ZT_TRY(zt_place_tensors(&m->placed, be, top, sizeof top / sizeof *top));
+    dit_offload *o = calloc(1, sizeof *o);
+    if (!o) return zt_fail(ZT_ERR_NOMEM, "wan dit: out of memory");
+    zt_tensor *ts[BLOCK_TENSORS];
+    block_tensors(&m->blocks[0], ts);
+    for (int k = 0; k < BLOCK_TENSORS; k++) o->bytes += align_offload(zt_tensor_nbytes(ts[k]));
+    zt_status s = be->alloc(be, o->bytes, &o->buf);
+    if (s != ZT_OK) {
+        free(o);
+        return zt_fail_wrap(s, "wan dit: the offload buffer of one block: ");
+    }
+    o->be = be;
+    o->loaded = -1;
+    m->off = o;
+    return ZT_OK;
+}
+
 zt_status zt_wan_dit_place(zt_wan_dit *m, zt_backend *be) {
-    if (m->placed.be) return zt_fail(ZT_ERR_USAGE, "wan dit: weights are already placed");
+    if (m->placed.be || m->off) return zt_fail(ZT_ERR_USAGE, "wan dit: weights are already placed");
     int layers = m->info.layers;
     size_t cap = 15 + (size_t)layers * 27, n = 0;
     zt_tensor **list = malloc(cap * sizeof *list);
     if (!list) return zt_fail(ZT_ERR_NOMEM, "wan dit: out of memory");
-    zt_tensor *top[] = {&m->patch_w, &m->patch_b, &m->text0, &m->text0_b, &m->text2,
-                        &m->text2_b, &m->time0, &m->time0_b, &m->time2, &m->time2_b,
-                        &m->proj, &m->proj_b, &m->head, &m->head_b, &m->head_mod};
+    zt_tensor *top[] = {&m->patch_w, &m->patch_b, &m->text0,   &m->text0_b, &m->text2,
+                        &m->text2_b, &m->time0,   &m->time0_b, &m->time2,   &m->time2_b,
+                        &m->proj,    &m->proj_b,  &m->head,    &m->head_b,  &m->head_mod};
     for (size_t i = 0; i < sizeof top / sizeof *top; i++) list[n++] = top[i];
-    for (int i = 0; i < layers; i++) {
-        dit_block *b = &m->blocks[i];
-        dit_attn *at[2] = {&b->self, &b->cross};
-        for (int j = 0; j < 2; j++) {
-            zt_tensor *ts[] = {&at[j]->q,  &at[j]->k,  &at[j]->v,  &at[j]->o,      &at[j]->qb,
-                               &at[j]->kb, &at[j]->vb, &at[j]->ob, &at[j]->norm_q, &at[j]->norm_k};
-            for (size_t k = 0; k < 10; k++) list[n++] = ts[k];
-        }
-        zt_tensor *rest[] = {&b->norm3_w, &b->norm3_b, &b->ffn0, &b->ffn0_b, &b->ffn2, &b->ffn2_b,
-                             &b->modulation};
-        for (size_t k = 0; k < 7; k++) list[n++] = rest[k];
-    }
+    for (int i = 0; i < layers; i++) n += (size_t)block_tensors(&m->blocks[i], list + n);
     zt_status s = zt_place_tensors(&m->placed, be, list, n);
     free(list);
     return s;
@@ -294,6 +366,10 @@ zt_status zt_wan_dit_place(zt_wan_dit *m, zt_backend *be) {
 
 void zt_wan_dit_free(zt_wan_dit *m) {
     if (!m) return;
+    if (m->off) {
+        m->off->be->dealloc(m->off->be, m->off->buf);
+        free(m->off);
+    }
     zt_placed_free(&m->placed);
     zt_weights_close(m->w);
     free(m->blocks);
@@ -600,7 +676,9 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
     zt_attn_params ap = {.scale = (float)(1.0 / sqrt((double)kd))};
     for (int i = 0; i < info->layers; i++) {
         zt_tensor ck = text ? s.ck : text_kv(ts, i, 0), cv = text ? s.cv : text_kv(ts, i, 1);
-        ZT_TRY(run_block(be, &m->blocks[i], &x, text, &ck, &cv, &e0v, runs, &rp, &ap, &s));
+        const dit_block *b;
+        ZT_TRY(block_at(m, i, &b));
+        ZT_TRY(run_block(be, b, &x, text, &ck, &cv, &e0v, runs, &rp, &ap, &s));
     }
 
     /* head: modulation from e (before the projection), then unpatchify */
@@ -689,7 +767,9 @@ zt_status zt_wan_dit_text_init(zt_wan_dit_text **out, const zt_wan_dit *m, zt_ba
     }
     for (int i = 0; i < info->layers && rc == ZT_OK; i++) {
         zt_tensor ck = text_kv(ts, i, 0), cv = text_kv(ts, i, 1);
-        rc = cross_kv(be, &m->blocks[i], text, &ck, &cv);
+        const dit_block *b;
+        rc = block_at(m, i, &b);
+        if (rc == ZT_OK) rc = cross_kv(be, b, text, &ck, &cv);
     }
     if (rc != ZT_OK) {
         zt_wan_dit_text_free(ts);

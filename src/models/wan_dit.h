@@ -45,6 +45,10 @@ void zt_wan_dit_free(zt_wan_dit *m);
  * backend needs nothing and this does nothing). Once placed, the model runs only on be;
  * latents, text and outputs handed to it must live there too. */
 zt_status zt_wan_dit_place(zt_wan_dit *m, zt_backend *be);
+/* The same for small cards: only the embeddings and the head go over; each block's
+ * weights are copied into one block-sized device buffer as it runs (every forward pass
+ * copies all of them once: about the model's size over the host link per pass). */
+zt_status zt_wan_dit_place_offload(zt_wan_dit *m, zt_backend *be);
 const zt_wan_dit_info *zt_wan_dit_get_info(const zt_wan_dit *m);
 
 /* The text context through text_embedding, once per prompt: ctx [L, text_dim] f32

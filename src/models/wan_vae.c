@@ -29,6 +29,7 @@
 
 #include "../core/log.h"
 #include "../core/ops.h"
+#include "../core/place.h"
 #include "../core/status.h"
 
 #define VAE_MAX_STAGES 4
@@ -111,6 +112,12 @@ struct zt_wan_vae {
     vae_coder enc, dec;
     vae_conv quant, post_quant;
     float mean[64], std[64];
+    /* per-channel latent statistics as scale and shift, [z, 1, 1, 1] over stat_host:
+     * [0] normalize after encoding (1 / std, -mean / std), [1] undo it before decoding
+     * (std, mean); placed with their half */
+    float stat_host[2][2][64];
+    zt_tensor stat[2][2];
+    zt_placed placed[2]; /* [0] encoder, [1] decoder (zt_wan_vae_place) */
 };
 
 /* ---- naming --------------------------------------------------------------------------- */
@@ -590,6 +597,15 @@ static zt_status vae_load(zt_wan_vae *v) {
     ZT_TRY(load_stats(v));
     v->info.mean = v->mean;
     v->info.std = v->std;
+    for (int c = 0; c < (int)z; c++) {
+        v->stat_host[0][0][c] = 1.0f / v->std[c];
+        v->stat_host[0][1][c] = -v->mean[c] / v->std[c];
+        v->stat_host[1][0][c] = v->std[c];
+        v->stat_host[1][1][c] = v->mean[c];
+    }
+    for (int d = 0; d < 2; d++)
+        for (int k = 0; k < 2; k++)
+            v->stat[d][k] = zt_tensor_new(ZT_F32, v->stat_host[d][k], z, 1, 1, 1);
     return ZT_OK;
 }
 
@@ -613,6 +629,8 @@ zt_status zt_wan_vae_open(zt_wan_vae **out, const char *path) {
 
 void zt_wan_vae_free(zt_wan_vae *v) {
     if (!v) return;
+    zt_placed_free(&v->placed[0]);
+    zt_placed_free(&v->placed[1]);
     zt_weights_close(v->w);
     for (size_t i = 0; i < v->n_strs; i++) free(v->strs[i]);
     free(v->strs);
@@ -622,6 +640,163 @@ void zt_wan_vae_free(zt_wan_vae *v) {
 
 const zt_wan_vae_info *zt_wan_vae_get_info(const zt_wan_vae *v) {
     return &v->info;
+}
+
+/* ---- placement on a device ------------------------------------------------------------ */
+
+#define VAE_MAX_PLACED 320
+
+typedef struct place_list {
+    zt_tensor *t[VAE_MAX_PLACED];
+    size_t n;
+} place_list;
+
+/* Absent tensors (no shortcut, no time conv) have no data and are skipped. */
+static void pl_add(place_list *l, zt_tensor *t) {
+    if (t->data && l->n < VAE_MAX_PLACED) l->t[l->n++] = t;
+}
+static void pl_conv(place_list *l, vae_conv *cv) {
+    pl_add(l, &cv->w);
+    pl_add(l, &cv->b);
+}
+static void pl_res(place_list *l, vae_res *r) {
+    pl_add(l, &r->g1);
+    pl_add(l, &r->g2);
+    pl_conv(l, &r->c1);
+    pl_conv(l, &r->c2);
+    if (r->has_sc) pl_conv(l, &r->sc);
+}
+
+static zt_status place_half(zt_wan_vae *v, zt_backend *be, int decoder) {
+    zt_placed *pl = &v->placed[decoder];
+    if (pl->be == be) return ZT_OK;
+    if (pl->be)
+        return zt_fail(ZT_ERR_USAGE, "wan vae: the %s is already placed on %s",
+                       decoder ? "decoder" : "encoder", pl->be->name);
+    vae_coder *cd = decoder ? &v->dec : &v->enc;
+    place_list l = {{0}, 0};
+    pl_conv(&l, decoder ? &v->post_quant : &v->quant);
+    pl_conv(&l, &cd->conv_in);
+    pl_res(&l, &cd->mid0);
+    pl_res(&l, &cd->mid1);
+    pl_add(&l, &cd->attn.g);
+    pl_add(&l, &cd->attn.wqkv);
+    pl_add(&l, &cd->attn.bqkv);
+    pl_add(&l, &cd->attn.wp);
+    pl_add(&l, &cd->attn.bp);
+    for (int s = 0; s < cd->n_stages; s++) {
+        vae_stage *st = &cd->st[s];
+        for (int i = 0; i < st->n_res; i++) pl_res(&l, &st->res[i]);
+        if (st->rs != RS_NONE) pl_conv(&l, &st->rs_conv);
+        if (st->rs == RS_UP3D || st->rs == RS_DOWN3D) pl_conv(&l, &st->rs_time);
+    }
+    pl_add(&l, &cd->head_g);
+    pl_conv(&l, &cd->head);
+    pl_add(&l, &v->stat[decoder][0]);
+    pl_add(&l, &v->stat[decoder][1]);
+    if (l.n == VAE_MAX_PLACED)
+        return zt_fail(ZT_ERR_RUNTIME, "wan vae: more tensors than placement expects");
+    return zt_place_tensors(pl, be, l.t, l.n);
+}
+
+zt_status zt_wan_vae_place(zt_wan_vae *v, zt_backend *be, int parts) {
+    if (!be->device) return ZT_OK;
+    if (parts & ZT_VAE_PART_DECODER) ZT_TRY(place_half(v, be, 1));
+    if (parts & ZT_VAE_PART_ENCODER) ZT_TRY(place_half(v, be, 0));
+    return ZT_OK;
+}
+
+/* A half runs where its weights are: on the device it was placed on, or on the host
+ * when it was not placed. Measuring runs (memory planning) never read them. */
+static zt_status check_placed(const zt_wan_vae *v, const zt_backend *be, int decoder) {
+    const zt_placed *pl = &v->placed[decoder];
+    const char *half = decoder ? "decoder" : "encoder";
+    if (be->device && (!pl->be || pl->be->device != be->device))
+        return zt_fail(ZT_ERR_USAGE, "wan vae: the %s's weights are not on %s "
+                       "(zt_wan_vae_place)", half, be->name);
+    if (!be->device && pl->be && !zt_arena_measuring())
+        return zt_fail(ZT_ERR_USAGE, "wan vae: the %s's weights are on %s, not on %s", half,
+                       pl->be->name, be->name);
+    return ZT_OK;
+}
+
+/* ---- host and device transfers -------------------------------------------------------- */
+
+/* Calls fn on every contiguous run of the innermost dim of t (f32), in element order:
+ * the run's host offset in t and its index in the packed order. */
+static void each_run(const zt_tensor *t, void (*fn)(void *ctx, float *p, int64_t packed,
+                                                    int64_t n), void *ctx) {
+    int64_t idx[ZT_MAX_DIMS] = {0}, inner = t->ndim ? t->shape[t->ndim - 1] : 1;
+    int64_t numel = zt_tensor_numel(t);
+    if (numel == 0) return;
+    int contiguous_inner = t->ndim == 0 || t->stride[t->ndim - 1] == 1 || inner == 1;
+    for (int64_t packed = 0; packed < numel; packed += inner) {
+        int64_t off = 0;
+        for (int d = 0; d + 1 < t->ndim; d++) off += idx[d] * t->stride[d];
+        float *p = (float *)t->data + off;
+        if (contiguous_inner) {
+            fn(ctx, p, packed, inner);
+        } else {
+            for (int64_t k = 0; k < inner; k++)
+                fn(ctx, p + k * t->stride[t->ndim - 1], packed + k, 1);
+        }
+        for (int d = t->ndim - 2; d >= 0; d--) {
+            if (++idx[d] < t->shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
+
+static void gather_run(void *ctx, float *p, int64_t packed, int64_t n) {
+    memcpy((float *)ctx + packed, p, (size_t)n * sizeof(float));
+}
+static void scatter_run(void *ctx, float *p, int64_t packed, int64_t n) {
+    memcpy(p, (const float *)ctx + packed, (size_t)n * sizeof(float));
+}
+
+/* dst (contiguous f32 in be's memory) = src (an f32 view of host memory). */
+static zt_status upload_view(zt_backend *be, zt_tensor *dst, const zt_tensor *src) {
+    int64_t n = zt_tensor_numel(src);
+    if (n != zt_tensor_numel(dst) || !zt_tensor_is_contiguous(dst))
+        return zt_fail(ZT_ERR_RUNTIME, "wan vae: an upload of mismatched tensors");
+    float *buf = malloc((size_t)(n ? n : 1) * sizeof *buf);
+    if (!buf) return zt_fail(ZT_ERR_NOMEM, "wan vae: out of memory for an upload");
+    each_run(src, gather_run, buf);
+    zt_status rc = be->upload(be, dst->data, buf, (size_t)n * sizeof *buf);
+    if (rc == ZT_OK) rc = be->sync(be); /* buf goes away */
+    free(buf);
+    return rc;
+}
+
+/* dst (an f32 view of host memory) = src (contiguous f32 in be's memory). */
+static zt_status download_view(zt_backend *be, zt_tensor *dst, const zt_tensor *src) {
+    int64_t n = zt_tensor_numel(src);
+    if (n != zt_tensor_numel(dst) || !zt_tensor_is_contiguous(src))
+        return zt_fail(ZT_ERR_RUNTIME, "wan vae: a download of mismatched tensors");
+    float *buf = malloc((size_t)(n ? n : 1) * sizeof *buf);
+    if (!buf) return zt_fail(ZT_ERR_NOMEM, "wan vae: out of memory for a download");
+    zt_status rc = be->download(be, buf, src->data, (size_t)n * sizeof *buf);
+    if (rc == ZT_OK) each_run(dst, scatter_run, buf);
+    free(buf);
+    return rc;
+}
+
+/* Where a caller's tensor lives must be the host or be's device. */
+static zt_status check_where(const zt_backend *be, const zt_tensor *t, const char *what) {
+    if (t->device && t->device != be->device)
+        return zt_fail(ZT_ERR_USAGE, "wan vae: %s live on device %d, not on %s's", what,
+                       t->device - 1, be->name);
+    return ZT_OK;
+}
+
+zt_status zt_wan_vae_copy_in(zt_backend *be, zt_tensor *dst, const zt_tensor *src) {
+    if (be->device && !src->device) return upload_view(be, dst, src);
+    return zt_op_copy(be, dst, src);
+}
+
+zt_status zt_wan_vae_copy_out(zt_backend *be, zt_tensor *dst, const zt_tensor *src) {
+    if (be->device && !dst->device) return download_view(be, dst, src);
+    return zt_op_copy(be, dst, src);
 }
 
 /* ---- streams -------------------------------------------------------------------------- */
@@ -634,7 +809,10 @@ typedef struct vae_slot {
 struct zt_wan_vae_stream {
     const zt_wan_vae *vae;
     int decoder;
-    zt_arena *cache;
+    zt_arena *cache;  /* host backends */
+    zt_backend *dev;  /* device backends: each slot is one allocation of dev */
+    const zt_backend *be; /* the backend of its first chunk, the only one it takes */
+    size_t dev_bytes; /* their sum */
     vae_slot *slots;
     int n_slots;
     int64_t chunk; /* chunks run so far */
@@ -661,13 +839,15 @@ zt_status zt_wan_vae_stream_init(zt_wan_vae_stream **out, const zt_wan_vae *v, i
 
 void zt_wan_vae_stream_free(zt_wan_vae_stream *s) {
     if (!s) return;
+    for (int i = 0; s->dev && s->slots && i < s->n_slots; i++)
+        if (s->slots[i].t.data) s->dev->dealloc(s->dev, s->slots[i].t.data);
     zt_arena_free(s->cache);
     free(s->slots);
     free(s);
 }
 
 size_t zt_wan_vae_stream_bytes(const zt_wan_vae_stream *s) {
-    return zt_arena_used(s->cache);
+    return zt_arena_used(s->cache) + s->dev_bytes;
 }
 
 /* ---- one chunk's computation -------------------------------------------------------- */
@@ -689,7 +869,16 @@ static zt_status get_slot(run *r, vae_slot **out, int i, int64_t c, int64_t n, i
     if (i < 0 || i >= r->s->n_slots)
         return zt_fail(ZT_ERR_RUNTIME, "wan vae: no cache slot %d", i);
     vae_slot *sl = &r->s->slots[i];
-    if (!sl->t.data) {
+    if (!sl->t.data && r->be->device) { /* the caches live as long as the stream */
+        zt_tensor t = zt_tensor_new(ZT_F32, NULL, 1, c, n, h, w);
+        size_t bytes = zt_tensor_nbytes(&t);
+        ZT_TRY(r->be->alloc(r->be, bytes, &t.data));
+        t.device = r->be->device;
+        r->s->dev = r->be;
+        r->s->dev_bytes += bytes;
+        sl->t = t;
+        ZT_TRY(r->be->fill_zero(r->be, t.data, bytes));
+    } else if (!sl->t.data) {
         ZT_TRY(zt_arena_zeros(r->s->cache, &sl->t, ZT_F32, 5, (int64_t[]){1, c, n, h, w}));
     } else if (sl->t.shape[1] != c || sl->t.shape[2] != n || sl->t.shape[3] != h ||
                sl->t.shape[4] != w) {
@@ -926,7 +1115,17 @@ static zt_status avg_down(run *r, zt_tensor *y, const zt_tensor *x, int ft, int 
     if (group > 1) { /* mean over each group: ones [1, 1, G] / G times [cout, G, N] */
         float *ones = zt_arena_alloc(r->a, (size_t)group * sizeof *ones);
         if (!ones) return ZT_ERR_NOMEM;
-        for (int64_t i = 0; i < group; i++) ones[i] = 1.0f / (float)group;
+        if (r->be->device) { /* filled on the host, then uploaded */
+            float *hv = malloc((size_t)group * sizeof *hv);
+            if (!hv) return zt_fail(ZT_ERR_NOMEM, "wan vae: out of memory");
+            for (int64_t i = 0; i < group; i++) hv[i] = 1.0f / (float)group;
+            zt_status rc = r->be->upload(r->be, ones, hv, (size_t)group * sizeof *hv);
+            if (rc == ZT_OK) rc = r->be->sync(r->be);
+            free(hv);
+            ZT_TRY(rc);
+        } else {
+            for (int64_t i = 0; i < group; i++) ones[i] = 1.0f / (float)group;
+        }
         zt_tensor a = zt_tensor_new(ZT_F32, ones, 1, 1, group);
         zt_tensor b = zt_tensor_new(ZT_F32, packed.data, cout, group, n);
         zt_tensor o = zt_tensor_new(ZT_F32, y->data, cout, 1, n);
@@ -1062,6 +1261,17 @@ static zt_status chunk_done(run *r) {
     return ZT_OK;
 }
 
+/* The weights' half is on be, and the stream's caches too (they are made by the first
+ * chunk, in be's memory). */
+static zt_status chunk_begin(zt_wan_vae_stream *s, const zt_backend *be) {
+    ZT_TRY(check_placed(s->vae, be, s->decoder));
+    if (s->be && s->be != be)
+        return zt_fail(ZT_ERR_USAGE, "wan vae: a stream runs on %s, not on %s", s->be->name,
+                       be->name);
+    s->be = be;
+    return ZT_OK;
+}
+
 /* Frames are passed on one at a time once a group of them at the next stage would take
  * more than this; below it, groups keep the convolutions' weight preparation and
  * thread start-up shared between frames. */
@@ -1163,6 +1373,7 @@ zt_status zt_wan_vae_decode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena
     const vae_coder *cd = &v->dec;
     if (!s->decoder) return zt_fail(ZT_ERR_RUNTIME, "wan vae: decoding on an encoder stream");
     ZT_TRY(need_input(z, 3, v->info.z_dim, "a latent frame"));
+    ZT_TRY(chunk_begin(s, be));
     run r = {be, arena, s, s->chunk == 0};
     int64_t n = r.first ? 1 : v->info.stride_t, n_out = 0;
     int64_t hp = z->shape[1] * v->info.stride_s, wp = z->shape[2] * v->info.stride_s;
@@ -1192,6 +1403,7 @@ zt_status zt_wan_vae_encode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena
     const vae_coder *cd = &v->enc;
     if (s->decoder) return zt_fail(ZT_ERR_RUNTIME, "wan vae: encoding on a decoder stream");
     ZT_TRY(need_input(in, 4, 3, "a chunk of frames"));
+    ZT_TRY(chunk_begin(s, be));
     int64_t n = in->shape[1], h = in->shape[2], w = in->shape[3];
     if (n != (s->chunk == 0 ? 1 : v->info.stride_t))
         return zt_fail(ZT_ERR_RUNTIME, "wan vae: chunk %lld of the encoder has %lld frames",
@@ -1230,16 +1442,40 @@ zt_status zt_wan_vae_encode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena
 
 /* ---- whole clips ---------------------------------------------------------------------- */
 
-/* x [z, ...] = x * scale[c] + shift[c] per channel (the latent statistics). */
+/* x [z, ...] = x * sc[c] + sh[c] per channel, sc and sh [z, 1, 1, 1] where x is. */
+static zt_status per_channel_t(zt_backend *be, zt_tensor *x, const zt_tensor *sc,
+                               const zt_tensor *sh) {
+    zt_tensor x4 = *x;
+    if (x4.ndim == 3) ZT_TRY(zt_tensor_unsqueeze(&x4, x, 1));
+    ZT_TRY(zt_op_mul(be, &x4, &x4, sc));
+    return zt_op_add(be, &x4, &x4, sh);
+}
+
 zt_status zt_wan_vae_per_channel(zt_backend *be, zt_tensor *x, const float *scale,
                                  const float *shift) {
     int64_t c = x->shape[0];
     zt_tensor sc = zt_tensor_new(ZT_F32, (void *)scale, c, 1, 1, 1);
     zt_tensor sh = zt_tensor_new(ZT_F32, (void *)shift, c, 1, 1, 1);
-    zt_tensor x4 = *x;
-    if (x4.ndim == 3) ZT_TRY(zt_tensor_unsqueeze(&x4, x, 1));
-    ZT_TRY(zt_op_mul(be, &x4, &x4, &sc));
-    return zt_op_add(be, &x4, &x4, &sh);
+    if (!be->device) return per_channel_t(be, x, &sc, &sh);
+    /* host tables: a short-lived device copy */
+    size_t bytes = (size_t)c * sizeof(float);
+    void *d = NULL;
+    ZT_TRY(be->alloc(be, 2 * bytes, &d));
+    sc.data = d;
+    sh.data = (char *)d + bytes;
+    sc.device = sh.device = be->device;
+    zt_status rc = be->upload(be, sc.data, scale, bytes);
+    if (rc == ZT_OK) rc = be->upload(be, sh.data, shift, bytes);
+    if (rc == ZT_OK) rc = per_channel_t(be, x, &sc, &sh);
+    be->dealloc(be, d); /* waits for the queued work */
+    return rc;
+}
+
+zt_status zt_wan_vae_latent_stats(const zt_wan_vae *v, zt_backend *be, zt_tensor *x,
+                                  int decoder) {
+    decoder = decoder != 0;
+    ZT_TRY(check_placed(v, be, decoder));
+    return per_channel_t(be, x, &v->stat[decoder][0], &v->stat[decoder][1]);
 }
 
 zt_status zt_wan_vae_decode(const zt_wan_vae *v, zt_backend *be, zt_arena *arena,
@@ -1251,12 +1487,22 @@ zt_status zt_wan_vae_decode(const zt_wan_vae *v, zt_backend *be, zt_arena *arena
                        in->z_dim);
     int64_t z = in->z_dim, t = latents->shape[1], h = latents->shape[2], w = latents->shape[3];
     if (t < 1 || h < 1 || w < 1) return zt_fail(ZT_ERR_RUNTIME, "wan vae: empty latents");
-    float scale[64], shift[64];
-    for (int64_t c = 0; c < z; c++) scale[c] = in->std[c], shift[c] = in->mean[c];
+    ZT_TRY(check_where(be, latents, "latents"));
+    ZT_TRY(check_placed(v, be, 1));
+    /* frames go to fn in host memory: from a device, through host (one frame) */
+    float *host = NULL;
+    if (be->device) {
+        size_t fb = (size_t)(3 * h * in->stride_s * w * in->stride_s) * sizeof *host;
+        host = malloc(fb);
+        if (!host) return zt_fail(ZT_ERR_NOMEM, "wan vae: out of memory for a frame");
+    }
     zt_wan_vae_stream *s;
-    ZT_TRY(zt_wan_vae_stream_init(&s, v, 1));
+    zt_status rc = zt_wan_vae_stream_init(&s, v, 1);
+    if (rc != ZT_OK) {
+        free(host);
+        return rc;
+    }
     zt_arena_mark m = zt_arena_save(arena);
-    zt_status rc = ZT_OK;
     int64_t index = 0;
     for (int64_t i = 0; i < t && rc == ZT_OK; i++) {
         if (zt_interrupted()) {
@@ -1266,8 +1512,8 @@ zt_status zt_wan_vae_decode(const zt_wan_vae *v, zt_backend *be, zt_arena *arena
         zt_tensor lf, zi, out, frame;
         rc = zt_tensor_select(&lf, latents, 1, i);       /* [z, h, w] */
         if (rc == ZT_OK) rc = zt_arena_tensor(arena, &zi, ZT_F32, 3, (int64_t[]){z, h, w});
-        if (rc == ZT_OK) rc = zt_op_copy(be, &zi, &lf);
-        if (rc == ZT_OK && !(flags & ZT_VAE_RAW)) rc = zt_wan_vae_per_channel(be, &zi, scale, shift);
+        if (rc == ZT_OK) rc = zt_wan_vae_copy_in(be, &zi, &lf);
+        if (rc == ZT_OK && !(flags & ZT_VAE_RAW)) rc = zt_wan_vae_latent_stats(v, be, &zi, 1);
         if (rc == ZT_OK) rc = zt_wan_vae_decode_chunk(s, be, arena, &zi, &out);
         if (rc == ZT_OK) rc = zt_op_clamp(be, &out, &out, -1.0f, 1.0f);
         int64_t n = out.shape[1];
@@ -1279,11 +1525,18 @@ zt_status zt_wan_vae_decode(const zt_wan_vae *v, zt_backend *be, zt_arena *arena
             rc = zt_tensor_select(&src, &out, 1, f);
             if (rc == ZT_OK) rc = zt_op_copy(be, &frame, &src);
             if (rc == ZT_OK) rc = be->sync(be);
-            if (rc == ZT_OK) rc = fn(user, &frame, index++);
+            zt_tensor hf = frame;
+            if (rc == ZT_OK && host) { /* download is synchronous */
+                hf.data = host;
+                hf.device = 0;
+                rc = be->download(be, host, frame.data, zt_tensor_nbytes(&frame));
+            }
+            if (rc == ZT_OK) rc = fn(user, &hf, index++);
         }
         zt_arena_restore(arena, m);
     }
     zt_wan_vae_stream_free(s);
+    free(host);
     return rc;
 }
 
@@ -1304,8 +1557,9 @@ zt_status zt_wan_vae_encode(const zt_wan_vae *v, zt_backend *be, zt_arena *arena
         latents->shape[1] != t || latents->shape[2] != lh || latents->shape[3] != lw)
         return zt_fail(ZT_ERR_RUNTIME, "wan vae: latents should be [%d, %lld, %lld, %lld] f32",
                        in->z_dim, (long long)t, (long long)lh, (long long)lw);
-    float scale[64], shift[64];
-    for (int c = 0; c < in->z_dim; c++) scale[c] = 1.0f / in->std[c], shift[c] = -in->mean[c] / in->std[c];
+    ZT_TRY(check_where(be, video, "the video's frames"));
+    ZT_TRY(check_where(be, latents, "latents"));
+    ZT_TRY(check_placed(v, be, 0));
     zt_wan_vae_stream *s;
     ZT_TRY(zt_wan_vae_stream_init(&s, v, 0));
     zt_arena_mark m = zt_arena_save(arena);
@@ -1319,11 +1573,11 @@ zt_status zt_wan_vae_encode(const zt_wan_vae *v, zt_backend *be, zt_arena *arena
         zt_tensor src, x, mu, dst;
         rc = zt_tensor_narrow(&src, video, 1, start, n);
         if (rc == ZT_OK) rc = zt_arena_tensor(arena, &x, ZT_F32, 4, (int64_t[]){3, n, h, w});
-        if (rc == ZT_OK) rc = zt_op_copy(be, &x, &src);
+        if (rc == ZT_OK) rc = zt_wan_vae_copy_in(be, &x, &src);
         if (rc == ZT_OK) rc = zt_wan_vae_encode_chunk(s, be, arena, &x, &mu);
-        if (rc == ZT_OK && !(flags & ZT_VAE_RAW)) rc = zt_wan_vae_per_channel(be, &mu, scale, shift);
+        if (rc == ZT_OK && !(flags & ZT_VAE_RAW)) rc = zt_wan_vae_latent_stats(v, be, &mu, 0);
         if (rc == ZT_OK) rc = zt_tensor_narrow(&dst, latents, 1, i, 1);
-        if (rc == ZT_OK) rc = zt_op_copy(be, &dst, &mu);
+        if (rc == ZT_OK) rc = zt_wan_vae_copy_out(be, &dst, &mu);
         zt_arena_restore(arena, m);
     }
     zt_wan_vae_stream_free(s);

@@ -13,7 +13,15 @@
  * Files: Wan's original names (the official Wan2.x_VAE.pth and ComfyUI's
  * wan_2.1_vae / wan2.2_vae safetensors) and diffusers' AutoencoderKLWan names; the
  * naming, the version and every channel count are read from the tensors, never from
- * the file name. Weights stay in their stored dtype. */
+ * the file name. Weights stay in their stored dtype.
+ *
+ * Devices: after zt_wan_vae_place(vae, be, parts) a half runs on be (a GPU backend),
+ * and only there; an unplaced half runs on host backends. The arena must then be in
+ * be's memory (zt_arena_init_on, sized with zt_plan_vae_device of pipeline/plan.h); the
+ * stream caches are allocations of their own in be's memory. Whole-clip calls take
+ * their inputs (latents, video) and outputs (latents) in host memory or in be's and
+ * move them as needed; frames always reach the callback in host memory. Chunk-level
+ * calls take and give tensors in be's memory. */
 #ifndef ZT_WAN_VAE_H
 #define ZT_WAN_VAE_H
 
@@ -41,23 +49,37 @@ typedef struct zt_wan_vae_info {
 
 /* Open a VAE file (any zt_weights source: .safetensors, .pth, index, directory). */
 zt_status zt_wan_vae_open(zt_wan_vae **vae, const char *path);
+/* Also gives placed weights back to their backend (which must still be alive). */
 void zt_wan_vae_free(zt_wan_vae *vae);
 const zt_wan_vae_info *zt_wan_vae_get_info(const zt_wan_vae *vae);
+
+/* Halves of the model, for zt_wan_vae_place. */
+#define ZT_VAE_PART_DECODER 1
+#define ZT_VAE_PART_ENCODER 2
+#define ZT_VAE_PART_ALL 3
+/* Copy the weights (and latent statistics) of the given halves into be's memory, one
+ * allocation per half, kept until zt_wan_vae_free; from then on those halves run on be
+ * only. Nothing on a host backend; a half already on be stays; on another device it
+ * fails. */
+zt_status zt_wan_vae_place(zt_wan_vae *vae, zt_backend *be, int parts);
 
 /* Flags for decode and encode. */
 #define ZT_VAE_RAW 1 /* latents are the encoder's mean, not normalized by mean / std */
 
-/* Receives each decoded frame [3, H, W] (f32, in [-1, 1], host memory for the CPU
- * backend) as soon as its chunk is done; index counts from 0. A non-OK return stops
- * the decode with that status. */
+/* Receives each decoded frame [3, H, W] (f32, in [-1, 1], contiguous, always in host
+ * memory: a device's frames are downloaded first) as soon as its chunk is done; index
+ * counts from 0. The frame is valid during the call only. A non-OK return stops the
+ * decode with that status. */
 typedef zt_status (*zt_wan_vae_frame_fn)(void *user, const zt_tensor *frame, int64_t index);
 
-/* Decode latents [z, T, h, w] (f32) into 1 + 4 (T - 1) frames of (h, w) * stride_s. */
+/* Decode latents [z, T, h, w] (f32, host or be's memory) into 1 + 4 (T - 1) frames of
+ * (h, w) * stride_s. */
 zt_status zt_wan_vae_decode(const zt_wan_vae *vae, zt_backend *be, zt_arena *arena,
                             const zt_tensor *latents, int flags, zt_wan_vae_frame_fn fn,
                             void *user);
 /* Encode video [3, F, H, W] (f32 in [-1, 1]; F = 1 + 4k; H, W multiples of stride_s)
- * into latents [z, 1 + (F - 1) / 4, H / s, W / s] allocated by the caller. */
+ * into latents [z, 1 + (F - 1) / 4, H / s, W / s] allocated by the caller. Either may
+ * be in host memory or in be's. */
 zt_status zt_wan_vae_encode(const zt_wan_vae *vae, zt_backend *be, zt_arena *arena,
                             const zt_tensor *video, int flags, zt_tensor *latents);
 
@@ -80,10 +102,22 @@ zt_status zt_wan_vae_decode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena
 zt_status zt_wan_vae_encode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena *arena,
                                   const zt_tensor *x, zt_tensor *mu);
 
-/* x [z, ...] = x * scale[c] + shift[c] per channel: latents normalized or back (the
- * tiled paths use the same ops, so one tile gives the untiled numbers bit for bit). */
+/* x [z, ...] = x * scale[c] + shift[c] per channel, x in be's memory and scale, shift
+ * host tables (on a device, copied over for the call). */
 zt_status zt_wan_vae_per_channel(zt_backend *be, zt_tensor *x, const float *scale,
                                  const float *shift);
+/* The same with the VAE's statistics (placed with each half): decoder 1 turns
+ * normalized latents into raw ones (x * std + mean), 0 raw into normalized
+ * (x * (1 / std) + (-mean / std)). Every whole-clip path, tiled or not, uses this, so
+ * one tile gives the untiled numbers bit for bit. */
+zt_status zt_wan_vae_latent_stats(const zt_wan_vae *vae, zt_backend *be, zt_tensor *x,
+                                  int decoder);
+/* dst = src (f32) where dst is in be's memory: an upload when src is in host memory and
+ * be a device (dst contiguous then), else zt_op_copy. */
+zt_status zt_wan_vae_copy_in(zt_backend *be, zt_tensor *dst, const zt_tensor *src);
+/* dst = src (f32) where src is in be's memory: a download when dst is in host memory and
+ * be a device (src contiguous then), else zt_op_copy. */
+zt_status zt_wan_vae_copy_out(zt_backend *be, zt_tensor *dst, const zt_tensor *src);
 
 /* ---- spatial tiling ------------------------------------------------------------------ */
 
@@ -114,13 +148,17 @@ typedef struct zt_vae_tiling {
  * unlinked scratch file in $TMPDIR (or /tmp), zt_wan_vae_tiled_scratch_bytes long, so
  * memory does not grow with the frame count or the output size: the arena holds one
  * tile's working set, plus one [3, H, W] frame (malloc'd) while frames are handed to
- * fn, in order, after the last tile. Frames are clamped to [-1, 1]. */
+ * fn, in order, after the last tile. Frames are clamped to [-1, 1]. On a device the
+ * blending stays on the host: each tile's chunk output is downloaded, and the strip
+ * buffers are malloc'd instead of taken from the arena. */
 zt_status zt_wan_vae_decode_tiled(const zt_wan_vae *vae, zt_backend *be, zt_arena *arena,
                                   const zt_tensor *latents, int flags,
                                   const zt_vae_tiling *tiling, zt_wan_vae_frame_fn fn,
                                   void *user);
 /* zt_wan_vae_encode, tiled (tiling NULL or tile 0: untiled); latents as there. The
- * overlap strips are kept in the arena (they are smaller than the latents). */
+ * overlap strips are kept in the arena (they are smaller than the latents); on a
+ * device they and the blend are on the host (malloc'd), each tile's latents going
+ * down, blended, and back up. */
 zt_status zt_wan_vae_encode_tiled(const zt_wan_vae *vae, zt_backend *be, zt_arena *arena,
                                   const zt_tensor *video, int flags,
                                   const zt_vae_tiling *tiling, zt_tensor *latents);

@@ -15,6 +15,10 @@
  * (frame-major [F][3][H][W] f32 for the frames, so the final pass reads a frame with
  * one pread); the arena holds one tile chunk and two strip buffers of one frame.
  *
+ * Devices: the blend is host work on small strips, so it stays there: each tile
+ * chunk's frames are downloaded (decode) or each tile's latents go down and, blended,
+ * back up (encode); the strip buffers are then malloc'd, not in the device arena.
+ *
  * Letters: z latent channels, s pixels per latent pixel (stride_s), P the patch (1,
  * or 2 for Wan2.2), T tile, O overlap, S = T - O tile stride (pixels), F frames. */
 #include <errno.h>
@@ -52,6 +56,21 @@ static int64_t axis_len(const axis *a, int64_t i) {
 }
 static int64_t min64(int64_t a, int64_t b) {
     return a < b ? a : b;
+}
+
+/* A caller's tensor must be in host memory or be's. */
+static zt_status check_where(const zt_backend *be, const zt_tensor *t, const char *what) {
+    if (t->device && t->device != be->device)
+        return zt_fail(ZT_ERR_USAGE, "wan vae: %s live on device %d, not on %s's", what,
+                       t->device - 1, be->name);
+    return ZT_OK;
+}
+
+/* n floats of host memory, or NULL with the error set. */
+static float *host_floats(int64_t n) {
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+    if (!p) zt_fail(ZT_ERR_NOMEM, "wan vae: out of memory for tile buffers");
+    return p;
 }
 
 static zt_status check_tiling(const zt_wan_vae_info *in, const zt_vae_tiling *t) {
@@ -255,6 +274,7 @@ typedef struct dtile {
     int64_t ah, aw; /* sizes of the tiles above and to the left */
     int p;          /* Wan2.2 blends in the 2x2-patchified space */
     float *sv, *sh; /* strip buffers: [3][ob][tw], [3][th][or] */
+    float *hb;      /* on a device: a chunk's frames in host memory, [3][n][th][tw] */
 } dtile;
 
 /* Blend frame `index` of a tile (b [3][th][tw], channel stride cs) with its
@@ -296,7 +316,7 @@ static zt_status dtile_frame(dtile *t, float *b, int64_t cs, int64_t index) {
 /* Decode tile (r, c) over all latent frames with a fresh stream. */
 static zt_status decode_tile(const zt_wan_vae *v, zt_backend *be, zt_arena *arena,
                              const zt_tensor *latents, int flags, dtile *t, zt_tensor *zi,
-                             const float *scale, const float *shift, int dry) {
+                             int dry) {
     const dplan *d = t->d;
     const zt_wan_vae_info *in = zt_wan_vae_get_info(v);
     int64_t y0 = axis_start(&d->ay, t->r), lh = axis_len(&d->ay, t->r);
@@ -305,6 +325,7 @@ static zt_status decode_tile(const zt_wan_vae *v, zt_backend *be, zt_arena *aren
     t->ah = t->r > 0 ? axis_len(&d->ay, t->r - 1) * d->s : 0;
     t->aw = t->c > 0 ? axis_len(&d->ax, t->c - 1) * d->s : 0;
     zt_tensor z = zt_tensor_new(ZT_F32, zi->data, in->z_dim, lh, lw);
+    z.device = zi->device;
     zt_wan_vae_stream *s;
     ZT_TRY(zt_wan_vae_stream_init(&s, v, 1));
     zt_arena_mark m = zt_arena_save(arena);
@@ -319,14 +340,18 @@ static zt_status decode_tile(const zt_wan_vae *v, zt_backend *be, zt_arena *aren
         rc = zt_tensor_select(&lf, latents, 1, k); /* [z, h, w] */
         if (rc == ZT_OK) rc = zt_tensor_narrow(&lv, &lf, 1, y0, lh);
         if (rc == ZT_OK) rc = zt_tensor_narrow(&lv, &lv, 2, x0, lw);
-        if (rc == ZT_OK) rc = zt_op_copy(be, &z, &lv);
-        if (rc == ZT_OK && !(flags & ZT_VAE_RAW)) rc = zt_wan_vae_per_channel(be, &z, scale, shift);
+        if (rc == ZT_OK) rc = zt_wan_vae_copy_in(be, &z, &lv);
+        if (rc == ZT_OK && !(flags & ZT_VAE_RAW)) rc = zt_wan_vae_latent_stats(v, be, &z, 1);
         if (rc == ZT_OK) rc = zt_wan_vae_decode_chunk(s, be, arena, &z, &out); /* [3, n, h, w] */
         if (rc == ZT_OK) rc = be->sync(be);
         int64_t n = rc == ZT_OK ? out.shape[1] : 0;
+        float *b = out.data;
+        if (rc == ZT_OK && !dry && be->device) { /* the blend runs on the host */
+            b = t->hb;
+            rc = be->download(be, b, out.data, zt_tensor_nbytes(&out));
+        }
         for (int64_t j = 0; j < n && rc == ZT_OK && !dry; j++)
-            rc =
-                dtile_frame(t, (float *)out.data + j * t->th * t->tw, n * t->th * t->tw, index + j);
+            rc = dtile_frame(t, b + j * t->th * t->tw, n * t->th * t->tw, index + j);
         index += n;
         zt_arena_restore(arena, m);
     }
@@ -379,27 +404,38 @@ zt_status zt_wan_vae_decode_tiled(const zt_wan_vae *v, zt_backend *be, zt_arena 
         return zt_fail(ZT_ERR_RUNTIME, "wan vae: latents should be [%d, T, h, w] f32", in->z_dim);
     int64_t z = in->z_dim, t = latents->shape[1], h = latents->shape[2], w = latents->shape[3];
     if (t < 1 || h < 1 || w < 1) return zt_fail(ZT_ERR_RUNTIME, "wan vae: empty latents");
+    ZT_TRY(check_where(be, latents, "latents"));
     dplan d;
     dplan_make(&d, in, t, h, w, tiling);
     if (!d.tiled) return zt_wan_vae_decode(v, be, arena, latents, flags, fn, user);
 
-    float scale[64], shift[64];
-    for (int64_t c = 0; c < z; c++) scale[c] = in->std[c], shift[c] = in->mean[c];
     int dry = zt_arena_measuring();
     scratch sc = {-1, {0}};
     if (!dry) ZT_TRY(scratch_open(&sc));
     zt_arena_mark m = zt_arena_save(arena);
     zt_tensor zi, sv, sh;
     int64_t lt = tiling->tile / d.s;
+    float *host[3] = {NULL, NULL, NULL}; /* on a device: the strips and a chunk's frames */
     zt_status rc = zt_arena_tensor(arena, &zi, ZT_F32, 3, (int64_t[]){z, lt, lt});
-    if (rc == ZT_OK) rc = zt_arena_tensor(arena, &sv, ZT_F32, 1, (int64_t[]){3 * d.ob * d.tw});
-    if (rc == ZT_OK) rc = zt_arena_tensor(arena, &sh, ZT_F32, 1, (int64_t[]){3 * d.th * d.or_});
-    dtile tile = {&d, &sc, 0, 0, 0, 0, 0, 0, in->patch, sv.data, sh.data};
+    if (rc == ZT_OK && be->device) {
+        host[0] = host_floats(3 * d.ob * d.tw);
+        host[1] = host_floats(3 * d.th * d.or_);
+        host[2] = host_floats(3 * in->stride_t * d.th * d.tw);
+        if (!host[0] || !host[1] || !host[2]) rc = ZT_ERR_NOMEM;
+    } else if (rc == ZT_OK) {
+        rc = zt_arena_tensor(arena, &sv, ZT_F32, 1, (int64_t[]){3 * d.ob * d.tw});
+        if (rc == ZT_OK)
+            rc = zt_arena_tensor(arena, &sh, ZT_F32, 1, (int64_t[]){3 * d.th * d.or_});
+        if (rc == ZT_OK) host[0] = sv.data, host[1] = sh.data;
+    }
+    dtile tile = {&d, &sc, 0, 0, 0, 0, 0, 0, in->patch, host[0], host[1], host[2]};
     for (int64_t r = 0; r < d.ay.n && rc == ZT_OK; r++)
         for (int64_t c = 0; c < d.ax.n && rc == ZT_OK; c++) {
             tile.r = r, tile.c = c;
-            rc = decode_tile(v, be, arena, latents, flags, &tile, &zi, scale, shift, dry);
+            rc = decode_tile(v, be, arena, latents, flags, &tile, &zi, dry);
         }
+    if (be->device)
+        for (int i = 0; i < 3; i++) free(host[i]);
     zt_arena_restore(arena, m);
     if (rc == ZT_OK) rc = emit_frames(&d, &sc, dry, arena, fn, user);
     return scratch_close(&sc, rc);
@@ -435,6 +471,8 @@ zt_status zt_wan_vae_encode_tiled(const zt_wan_vae *v, zt_backend *be, zt_arena 
         latents->shape[1] != t || latents->shape[2] != h || latents->shape[3] != w)
         return zt_fail(ZT_ERR_RUNTIME, "wan vae: latents should be [%lld, %lld, %lld, %lld] f32",
                        (long long)z, (long long)t, (long long)h, (long long)w);
+    ZT_TRY(check_where(be, video, "the video's frames"));
+    ZT_TRY(check_where(be, latents, "latents"));
     /* diffusers tiles the patchified video: tile and overlap count patchified pixels,
      * es of which make a latent pixel, so a Wan2.2 tile covers 2 * tile video pixels */
     int64_t es = s / p, lt = tiling->tile / es, ls = (tiling->tile - tiling->overlap) / es;
@@ -443,20 +481,27 @@ zt_status zt_wan_vae_encode_tiled(const zt_wan_vae *v, zt_backend *be, zt_arena 
     int64_t th = min64(lt, h), tw = min64(lt, w), ob = min64(lo, th), or_ = min64(lo, tw);
     int64_t nc = z * t; /* channels of a tile's blend */
 
-    float scale[64], shift[64];
-    for (int64_t c = 0; c < z; c++)
-        scale[c] = 1.0f / in->std[c], shift[c] = -in->mean[c] / in->std[c];
     zt_arena_mark m0 = zt_arena_save(arena);
     zt_tensor tb, sv, sh; /* tile [z, t, th, tw]; strips */
+    float *hb = NULL, *hv = NULL, *hh = NULL; /* their host memory: the blend's */
     zt_status rc = zt_arena_tensor(arena, &tb, ZT_F32, 1, (int64_t[]){nc * th * tw});
-    if (rc == ZT_OK) rc = zt_arena_tensor(arena, &sv, ZT_F32, 1, (int64_t[]){ax.n * nc * ob * tw});
-    if (rc == ZT_OK) rc = zt_arena_tensor(arena, &sh, ZT_F32, 1, (int64_t[]){nc * th * or_});
+    if (rc == ZT_OK && be->device) { /* the blend runs on the host */
+        hb = host_floats(nc * th * tw);
+        hv = host_floats(ax.n * nc * ob * tw);
+        hh = host_floats(nc * th * or_);
+        if (!hb || !hv || !hh) rc = ZT_ERR_NOMEM;
+    } else if (rc == ZT_OK) {
+        rc = zt_arena_tensor(arena, &sv, ZT_F32, 1, (int64_t[]){ax.n * nc * ob * tw});
+        if (rc == ZT_OK) rc = zt_arena_tensor(arena, &sh, ZT_F32, 1, (int64_t[]){nc * th * or_});
+        if (rc == ZT_OK) hb = tb.data, hv = sv.data, hh = sh.data;
+    }
     int dry = zt_arena_measuring();
     for (int64_t r = 0; r < ay.n && rc == ZT_OK; r++)
         for (int64_t c = 0; c < ax.n && rc == ZT_OK; c++) {
             int64_t y0 = axis_start(&ay, r), lh = axis_len(&ay, r);
             int64_t x0 = axis_start(&ax, c), lw = axis_len(&ax, c);
             zt_tensor tile = zt_tensor_new(ZT_F32, tb.data, z, t, lh, lw);
+            tile.device = tb.device;
             zt_wan_vae_stream *s_ = NULL;
             rc = zt_wan_vae_stream_init(&s_, v, 0);
             zt_arena_mark m = zt_arena_save(arena);
@@ -472,7 +517,7 @@ zt_status zt_wan_vae_encode_tiled(const zt_wan_vae *v, zt_backend *be, zt_arena 
                 if (rc == ZT_OK) rc = zt_tensor_narrow(&src, &src, 3, x0 * s, lw * s);
                 if (rc == ZT_OK)
                     rc = zt_arena_tensor(arena, &x, ZT_F32, 4, (int64_t[]){3, n, lh * s, lw * s});
-                if (rc == ZT_OK) rc = zt_op_copy(be, &x, &src);
+                if (rc == ZT_OK) rc = zt_wan_vae_copy_in(be, &x, &src);
                 if (rc == ZT_OK) rc = zt_wan_vae_encode_chunk(s_, be, arena, &x, &mu);
                 if (rc == ZT_OK) rc = zt_tensor_narrow(&dst, &tile, 1, k, 1);
                 if (rc == ZT_OK) rc = zt_op_copy(be, &dst, &mu);
@@ -481,12 +526,20 @@ zt_status zt_wan_vae_encode_tiled(const zt_wan_vae *v, zt_backend *be, zt_arena 
             zt_wan_vae_stream_free(s_);
             if (rc == ZT_OK) rc = be->sync(be);
             if (rc != ZT_OK || dry) continue;
-            float *b = tb.data, *bot = (float *)sv.data + c * nc * ob * tw;
+            float *b = hb, *bot = hv + c * nc * ob * tw;
+            size_t tile_bytes = zt_tensor_nbytes(&tile);
+            if (be->device) rc = be->download(be, b, tb.data, tile_bytes);
+            if (rc != ZT_OK) continue;
             int64_t ah = r > 0 ? axis_len(&ay, r - 1) : 0, aw = c > 0 ? axis_len(&ax, c - 1) : 0;
             if (r > 0) blend_v(b, nc, lh * lw, lh, lw, bot, min64(ah, lo), ah, lo, 1);
-            if (c > 0) blend_h(b, nc, lh * lw, lh, lw, sh.data, min64(aw, lo), aw, lo, 1);
+            if (c > 0) blend_h(b, nc, lh * lw, lh, lw, hh, min64(aw, lo), aw, lo, 1);
             if (r + 1 < ay.n) take_rows(bot, b, nc, lh * lw, lh, lw, min64(lh, lo));
-            if (c + 1 < ax.n) take_cols(sh.data, b, nc, lh * lw, lh, lw, min64(lw, lo));
+            if (c + 1 < ax.n) take_cols(hh, b, nc, lh * lw, lh, lw, min64(lw, lo));
+            if (be->device) { /* blended, back up; hb is reused by the next tile */
+                rc = be->upload(be, tb.data, b, tile_bytes);
+                if (rc == ZT_OK) rc = be->sync(be);
+                if (rc != ZT_OK) continue;
+            }
             /* the kept part, normalized, into the latents */
             zt_tensor keep, dst, tmp;
             int64_t kh = min64(lh, ls), kw = min64(lw, ls);
@@ -495,13 +548,17 @@ zt_status zt_wan_vae_encode_tiled(const zt_wan_vae *v, zt_backend *be, zt_arena 
             if (rc == ZT_OK)
                 rc = zt_arena_tensor(arena, &tmp, ZT_F32, 4, (int64_t[]){z, t, kh, kw});
             if (rc == ZT_OK) rc = zt_op_copy(be, &tmp, &keep);
-            if (rc == ZT_OK && !(flags & ZT_VAE_RAW))
-                rc = zt_wan_vae_per_channel(be, &tmp, scale, shift);
+            if (rc == ZT_OK && !(flags & ZT_VAE_RAW)) rc = zt_wan_vae_latent_stats(v, be, &tmp, 0);
             if (rc == ZT_OK) rc = zt_tensor_narrow(&dst, latents, 2, r * ls, kh);
             if (rc == ZT_OK) rc = zt_tensor_narrow(&dst, &dst, 3, c * ls, kw);
-            if (rc == ZT_OK) rc = zt_op_copy(be, &dst, &tmp);
+            if (rc == ZT_OK) rc = zt_wan_vae_copy_out(be, &dst, &tmp);
             zt_arena_restore(arena, m);
         }
+    if (be->device) {
+        free(hb);
+        free(hv);
+        free(hh);
+    }
     zt_arena_restore(arena, m0);
     return rc;
 }

@@ -22,6 +22,7 @@ typedef struct zt_bench_dit_opts {
     int threads;  /* CPU threads (0: all cores) */
     int uncached; /* text keys and values again in every forward pass */
     int device;   /* -1: CPU; else the CUDA device index */
+    int offload;  /* GPU: the blocks' weights copied in as they run (zt_wan_dit_place_offload) */
 } zt_bench_dit_opts;
 
 typedef struct zt_bench_dit_stats {

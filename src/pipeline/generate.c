@@ -39,7 +39,9 @@ typedef struct gen {
     zt_gen_mode mode;
     const zt_gen_callbacks *cb;
     char model[ZT_PATH_MAX], vae[ZT_PATH_MAX], text_encoder[ZT_PATH_MAX], tokenizer[ZT_PATH_MAX];
-    zt_backend *be;
+    zt_backend *be;  /* the CPU's */
+    zt_backend *gpu; /* made when a component runs on a GPU (settings device, ...) */
+    int gpu_index;
     zt_arena *arena;
     zt_video_writer *writer;
     uint8_t *rgb;
@@ -101,15 +103,55 @@ static zt_status resolve_files(gen *g) {
     return ZT_OK;
 }
 
+/* The backend a component runs on: device (NULL: the settings' device) "cpu" gives the
+ * CPU's, "cuda[:N]" the GPU's, made on first use. */
+static zt_status component_backend(gen *g, const char *device, zt_backend **be) {
+    int d = zt_parse_device(device ? device : g->s->device);
+    if (d < 0) {
+        *be = g->be;
+        return ZT_OK;
+    }
+    if (!g->gpu) {
+        ZT_TRY(zt_backend_cuda_init(&g->gpu, d));
+        g->gpu_index = d;
+    } else if (g->gpu_index != d) {
+        return zt_fail(ZT_ERR_USAGE,
+                       "components on two GPUs (cuda:%d and cuda:%d) are not "
+                       "supported",
+                       g->gpu_index, d);
+    }
+    *be = g->gpu;
+    return ZT_OK;
+}
+
 /* Each stage starts with a fresh arena, so pages the last one touched are given back,
  * and with the process's peak count restarted, so its own peak can be set against the
- * plan (--verbose, --json). */
-static zt_status stage_enter(gen *g) {
+ * plan (--verbose, --json). On a GPU the arena is one block: the stage's planned working
+ * memory plus extra (the stage's own inputs and outputs). */
+static zt_status stage_arena(gen *g, zt_backend *be, int64_t device_bytes) {
     zt_arena_free(g->arena);
     g->arena = NULL;
-    ZT_TRY(zt_arena_init(&g->arena, 0, 0));
+    if (be->device)
+        ZT_TRY(zt_arena_init_on(&g->arena, be, (size_t)device_bytes + ((size_t)64 << 20)));
+    else
+        ZT_TRY(zt_arena_init(&g->arena, 0, 0));
     zt_plan_peak_reset();
     return ZT_OK;
+}
+
+static zt_status stage_enter_on(gen *g, zt_backend *be, zt_stage st, int64_t extra) {
+    return stage_arena(g, be, g->plan.stage[st].work + extra);
+}
+
+/* The VAE's half on its device, and the stage's arena: on a GPU sized by the plan for
+ * this very call (tiled or not). */
+static zt_status vae_enter(gen *g, zt_wan_vae *vae, int decoder, const zt_vae_tiling *t,
+                           zt_backend **be) {
+    ZT_TRY(component_backend(g, g->s->vae_device, be));
+    ZT_TRY(zt_wan_vae_place(vae, *be, decoder ? ZT_VAE_PART_DECODER : ZT_VAE_PART_ENCODER));
+    int64_t arena = 0, caches = 0;
+    if ((*be)->device) ZT_TRY(zt_plan_vae_device(vae, decoder, g->h, g->w, t, &arena, &caches));
+    return stage_arena(g, *be, arena);
 }
 
 static void stage_leave(gen *g, zt_stage st) {
@@ -211,7 +253,7 @@ static zt_status open_writer(gen *g) {
 
 /* i2v: the picture scaled to cover the output size and centre-cropped, encoded as one
  * frame; its normalized latent becomes the first latent frame. */
-static zt_status encode_image(gen *g, const zt_wan_vae *vae) {
+static zt_status encode_image(gen *g, zt_wan_vae *vae) {
     const zt_settings *s = g->s;
     const zt_image img = g->image;
     int64_t hw = (int64_t)s->width * s->height;
@@ -225,7 +267,9 @@ static zt_status encode_image(gen *g, const zt_wan_vae *vae) {
         zt_tensor video = zt_tensor_new(ZT_F32, px, 3, 1, s->height, s->width);
         zt_tensor lat = zt_tensor_new(ZT_F32, g->cond, g->C, 1, g->h, g->w);
         zt_vae_tiling t = {.tile = g->plan.enc_tile, .overlap = g->plan.enc_overlap};
-        rc = zt_wan_vae_encode_tiled(vae, g->be, g->arena, &video, 0, &t, &lat);
+        zt_backend *be = NULL;
+        rc = vae_enter(g, vae, 0, t.tile > 0 ? &t : NULL, &be);
+        if (rc == ZT_OK) rc = zt_wan_vae_encode_tiled(vae, be, g->arena, &video, 0, &t, &lat);
     }
     free(px);
     return rc;
@@ -403,8 +447,8 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
               text_rows * text_dim + tok_bytes + (t5_tables > 0 ? t5_tables : 0) + cond +
                   pixels * 3);
     if (s->vae_tile > 0) {
-        int ov = s->vae_tile_overlap >= 0 ? s->vae_tile_overlap
-                                          : auto_overlap(s->vae_tile, g->stride_s);
+        int ov =
+            s->vae_tile_overlap >= 0 ? s->vae_tile_overlap : auto_overlap(s->vae_tile, g->stride_s);
         if (s->vae_tile % g->stride_s || ov % g->stride_s)
             return zt_fail(ZT_ERR_USAGE,
                            "--vae-tile %d / --vae-tile-overlap %d: this VAE needs "
@@ -473,8 +517,7 @@ static zt_status vae_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di) {
     }
     if (rc == ZT_OK && g->mode == ZT_GEN_I2V) {
         stage_begin(g, "encoding the image", 0);
-        rc = stage_enter(g);
-        if (rc == ZT_OK) rc = encode_image(g, vae);
+        rc = encode_image(g, vae);
         if (rc == ZT_OK) stage_leave(g, ZT_STAGE_IMAGE);
         stage_end(g);
     }
@@ -487,10 +530,15 @@ static zt_status vae_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di) {
 static zt_status text_stage(gen *g, const zt_wan_dit_info *di) {
     zt_tokenizer *tok = NULL;
     zt_t5 *t5 = NULL;
+    zt_backend *be = NULL;
+    ZT_TRY(component_backend(g, g->s->text_encoder_device, &be));
+    int64_t ctx_bytes = (int64_t)di->text_dim * WAN_TEXT_LEN * (int64_t)sizeof(float);
+    ZT_TRY(stage_enter_on(g, be, ZT_STAGE_TEXT, ctx_bytes));
     int32_t *ids = malloc(WAN_TEXT_LEN * sizeof *ids);
     zt_status rc = ids ? ZT_OK : zt_fail(ZT_ERR_NOMEM, "out of memory");
     if (rc == ZT_OK) rc = zt_tokenizer_open(&tok, g->tokenizer);
     if (rc == ZT_OK) rc = zt_t5_open(&t5, g->text_encoder);
+    if (rc == ZT_OK) rc = zt_t5_place(t5, be);
     int n_prompts = g->cfg ? 2 : 1;
     if (rc == ZT_OK) stage_begin(g, "text encoding", n_prompts);
     for (int i = 0; rc == ZT_OK && i < n_prompts; i++) {
@@ -498,9 +546,16 @@ static zt_status text_stage(gen *g, const zt_wan_dit_info *di) {
         rc = zt_tokenizer_encode(tok, g->text[i], strlen(g->text[i]), ids, WAN_TEXT_LEN, &n);
         g->ctx[i] = malloc((size_t)di->text_dim * WAN_TEXT_LEN * sizeof(float));
         if (rc == ZT_OK && !g->ctx[i]) rc = zt_fail(ZT_ERR_NOMEM, "out of memory");
-        if (rc == ZT_OK) {
+        if (rc == ZT_OK && !be->device) {
             zt_tensor out = zt_tensor_new(ZT_F32, g->ctx[i], WAN_TEXT_LEN, di->text_dim);
-            rc = zt_t5_encode_padded(t5, g->be, g->arena, ids, (int64_t)n, &out);
+            rc = zt_t5_encode_padded(t5, be, g->arena, ids, (int64_t)n, &out);
+        } else if (rc == ZT_OK) { /* into device memory, then to the host for the DiT */
+            zt_arena_mark mark = zt_arena_save(g->arena);
+            zt_tensor out;
+            rc = zt_arena_tensor(g->arena, &out, ZT_F32, 2, ZT_SHAPE(WAN_TEXT_LEN, di->text_dim));
+            if (rc == ZT_OK) rc = zt_t5_encode_padded(t5, be, g->arena, ids, (int64_t)n, &out);
+            if (rc == ZT_OK) rc = be->download(be, g->ctx[i], out.data, (size_t)ctx_bytes);
+            zt_arena_restore(g->arena, mark);
         }
         if (rc == ZT_OK) rc = check_interrupt();
         if (rc == ZT_OK) stage_step(g, i + 1);
@@ -555,6 +610,20 @@ static void put_condition(const gen *g, float *x) {
  * update. i2v feeds the model latents whose first frame is the image's and gives its
  * tokens timestep 0 (Wan2.2 TI2V); the sampler keeps its own trajectory there, which
  * the final latents then replace, as diffusers does. */
+/* A tensor of the stage's arena (device memory on a GPU) with the shape given. */
+static zt_status stage_tensor(gen *g, zt_tensor *t, int ndim, const int64_t *shape) {
+    return zt_arena_tensor(g->arena, t, ZT_F32, ndim, shape);
+}
+
+/* host -> t (stage memory, which may be on a device) */
+static zt_status put(zt_backend *be, zt_tensor *t, const float *host) {
+    if (!be->device) {
+        memcpy(t->data, host, zt_tensor_nbytes(t));
+        return ZT_OK;
+    }
+    return be->upload(be, t->data, host, zt_tensor_nbytes(t));
+}
+
 static zt_status denoise_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di) {
     const zt_settings *s = g->s;
     int64_t n = g->C * g->T * g->h * g->w;
@@ -563,24 +632,39 @@ static zt_status denoise_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *d
     zt_sampler *smp = NULL;
     float *xin = NULL, *v[2] = {NULL, NULL}, *tt = NULL;
     zt_wan_dit_text *ts[2] = {NULL, NULL};
+    zt_backend *be = NULL;
     ZT_TRY(zt_sampler_parse(s->sampler, &kind));
+    ZT_TRY(component_backend(g, NULL, &be));
+    /* on a GPU: the weights go over (or, with --offload, a block at a time), and the
+     * latents and velocities live in the stage's arena next to the working memory */
+    if (s->offload && be->device)
+        ZT_TRY(zt_wan_dit_place_offload(dit, be));
+    else
+        ZT_TRY(zt_wan_dit_place(dit, be));
+    int64_t io = (3 * n + L * (di->text_dim + di->dim)) * (int64_t)sizeof(float);
+    ZT_TRY(stage_enter_on(g, be, ZT_STAGE_DENOISE, io));
     zt_status rc = zt_sampler_init(&smp, kind, s->steps, s->shift, n);
     int np = g->cfg ? 2 : 1;
+    zt_tensor dx, dv[2]; /* on a GPU; the host's latents and velocities otherwise */
+    if (rc == ZT_OK && be->device) rc = stage_tensor(g, &dx, 4, ZT_SHAPE(g->C, g->T, g->h, g->w));
+    for (int i = 0; rc == ZT_OK && be->device && i < np; i++)
+        rc = stage_tensor(g, &dv[i], 4, ZT_SHAPE(g->C, g->T, g->h, g->w));
     /* each prompt once through the text embedding and every block's cross-attention
      * keys and values: they do not change over the steps */
-    float *text = malloc((size_t)(L * di->dim) * sizeof *text);
-    if (rc == ZT_OK && !text) rc = zt_fail(ZT_ERR_NOMEM, "out of memory");
+    zt_arena_mark mark = zt_arena_save(g->arena);
     for (int i = 0; rc == ZT_OK && i < np; i++) {
         v[i] = malloc((size_t)n * sizeof(float));
         if (!v[i]) rc = zt_fail(ZT_ERR_NOMEM, "out of memory");
-        zt_tensor ctx = zt_tensor_new(ZT_F32, g->ctx[i], L, di->text_dim);
-        zt_tensor out = zt_tensor_new(ZT_F32, text, L, di->dim);
-        if (rc == ZT_OK) rc = zt_wan_dit_embed_text(dit, g->be, g->arena, &ctx, &out);
-        if (rc == ZT_OK) rc = zt_wan_dit_text_init(&ts[i], dit, g->be, &out);
+        zt_tensor ctx, out;
+        if (rc == ZT_OK) rc = stage_tensor(g, &ctx, 2, ZT_SHAPE(L, di->text_dim));
+        if (rc == ZT_OK) rc = stage_tensor(g, &out, 2, ZT_SHAPE(L, di->dim));
+        if (rc == ZT_OK) rc = put(be, &ctx, g->ctx[i]);
+        if (rc == ZT_OK) rc = zt_wan_dit_embed_text(dit, be, g->arena, &ctx, &out);
+        if (rc == ZT_OK) rc = zt_wan_dit_text_init(&ts[i], dit, be, &out);
+        zt_arena_restore(g->arena, mark);
         free(g->ctx[i]);
         g->ctx[i] = NULL;
     }
-    free(text);
     if (rc == ZT_OK && g->mode == ZT_GEN_I2V) {
         xin = malloc((size_t)n * sizeof *xin);
         tt = malloc((size_t)g->tokens * sizeof *tt);
@@ -598,12 +682,19 @@ static zt_status denoise_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *d
             for (int64_t k = 0; k < g->tokens; k++) tt[k] = k < first ? 0.0f : t;
             tok_t = tt;
         }
-        zt_tensor xt = zt_tensor_new(ZT_F32, (float *)x, g->C, g->T, g->h, g->w);
+        if (be->device)
+            rc = put(be, &dx, x);
+        else
+            dx = zt_tensor_new(ZT_F32, (float *)x, g->C, g->T, g->h, g->w);
         for (int p = 0; rc == ZT_OK && p < np; p++) {
-            zt_tensor vt = zt_tensor_new(ZT_F32, v[p], g->C, g->T, g->h, g->w);
-            rc = zt_wan_dit_forward_text(dit, g->be, g->arena, &xt, t, tok_t, ts[p], &vt);
+            if (!be->device) dv[p] = zt_tensor_new(ZT_F32, v[p], g->C, g->T, g->h, g->w);
+            rc = zt_wan_dit_forward_text(dit, be, g->arena, &dx, t, tok_t, ts[p], &dv[p]);
+            if (rc == ZT_OK && be->device)
+                rc = be->download(be, v[p], dv[p].data, (size_t)n * sizeof(float));
             if (rc == ZT_OK) rc = check_interrupt();
         }
+        /* guidance and the sampler on the host: a few passes over the latents, small
+         * next to a forward pass */
         if (rc == ZT_OK && g->cfg) {
             float gs = (float)s->guidance;
             for (int64_t k = 0; k < n; k++) v[0][k] = v[1][k] + gs * (v[0][k] - v[1][k]);
@@ -639,14 +730,14 @@ static zt_status decode_stage(gen *g) {
     zt_wan_vae *vae;
     ZT_TRY(zt_wan_vae_open(&vae, g->vae));
     zt_tensor z = zt_tensor_new(ZT_F32, g->x, g->C, g->T, g->h, g->w);
-    stage_begin(g, "decoding", g->s->frames);
-    zt_status rc;
-    if (g->plan.vae_tile > 0) {
-        zt_vae_tiling t = {.tile = g->plan.vae_tile, .overlap = g->plan.vae_overlap};
-        rc = zt_wan_vae_decode_tiled(vae, g->be, g->arena, &z, 0, &t, on_frame, g);
-    } else {
-        rc = zt_wan_vae_decode(vae, g->be, g->arena, &z, 0, on_frame, g);
-    }
+    zt_vae_tiling t = {.tile = g->plan.vae_tile, .overlap = g->plan.vae_overlap};
+    zt_backend *be = NULL;
+    zt_status rc = vae_enter(g, vae, 1, t.tile > 0 ? &t : NULL, &be);
+    if (rc == ZT_OK) stage_begin(g, "decoding", g->s->frames);
+    if (rc == ZT_OK && t.tile > 0)
+        rc = zt_wan_vae_decode_tiled(vae, be, g->arena, &z, 0, &t, on_frame, g);
+    else if (rc == ZT_OK)
+        rc = zt_wan_vae_decode(vae, be, g->arena, &z, 0, on_frame, g);
     if (rc == ZT_OK) stage_end(g);
     zt_wan_vae_free(vae);
     return rc;
@@ -679,6 +770,12 @@ static zt_status run(gen *g) {
     ZT_TRY(zt_wan_dit_open(&dit, g->model));
     const zt_wan_dit_info *di = zt_wan_dit_get_info(dit);
     zt_status rc = zt_backend_cpu_init(&g->be, s->threads);
+    /* a GPU that is asked for and missing fails now, before any heavy work */
+    const char *devs[3] = {s->device, s->text_encoder_device, s->vae_device};
+    zt_backend *any;
+    for (int i = 0; rc == ZT_OK && i < 3; i++)
+        if (zt_parse_device(devs[i]) >= 0 && !g->plan_only)
+            rc = component_backend(g, devs[i], &any);
     if (rc == ZT_OK) rc = zt_arena_init(&g->arena, 0, 0);
     if (rc == ZT_OK) rc = vae_stage(g, dit, di);
     if (rc == ZT_OK && g->plan_only) {
@@ -697,10 +794,8 @@ static zt_status run(gen *g) {
             zt_rng_normal(s->seed, 0, g->x, n);
     }
     if (rc == ZT_OK) rc = open_writer(g);
-    if (rc == ZT_OK) rc = stage_enter(g);
     if (rc == ZT_OK) rc = text_stage(g, di);
     if (rc == ZT_OK) stage_leave(g, ZT_STAGE_TEXT);
-    if (rc == ZT_OK) rc = stage_enter(g);
     if (rc == ZT_OK) rc = denoise_stage(g, dit, di);
     if (rc == ZT_OK) stage_leave(g, ZT_STAGE_DENOISE);
     zt_wan_dit_free(dit);
@@ -708,7 +803,6 @@ static zt_status run(gen *g) {
         zt_tensor z = zt_tensor_new(ZT_F32, g->x, g->C, g->T, g->h, g->w);
         rc = g->cb->latents(g->cb->user, &z);
     }
-    if (rc == ZT_OK) rc = stage_enter(g);
     if (rc == ZT_OK) rc = decode_stage(g);
     if (rc == ZT_OK) stage_leave(g, ZT_STAGE_DECODE);
     if (rc == ZT_OK) {
@@ -736,6 +830,7 @@ static void gen_free(gen *g) {
     free(g->rgb);
     zt_image_free(&g->image);
     zt_arena_free(g->arena);
+    zt_backend_free(g->gpu);
     zt_backend_free(g->be);
     free(g);
 }

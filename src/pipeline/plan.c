@@ -97,7 +97,10 @@ zt_status zt_plan_denoise(const zt_wan_dit *m, int64_t T, int64_t h, int64_t w, 
     return rc;
 }
 
-zt_status zt_plan_vae(const zt_wan_vae *v, int decoder, int64_t h, int64_t w, int64_t *work) {
+/* Two chunks of a stream at latent size h x w: the arena and backend peak, and the
+ * stream's caches. */
+static zt_status plan_vae_chunks(const zt_wan_vae *v, int decoder, int64_t h, int64_t w,
+                                 int64_t *peak, int64_t *caches) {
     const zt_wan_vae_info *in = zt_wan_vae_get_info(v);
     probe p;
     ZT_TRY(probe_begin(&p));
@@ -121,10 +124,55 @@ zt_status zt_plan_vae(const zt_wan_vae *v, int decoder, int64_t h, int64_t w, in
             inputs = (int64_t)zt_tensor_nbytes(&x);
         zt_arena_restore(p.arena, m);
     }
-    int64_t caches = s ? (int64_t)zt_wan_vae_stream_bytes(s) : 0;
+    int64_t c = s ? (int64_t)zt_wan_vae_stream_bytes(s) : 0;
     zt_wan_vae_stream_free(s);
-    int64_t peak = probe_end(&p) + caches;
-    *work = peak;
+    *peak = probe_end(&p);
+    *caches = c;
+    return rc;
+}
+
+zt_status zt_plan_vae(const zt_wan_vae *v, int decoder, int64_t h, int64_t w, int64_t *work) {
+    int64_t peak, caches;
+    zt_status rc = plan_vae_chunks(v, decoder, h, w, &peak, &caches);
+    *work = peak + caches;
+    return rc;
+}
+
+/* Frames of a measured decode go nowhere. */
+static zt_status drop_frame(void *user, const zt_tensor *frame, int64_t index) {
+    (void)user, (void)frame, (void)index;
+    return ZT_OK;
+}
+
+zt_status zt_plan_vae_device(const zt_wan_vae *v, int decoder, int64_t h, int64_t w,
+                             const zt_vae_tiling *tiling, int64_t *arena, int64_t *caches) {
+    const zt_wan_vae_info *in = zt_wan_vae_get_info(v);
+    int64_t z = in->z_dim, s = in->stride_s, st = in->stride_t;
+    *arena = *caches = 0;
+    /* one tile's stream is alive at a time: its caches at the tile's latent size (cut
+     * to the clip's, which is also the untiled case) */
+    int64_t th = h, tw = w;
+    if (tiling && tiling->tile > 0) {
+        int64_t lt = tiling->tile / (decoder ? s : s / in->patch);
+        th = lt < h ? lt : h;
+        tw = lt < w ? lt : w;
+    }
+    int64_t peak;
+    ZT_TRY(plan_vae_chunks(v, decoder, th, tw, &peak, caches));
+    /* the whole call, on two latent frames (the arena peak does not grow after the
+     * second chunk); its inputs and outputs are the caller's */
+    probe p;
+    ZT_TRY(probe_begin(&p));
+    zt_tensor x, y = {0};
+    zt_status rc = decoder ? probe_tensor(&p, &x, 4, ZT_SHAPE(z, 2, h, w))
+                           : probe_tensor(&p, &x, 4, ZT_SHAPE(3, 1 + st, h * s, w * s));
+    if (rc == ZT_OK && !decoder) rc = probe_tensor(&p, &y, 4, ZT_SHAPE(z, 2, h, w));
+    int64_t io = (int64_t)zt_arena_used(p.arena);
+    if (rc == ZT_OK)
+        rc = decoder ? zt_wan_vae_decode_tiled(v, p.be, p.arena, &x, 0, tiling, drop_frame, NULL)
+                     : zt_wan_vae_encode_tiled(v, p.be, p.arena, &x, 0, tiling, &y);
+    int64_t used = probe_end(&p) - io;
+    *arena = used > 0 ? used : 0;
     return rc;
 }
 

@@ -58,6 +58,16 @@ zt_status zt_plan_denoise(const zt_wan_dit *m, int64_t T, int64_t h, int64_t w, 
 /* VAE decode (decoder 1) of latents h x w, or encode (0) of one frame of that latent
  * size; for a tiled decode, h and w are the tile's latent size. Caches included. */
 zt_status zt_plan_vae(const zt_wan_vae *v, int decoder, int64_t h, int64_t w, int64_t *work);
+/* A VAE on a device (zt_wan_vae_place): *arena, what zt_arena_init_on needs for a whole
+ * zt_wan_vae_decode_tiled (decoder 1) of latents [z, T, h, w] or zt_wan_vae_encode_tiled
+ * (0) of a video of that latent size, with this tiling (NULL: untiled), any T; and
+ * *caches, the bytes of the stream caches, which are allocations of their own on the
+ * device (one tile's stream at a time). Inputs, outputs and the tiled blend's buffers
+ * stay in host memory and are not counted. zt_plan_vae's work, at the tile's size,
+ * covers the arena of an untiled call or a tiled decode but not a tiled encode (which
+ * holds a tile's latents for all frames). */
+zt_status zt_plan_vae_device(const zt_wan_vae *v, int decoder, int64_t h, int64_t w,
+                             const zt_vae_tiling *tiling, int64_t *arena, int64_t *caches);
 
 /* Bytes of the tensors of a model file (any zt_weights source) a stage reads: all of
  * them, a VAE's decoder or encoder half, or a T5 file without any decoder and with

@@ -56,6 +56,10 @@ static const key_info keys[] = {
     {"max_memory", K_STR, OFF(max_memory), 0, 0, NULL},
     {"vae_tile", K_INT, OFF(vae_tile), -1, ZT_SIZE_MAX, NULL},
     {"vae_tile_overlap", K_INT, OFF(vae_tile_overlap), -1, ZT_SIZE_MAX, NULL},
+    {"device", K_STR, OFF(device), 0, 0, NULL},
+    {"text_encoder_device", K_STR, OFF(text_encoder_device), 0, 0, NULL},
+    {"vae_device", K_STR, OFF(vae_device), 0, 0, NULL},
+    {"offload", K_INT, OFF(offload), 0, 1, NULL},
     {"output", K_STR, OFF(output), 0, 0, NULL},
     {"codec", K_STR, OFF(codec), 0, 0, codecs},
     {"crf", K_INT, OFF(crf), -1, 63, NULL},
@@ -447,6 +451,15 @@ static zt_status bad_value(const zt_settings *s, const char *key, const char *fm
     return zt_fail(code, "%s: %s", src, msg);
 }
 
+int zt_parse_device(const char *s) {
+    if (!s || !strcmp(s, "cpu")) return -1;
+    if (!strcmp(s, "cuda")) return 0;
+    if (strncmp(s, "cuda:", 5) || !isdigit((unsigned char)s[5])) return -2;
+    char *end;
+    long n = strtol(s + 5, &end, 10);
+    return *end || n > 64 ? -2 : (int)n;
+}
+
 zt_status zt_settings_validate(const zt_settings *s) {
     if (s->width % ZT_SIZE_MULTIPLE)
         return bad_value(s, "width", "width %d is not a multiple of %d (try %d)", s->width,
@@ -463,6 +476,13 @@ zt_status zt_settings_validate(const zt_settings *s) {
     if (s->max_memory && zt_parse_mem_size(s->max_memory) < 0)
         return bad_value(s, "max_memory", "max-memory '%s' is not a size like 4G or 6000M",
                          s->max_memory);
+    const char *devs[3][2] = {{"device", s->device},
+                              {"text_encoder_device", s->text_encoder_device},
+                              {"vae_device", s->vae_device}};
+    for (int i = 0; i < 3; i++)
+        if (devs[i][1] && zt_parse_device(devs[i][1]) < -1)
+            return bad_value(s, devs[i][0], "%s '%s' is not cpu, cuda or cuda:N", devs[i][0],
+                             devs[i][1]);
     if (s->vae_tile > 0 && s->vae_tile_overlap >= s->vae_tile)
         return bad_value(s, "vae_tile_overlap", "vae-tile-overlap %d is not smaller than the "
                          "tile (%d)", s->vae_tile_overlap, s->vae_tile);

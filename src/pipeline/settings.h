@@ -30,6 +30,9 @@ int64_t zt_parse_mem_size(const char *s);
 /* True when the frame count suits the 4x temporal VAE (4k + 1). */
 int zt_frames_valid(int frames);
 
+/* "cpu" (or NULL) -> -1, "cuda" -> 0, "cuda:N" -> N; anything else -> -2. */
+int zt_parse_device(const char *s);
+
 #define ZT_SIZE_MULTIPLE 16 /* VAE stride 8 x patch 2: the smallest step any Wan model takes */
 #define ZT_SIZE_MAX 8192
 #define ZT_FRAMES_MAX 4097

@@ -83,11 +83,19 @@ expect 1 "unknown.*sampler|sampler" "$Z" t2v x "${T2V[@]}" --sampler ddim -o "$O
 # a preset whose files are not there says where to get them
 expect 2 "preset wan2.1-t2v-1.3b-480p: download the files from https://huggingface.co/" \
     env ZT_MODEL_PATH="$TMP/none" "$Z" t2v x --preset wan2.1-t2v-1.3b-480p -o "$O"
-expect 3 "memory plan: the vae decode needs .* more than the budget of 40 MiB \(--max-memory\)" \
-    "$Z" t2v x "${T2V[@]}" --max-memory 40M -o "$O"
+expect 3 "memory plan: the vae decode needs .* more than the budget of 36 MiB \(--max-memory\)" \
+    "$Z" t2v x "${T2V[@]}" --max-memory 36M -o "$O"
 expect 1 "--max-memory: .*max-memory 'lots' is not a size" "$Z" t2v x "${T2V[@]}" \
     --max-memory lots -o "$O"
 expect 1 "--vae-tile 20 / --vae-tile-overlap 0: this VAE needs multiples of 8" "$Z" t2v x \
     "${T2V[@]}" --vae-tile 20 --vae-tile-overlap 0 -o "$O"
+# placement: a bad device name is a usage error; a GPU asked for where there is none
+# fails at once (exit 3) with the way out, before any output exists
+expect 1 "--device: device 'gpu' is not cpu, cuda or cuda:N" "$Z" t2v x "${T2V[@]}" --device gpu \
+    -o "$O"
+if ! "$Z" version | grep -q "cuda backend available"; then
+    expect 3 "use --device cpu" "$Z" t2v x "${T2V[@]}" --device cuda -o "$O"
+    expect 3 "use --device cpu" "$Z" t2v x "${T2V[@]}" --vae-device cuda:0 -o "$O"
+fi
 no_files "$TMP/refused"
 finish

@@ -182,6 +182,10 @@ int main(void) {
         {"d64 rel_bias", 2, 77, 131, 3, 64, CONTIG, SOME_MASKED, 1},
         {"d64 rel_bias batch fully masked", 2, 40, 33, 2, 64, CONTIG, BATCH1_ALL_MASKED, 1},
         {"d256", 1, 65, 70, 2, 256, CONTIG, NO_MASK, 0},
+        /* the Wan VAEs' mid-block attention: one head of 384 (2.1) or 1024 (2.2) */
+        {"d384 packed qkv (Wan2.1 VAE)", 1, 300, 300, 1, 384, PACKED_QKV, NO_MASK, 0},
+        {"d1024 (Wan2.2 VAE)", 1, 97, 97, 1, 1024, CONTIG, NO_MASK, 0},
+        {"d700 masked", 2, 45, 61, 1, 700, CONTIG, SOME_MASKED, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(cpu, gpu, &cases[i]);
 

@@ -30,6 +30,7 @@ def main():
     ap.add_argument("--width", type=int, default=832)
     ap.add_argument("--steps", type=int, default=2, help="timed steps after a warm-up")
     ap.add_argument("--guidance", type=float, default=5.0)
+    ap.add_argument("--save-only", action="store_true", help="only write the weights")
     a = ap.parse_args()
 
     torch.manual_seed(0)
@@ -40,6 +41,8 @@ def main():
     t0 = time.time()
     save_file({k: v.detach().contiguous().cpu() for k, v in m.state_dict().items()}, a.weights)
     save_s = time.time() - t0
+    if a.save_only:
+        return
 
     T, h, w = 1 + (a.frames - 1) // 4, a.height // 8, a.width // 8
     x = torch.randn(1, 16, T, h, w, device=dev, dtype=torch.bfloat16)

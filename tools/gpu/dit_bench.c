@@ -3,10 +3,13 @@
  * the CUDA toolkit. Prints one JSON line; the same figures as `zoetrope bench dit`.
  *
  *   dit_bench MODEL FRAMES WIDTH HEIGHT STEPS DEVICE [LATENTS.f32]
- * DEVICE: -1 for the CPU, else the CUDA device index. */
+ * DEVICE: -1 for the CPU, else the CUDA device index. ZT_PROFILE_OPS=1 in the
+ * environment adds each op's total time on stderr (with a wait around every op);
+ * ZT_BENCH_OFFLOAD=1 runs the blocks offloaded (zt_wan_dit_place_offload). */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/ops.h"
 #include "core/status.h"
 #include "pipeline/bench.h"
 
@@ -23,9 +26,13 @@ int main(int argc, char **argv) {
                            .steps = atoi(argv[5]),
                            .guidance = 5.0,
                            .shift = 3.0,
-                           .device = atoi(argv[6])};
+                           .device = atoi(argv[6]),
+                           .offload = getenv("ZT_BENCH_OFFLOAD") && *getenv("ZT_BENCH_OFFLOAD")};
     zt_bench_dit_stats st;
+    const char *profile = getenv("ZT_PROFILE_OPS"); /* per-op times on stderr */
+    if (profile && *profile) zt_op_profile(1);
     zt_status s = zt_bench_dit_run(&o, &st);
+    if (profile && *profile) zt_op_profile_report(stderr);
     if (s != ZT_OK) {
         fprintf(stderr, "dit_bench: %s\n", zt_last_error());
         return 1;

@@ -28,6 +28,9 @@ typedef struct zt_cuda_ctx {
     int device;
     int sm_count;
     int cc_major, cc_minor;
+    /* ZT_CUDA_EXACT=1 in the environment: GEMMs in plain f32 (16-bit weights widened, no
+     * TF32), to tell rounding from bugs when comparing with the CPU */
+    int exact;
     cudaStream_t stream;
     cublasHandle_t blas;
     /* device scratch that grows on demand; slots are independent so that one op can
@@ -79,6 +82,10 @@ zt_status zt_cuda_gemm(zt_backend *be, int trans_a, int trans_b, int64_t m, int6
                        const void *a, zt_dtype a_type, int64_t lda, int64_t stride_a, const void *b,
                        zt_dtype b_type, int64_t ldb, int64_t stride_b, float beta, float *c,
                        int64_t ldc, int64_t stride_c, int64_t batch, int allow_tf32);
+
+/* w itself, or with ctx->exact and 16-bit w, its f32 copy in scratch slot 1 (for the
+ * GEMM paths); *wf receives the tensor to use. */
+zt_status zt_cuda_gemm_weight(zt_backend *be, const zt_tensor *w, zt_tensor *wf);
 
 /* Convert n packed values between f32, f16 and bf16 on the stream (dst may not alias
  * src). Used by the GEMM paths to bring activations to the weights' dtype. */

@@ -110,12 +110,25 @@ zt_status zt_cuda_gemm(zt_backend *be, int trans_a, int trans_b, int64_t m, int6
                        zt_dtype_name(b_type));
     if (m == 0 || n == 0 || batch == 0) return ZT_OK;
     const float one = 1.0f;
+    if (zt_cuda(be)->exact) allow_tf32 = 0; /* ZT_CUDA_EXACT: plain f32 */
     cublasComputeType_t ct =
         a_type == ZT_F32 && allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     CUBLAS_CHECK(blas.gemm(zt_cuda(be)->blas, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
                            trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &one, a, cuda_type(a_type),
                            lda, stride_a, b, cuda_type(b_type), ldb, stride_b, &beta, c, CUDA_R_32F,
                            ldc, stride_c, batch, ct, CUBLAS_GEMM_DEFAULT));
+    return ZT_OK;
+}
+
+zt_status zt_cuda_gemm_weight(zt_backend *be, const zt_tensor *w, zt_tensor *wf) {
+    *wf = *w;
+    if (!zt_cuda(be)->exact || w->dtype == ZT_F32) return ZT_OK;
+    void *d = NULL;
+    int64_t n = zt_tensor_numel(w);
+    ZT_TRY(zt_cuda_scratch(be, 1, (size_t)n * sizeof(float), &d));
+    ZT_TRY(zt_cuda_convert(be, d, ZT_F32, w->data, w->dtype, n));
+    *wf = zt_tensor_make(ZT_F32, w->ndim, w->shape, d);
+    wf->device = w->device;
     return ZT_OK;
 }
 
@@ -239,10 +252,15 @@ static zt_status cuda_sync(zt_backend *be) {
 
 static zt_status cuda_setup(zt_cuda_ctx *c, int device) {
     int n = 0;
-    ZT_CUDA_CHECK(cudaGetDeviceCount(&n));
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0)
+        return zt_fail(ZT_ERR_UNSUPPORTED, "cuda: no usable GPU here (%s); use --device cpu",
+                       e != cudaSuccess ? cudaGetErrorString(e) : "no devices");
     if (device < 0 || device >= n)
         return zt_fail(ZT_ERR_UNSUPPORTED, "cuda: no device %d (%d present)", device, n);
     c->device = device;
+    const char *exact = getenv("ZT_CUDA_EXACT");
+    c->exact = exact && *exact && strcmp(exact, "0") != 0;
     ZT_CUDA_CHECK(cudaSetDevice(device));
     ZT_CUDA_CHECK(cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, device));
     ZT_CUDA_CHECK(cudaDeviceGetAttribute(&c->cc_major, cudaDevAttrComputeCapabilityMajor, device));

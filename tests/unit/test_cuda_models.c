@@ -1,0 +1,125 @@
+/* The text encoder and the diffusion transformer on the CUDA backend against the CPU
+ * backend, from the same fixture weights and inputs: umT5 (the f32 attention path with
+ * relative bias, weights placed but for the token table) and the Wan DiT (placed whole,
+ * and with --offload's block-at-a-time copies), plus run-to-run determinism on the GPU.
+ * Skipped (exit 77) without a GPU. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/backend.h"
+#include "core/arena.h"
+#include "models/t5.h"
+#include "models/wan_dit.h"
+#include "testlib.h"
+
+static const char *data(const char *rel) {
+    static char buf[2][1024];
+    static int k;
+    k ^= 1;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", ZT_TEST_DATA, rel);
+    return buf[k];
+}
+
+/* a device copy of host floats */
+static zt_tensor up(zt_backend *gpu, const float *host, int nd, const int64_t *shape) {
+    zt_tensor t = zt_tensor_make(ZT_F32, nd, shape, NULL);
+    CHECK_OK(gpu->alloc(gpu, zt_tensor_nbytes(&t), &t.data));
+    CHECK_OK(gpu->upload(gpu, t.data, host, zt_tensor_nbytes(&t)));
+    t.device = gpu->device;
+    return t;
+}
+
+static void test_t5(zt_backend *cpu, zt_backend *gpu) {
+    zt_t5 *tc = NULL, *tg = NULL;
+    CHECK_OK(zt_t5_open(&tc, data("t5/umt5/hf.safetensors")));
+    CHECK_OK(zt_t5_open(&tg, data("t5/umt5/hf.safetensors")));
+    if (!tc || !tg) return;
+    CHECK_OK(zt_t5_place(tg, gpu));
+    const zt_t5_info *in = zt_t5_get_info(tc);
+    int64_t n = 37, rows = 64, d = in->d_model;
+    int32_t ids[37];
+    for (int i = 0; i < n; i++) ids[i] = (i * 7919 + 13) % in->vocab;
+    float *yc = zt_test_alloc((size_t)(rows * d) * 4), *yg = zt_test_alloc((size_t)(rows * d) * 4);
+    zt_arena *ac = NULL, *ag = NULL;
+    CHECK_OK(zt_arena_init(&ac, 0, 0));
+    CHECK_OK(zt_arena_init_on(&ag, gpu, (size_t)64 << 20));
+    zt_tensor oc = zt_tensor_new(ZT_F32, yc, rows, d), og;
+    CHECK_OK(zt_t5_encode_padded(tc, cpu, ac, ids, n, &oc));
+    CHECK_OK(zt_arena_tensor(ag, &og, ZT_F32, 2, ZT_SHAPE(rows, d)));
+    CHECK_OK(zt_t5_encode_padded(tg, gpu, ag, ids, n, &og));
+    CHECK_OK(gpu->download(gpu, yg, og.data, zt_tensor_nbytes(&og)));
+    zt_test_compare_f32("umt5 on cuda vs cpu (37 tokens padded to 64)", yg, yc, rows * d, 1e-2);
+    zt_arena_free(ag);
+    zt_arena_free(ac);
+    zt_t5_free(tg);
+    zt_t5_free(tc);
+}
+
+/* One forward pass (t = 700) of the fixture DiT on the GPU, placed whole or offloaded. */
+static void dit_gpu(zt_backend *gpu, int offload, const float *x, const float *ctx, float *v,
+                    int64_t C, int64_t F, int64_t H, int64_t W, int64_t L, int64_t td) {
+    zt_wan_dit *m = NULL;
+    CHECK_OK(zt_wan_dit_open(&m, data("dit/diffusers.safetensors")));
+    if (!m) return;
+    CHECK_OK(offload ? zt_wan_dit_place_offload(m, gpu) : zt_wan_dit_place(m, gpu));
+    const zt_wan_dit_info *di = zt_wan_dit_get_info(m);
+    zt_arena *a = NULL;
+    CHECK_OK(zt_arena_init_on(&a, gpu, (size_t)128 << 20));
+    zt_tensor dx = up(gpu, x, 4, ZT_SHAPE(C, F, H, W)), dc = up(gpu, ctx, 2, ZT_SHAPE(L, td));
+    zt_tensor dv, emb;
+    CHECK_OK(zt_arena_tensor(a, &dv, ZT_F32, 4, ZT_SHAPE(C, F, H, W)));
+    CHECK_OK(zt_arena_tensor(a, &emb, ZT_F32, 2, ZT_SHAPE(L, di->dim)));
+    CHECK_OK(zt_wan_dit_embed_text(m, gpu, a, &dc, &emb));
+    CHECK_OK(zt_wan_dit_forward(m, gpu, a, &dx, 700.0f, NULL, &emb, &dv));
+    CHECK_OK(gpu->download(gpu, v, dv.data, zt_tensor_nbytes(&dv)));
+    gpu->dealloc(gpu, dx.data);
+    gpu->dealloc(gpu, dc.data);
+    zt_arena_free(a);
+    zt_wan_dit_free(m);
+}
+
+static void test_dit(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng) {
+    zt_wan_dit *m = NULL;
+    CHECK_OK(zt_wan_dit_open(&m, data("dit/diffusers.safetensors")));
+    if (!m) return;
+    const zt_wan_dit_info *di = zt_wan_dit_get_info(m);
+    int64_t C = di->in_channels, F = 2 * di->patch[0], H = 6 * di->patch[1], W = 10 * di->patch[2];
+    int64_t L = 19, td = di->text_dim, n = C * F * H * W;
+    float *x = zt_test_alloc((size_t)n * 4), *ctx = zt_test_alloc((size_t)(L * td) * 4);
+    float *vc = zt_test_alloc((size_t)n * 4), *vg = zt_test_alloc((size_t)n * 4);
+    float *vg2 = zt_test_alloc((size_t)n * 4), *vo = zt_test_alloc((size_t)n * 4);
+    float *emb = zt_test_alloc((size_t)(L * di->dim) * 4);
+    zt_test_fill_normal(rng, x, n, 1.0);
+    zt_test_fill_normal(rng, ctx, L * td, 0.2);
+    zt_arena *a = NULL;
+    CHECK_OK(zt_arena_init(&a, 0, 0));
+    zt_tensor tx = zt_tensor_new(ZT_F32, x, C, F, H, W), tv = zt_tensor_new(ZT_F32, vc, C, F, H, W);
+    zt_tensor tc = zt_tensor_new(ZT_F32, ctx, L, td), te = zt_tensor_new(ZT_F32, emb, L, di->dim);
+    CHECK_OK(zt_wan_dit_embed_text(m, cpu, a, &tc, &te));
+    CHECK_OK(zt_wan_dit_forward(m, cpu, a, &tx, 700.0f, NULL, &te, &tv));
+    zt_arena_free(a);
+    zt_wan_dit_free(m);
+    dit_gpu(gpu, 0, x, ctx, vg, C, F, H, W, L, td);
+    dit_gpu(gpu, 0, x, ctx, vg2, C, F, H, W, L, td);
+    dit_gpu(gpu, 1, x, ctx, vo, C, F, H, W, L, td);
+    zt_test_compare_f32("wan dit on cuda vs cpu", vg, vc, n, 1e-2);
+    CHECK(!memcmp(vg, vg2, (size_t)n * 4), "two GPU forward passes differ");
+    CHECK(!memcmp(vg, vo, (size_t)n * 4), "the offloaded forward pass differs from the placed one");
+}
+
+int main(void) {
+    if (!zt_backend_cuda_available()) {
+        printf("SKIP: no CUDA GPU (or no CUDA backend in this build)\n");
+        return 77;
+    }
+    zt_backend *cpu = NULL, *gpu = NULL;
+    CHECK_OK(zt_backend_cpu_init(&cpu, 2));
+    CHECK_OK(zt_backend_cuda_init(&gpu, 0));
+    if (zt_test_failures) return zt_test_finish();
+    zt_test_rng rng = {5};
+    test_t5(cpu, gpu);
+    test_dit(cpu, gpu, &rng);
+    zt_backend_free(gpu);
+    zt_backend_free(cpu);
+    return zt_test_finish();
+}
