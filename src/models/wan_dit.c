@@ -157,9 +157,11 @@ static zt_status load_block(zt_wan_dit *m, int i) {
 static zt_status find_heads(zt_wan_dit *m) {
     zt_wan_dit_info *info = &m->info;
     const char *path = zt_weights_path(m->w), *meta = NULL;
-    for (size_t i = 0; i < zt_weights_file_count(m->w) && !meta; i++) {
+    for (size_t i = 0; i < zt_weights_file_count(m->w); i++) {
         const zt_safetensors *st = zt_weights_file(m->w, i);
-        if (st) meta = zt_safetensors_metadata_get(st, "num_heads");
+        const char *ff = st ? zt_safetensors_metadata_get(st, "zoetrope_i2v") : NULL;
+        if (ff && !strcmp(ff, "first_frame")) info->first_frame = 1;
+        if (st && !meta) meta = zt_safetensors_metadata_get(st, "num_heads");
     }
     if (meta) {
         char *end;

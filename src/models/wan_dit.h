@@ -34,6 +34,9 @@ typedef struct zt_wan_dit_info {
     int freq_dim;       /* 256: the sinusoidal timestep embedding */
     int patch[3];       /* 1, 2, 2: frames, rows, columns */
     const char *naming; /* "wan", "diffusers" or "comfyui" */
+    int first_frame;    /* trained for Wan2.2-style image conditioning (a clean first latent
+                           frame at timestep 0) although its VAE is Wan2.1's: metadata
+                           "zoetrope_i2v" = "first_frame" (zoetrope-tiny) */
 } zt_wan_dit_info;
 
 /* Open a model (any zt_weights source: .safetensors, index, directory). The shapes of

@@ -193,10 +193,11 @@ static zt_status check_sizes(gen *g, const zt_wan_dit_info *di, const zt_wan_vae
                        "supported",
                        g->model, di->patch[0]);
     g->tokens = g->T / di->patch[0] * (g->h / di->patch[1]) * (g->w / di->patch[2]);
-    if (g->mode == ZT_GEN_I2V && vi->version != 22)
+    if (g->mode == ZT_GEN_I2V && vi->version != 22 && !di->first_frame)
         return zt_fail(ZT_ERR_UNSUPPORTED,
                        "i2v: %s is a Wan2.1 VAE; image-to-video needs the "
-                       "Wan2.2 TI2V-5B model and its VAE",
+                       "Wan2.2 TI2V-5B model and its VAE (or a model trained for "
+                       "first-frame conditioning, such as zoetrope-tiny)",
                        g->vae);
     return ZT_OK;
 }

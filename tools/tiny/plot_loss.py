@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""The loss curves of a zoetrope-tiny training run (out/tiny/{vae,dit}_log.csv) as one PNG
+for the model card: VAE reconstruction loss and the DiT's flow-matching loss, each as a
+running mean over 50 steps.
+
+  python3 tools/tiny/plot_loss.py [--out-dir out/tiny] [--png models/zoetrope-tiny/loss.png]
+"""
+import argparse
+import csv
+import os
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def read(path, col):
+    steps, vals = [], []
+    with open(path) as f:
+        for row in csv.reader(f):
+            steps.append(int(row[0]))
+            vals.append(float(row[col]))
+    order = np.argsort(steps, kind="stable")  # a resumed run may repeat steps: keep the last
+    s, v = np.array(steps)[order], np.array(vals)[order]
+    keep = np.append(s[1:] != s[:-1], True)
+    return s[keep], v[keep]
+
+
+def smooth(v, k=50):
+    if len(v) < k:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    head = c[1:k] / np.arange(1, k)
+    return np.concatenate([head, (c[k:] - c[:-k]) / k])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out-dir", default=os.path.join(ROOT, "out", "tiny"))
+    ap.add_argument("--png", default=os.path.join(ROOT, "models", "zoetrope-tiny", "loss.png"))
+    a = ap.parse_args()
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
+    s, v = read(os.path.join(a.out_dir, "vae_log.csv"), 1)
+    ax[0].plot(s, smooth(v), color="tab:blue")
+    ax[0].set(title="VAE: reconstruction (L1 + MSE)", xlabel="step", yscale="log")
+    s, v = read(os.path.join(a.out_dir, "dit_log.csv"), 1)
+    ax[1].plot(s, smooth(v), color="tab:red")
+    ax[1].set(title="DiT + umT5: flow-matching MSE", xlabel="step")
+    for x in ax:
+        x.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(a.png)
+    print("wrote", a.png)
+
+
+if __name__ == "__main__":
+    main()
