@@ -5,7 +5,8 @@ tools/tiny/data.py, on the CPU.
 The three networks are diffusers' and transformers' own classes at small sizes, so the
 engine runs them through the code that runs real Wan checkpoints:
   - a Wan2.1-style causal VAE (diffusers AutoencoderKLWan: 4x time, 8x space), trained
-    first on short clips (reconstruction + a small KL term);
+    first on short clips (reconstruction from the posterior mean, unclamped, plus a small
+    L2 pull on the latents);
   - a SentencePiece unigram tokenizer trained on the caption grammar, and a umT5
     encoder (transformers UMT5EncoderModel) trained jointly with
   - a Wan diffusion transformer (diffusers WanTransformer3DModel) on the VAE's latents:
@@ -100,6 +101,20 @@ def make_vae():
     return AutoencoderKLWan(**VAE)
 
 
+def decode_raw(vae, z):
+    """diffusers' AutoencoderKLWan._decode without its final clamp to [-1, 1], whose zero
+    gradient outside the range stalls training on pixels that start on the wrong side."""
+    vae.clear_cache()
+    x = vae.post_quant_conv(z)
+    outs = []
+    for i in range(x.shape[2]):
+        vae._conv_idx = [0]
+        outs.append(vae.decoder(x[:, :, i:i + 1], feat_cache=vae._feat_map,
+                                feat_idx=vae._conv_idx, first_chunk=i == 0))
+    vae.clear_cache()
+    return torch.cat(outs, 2)
+
+
 def vae_batch(rng, n, frames, crop):
     """n clips of `frames` frames at 128 x 128, cropped to crop x crop at random."""
     out = np.empty((n, frames, crop, crop, 3), np.uint8)
@@ -134,12 +149,14 @@ def stage_vae(a):
         for g in opt.param_groups:
             g["lr"] = lr
         x = to_unit(vae_batch(rng, a.vae_batch, 5, 64))
-        post = vae.encode(x).latent_dist
-        z = post.sample()
-        rec = vae.decode(z).sample
+        # the posterior's mean, as the DiT's latents will be, with a small pull towards 0
+        # that keeps their scale bounded: sampling at the initial unit variance drowned the
+        # signal (the decoder learned the mean colour and nothing else)
+        z = vae.encode(x).latent_dist.mean
+        rec = decode_raw(vae, z)
         l_rec = (rec - x).abs().mean() + (rec - x).pow(2).mean()
-        l_kl = post.kl().mean() / z[0].numel()
-        loss = l_rec + a.vae_kl * l_kl
+        l_kl = 0.5 * z.pow(2).mean()
+        loss = l_rec + a.vae_reg * l_kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -148,7 +165,7 @@ def stage_vae(a):
         w.writerow([step, f"{l_rec.item():.5f}", f"{l_kl.item():.5f}"])
         if step % 50 == 0:
             logf.flush()
-            log(f"vae {step}/{a.vae_steps} rec {l_rec.item():.4f} kl {l_kl.item():.3f} "
+            log(f"vae {step}/{a.vae_steps} rec {l_rec.item():.4f} z2 {l_kl.item():.3f} "
                 f"({(time.time() - t0) / 50:.2f} s/step)")
             t0 = time.time()
         if step % a.ckpt_every == 0 or step == a.vae_steps:
@@ -342,8 +359,8 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--vae-steps", type=int, default=2000)
     ap.add_argument("--vae-batch", type=int, default=2)
-    ap.add_argument("--vae-lr", type=float, default=1e-3)
-    ap.add_argument("--vae-kl", type=float, default=1e-3)
+    ap.add_argument("--vae-lr", type=float, default=2e-4)
+    ap.add_argument("--vae-reg", type=float, default=1e-4)
     ap.add_argument("--clips", type=int, default=1536)
     ap.add_argument("--dit-steps", type=int, default=4000)
     ap.add_argument("--dit-batch", type=int, default=16)
