@@ -130,7 +130,9 @@ def stage_vae(a):
     path = os.path.join(a.out, "vae.pt")
     torch.manual_seed(a.seed)
     vae = make_vae()
-    opt = torch.optim.Adam(vae.parameters(), lr=a.vae_lr)
+    # betas (0.9, 0.95) and a tight clip: the gradient norm spikes 10-40x now and then,
+    # and those steps undid the training at the default Adam settings
+    opt = torch.optim.Adam(vae.parameters(), lr=a.vae_lr, betas=(0.9, 0.95))
     step = 0
     if os.path.exists(path):
         st = torch.load(path, weights_only=False)
@@ -148,7 +150,7 @@ def stage_vae(a):
         lr = a.vae_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / a.vae_steps)))
         for g in opt.param_groups:
             g["lr"] = lr
-        x = to_unit(vae_batch(rng, a.vae_batch, 5, 64))
+        x = to_unit(vae_batch(rng, a.vae_batch, 5, a.vae_crop))
         # the posterior's mean, as the DiT's latents will be, with a small pull towards 0
         # that keeps their scale bounded: sampling at the initial unit variance drowned the
         # signal (the decoder learned the mean colour and nothing else)
@@ -159,7 +161,7 @@ def stage_vae(a):
         loss = l_rec + a.vae_reg * l_kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 0.1)
         opt.step()
         step += 1
         w.writerow([step, f"{l_rec.item():.5f}", f"{l_kl.item():.5f}"])
@@ -358,8 +360,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--vae-steps", type=int, default=2000)
-    ap.add_argument("--vae-batch", type=int, default=2)
-    ap.add_argument("--vae-lr", type=float, default=2e-4)
+    ap.add_argument("--vae-batch", type=int, default=8)
+    ap.add_argument("--vae-crop", type=int, default=32, help="training crops (5 frames)")
+    ap.add_argument("--vae-lr", type=float, default=1e-4)
     ap.add_argument("--vae-reg", type=float, default=1e-4)
     ap.add_argument("--clips", type=int, default=1536)
     ap.add_argument("--dit-steps", type=int, default=4000)
