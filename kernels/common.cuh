@@ -57,6 +57,65 @@ __device__ __forceinline__ float load_f32(const void *p, int t, int64_t i) {
     }
 }
 
+// A shape walked in row-major order with two operands' strides (elements): size-1 dims
+// dropped and neighbours contiguous in both merged (as the CPU's iterators do), so a
+// plain elementwise op becomes one dim and a row broadcast two.
+struct walk2 {
+    int ndim;
+    int64_t shape[ZT_MAX_DIMS];
+    int64_t s[2][ZT_MAX_DIMS];
+};
+
+inline walk2 make_walk2(int ndim, const int64_t *shape, const int64_t *st0,
+                        const int64_t *st1) {
+    const int64_t *st[2] = {st0, st1};
+    int64_t sh[ZT_MAX_DIMS], s[2][ZT_MAX_DIMS];
+    int n = 0;
+    for (int d = ndim - 1; d >= 0; d--) { // innermost first
+        if (shape[d] == 1) continue;
+        bool merge = n > 0;
+        for (int k = 0; k < 2 && merge; k++) merge = st[k][d] == s[k][n - 1] * sh[n - 1];
+        if (merge) {
+            sh[n - 1] *= shape[d];
+            continue;
+        }
+        sh[n] = shape[d];
+        s[0][n] = st[0][d];
+        s[1][n] = st[1][d];
+        n++;
+    }
+    walk2 g = {};
+    if (n == 0) { // a single element
+        g.ndim = 1;
+        g.shape[0] = 1;
+        return g;
+    }
+    g.ndim = n;
+    for (int d = 0; d < n; d++) {
+        g.shape[d] = sh[n - 1 - d];
+        g.s[0][d] = s[0][n - 1 - d];
+        g.s[1][d] = s[1][n - 1 - d];
+    }
+    return g;
+}
+
+// the two operands' offsets of element i
+__device__ __forceinline__ void walk2_offsets(const walk2 &g, int64_t i, int64_t &o0,
+                                              int64_t &o1) {
+    if (g.ndim == 1) {
+        o0 = i * g.s[0][0];
+        o1 = i * g.s[1][0];
+        return;
+    }
+    o0 = o1 = 0;
+    for (int d = g.ndim - 1; d >= 0; d--) {
+        int64_t k = i % g.shape[d];
+        i /= g.shape[d];
+        o0 += k * g.s[0][d];
+        o1 += k * g.s[1][d];
+    }
+}
+
 } // namespace zt_k
 
 #endif

@@ -10,15 +10,6 @@ using namespace zt_k;
 
 // ---- binary ---------------------------------------------------------------------------
 
-// c's shape with a's and b's strides (0 where they broadcast), after dropping size-1
-// dims and merging neighbours that are contiguous in both inputs (c is contiguous, so
-// it always merges): a plain op becomes one dim, a row broadcast two.
-struct bin_desc {
-    int ndim;
-    int64_t shape[ZT_MAX_DIMS];
-    int64_t sa[ZT_MAX_DIMS], sb[ZT_MAX_DIMS];
-};
-
 __device__ __forceinline__ float apply(int op, float u, float v) {
     switch (op) {
     case ZT_BINARY_ADD: return u + v;
@@ -30,23 +21,11 @@ __device__ __forceinline__ float apply(int op, float u, float v) {
 
 // c may alias a or b: element i reads its inputs before it writes c[i], and no other
 // element reads c[i] when the aliased input has c's shape.
-__global__ void binary_kernel(float *c, const float *a, const float *b, int64_t n, bin_desc g,
+__global__ void binary_kernel(float *c, const float *a, const float *b, int64_t n, walk2 g,
                               int op) {
     FOR_ELEMS(i, n) {
         int64_t oa, ob;
-        if (g.ndim == 1) {
-            oa = i * g.sa[0];
-            ob = i * g.sb[0];
-        } else {
-            oa = ob = 0;
-            int64_t rem = i;
-            for (int d = g.ndim - 1; d >= 0; d--) {
-                int64_t k = rem % g.shape[d];
-                rem /= g.shape[d];
-                oa += k * g.sa[d];
-                ob += k * g.sb[d];
-            }
-        }
+        walk2_offsets(g, i, oa, ob);
         c[i] = apply(op, a[oa], b[ob]);
     }
 }
@@ -60,37 +39,12 @@ void broadcast_strides(const zt_tensor *t, int ndim, int64_t *st) {
     }
 }
 
-bin_desc make_desc(const zt_tensor *c, const zt_tensor *a, const zt_tensor *b) {
-    int64_t st[2][ZT_MAX_DIMS], sh[ZT_MAX_DIMS], s[2][ZT_MAX_DIMS];
+// c's shape with a's and b's strides (0 where they broadcast), dims merged
+walk2 make_desc(const zt_tensor *c, const zt_tensor *a, const zt_tensor *b) {
+    int64_t st[2][ZT_MAX_DIMS];
     broadcast_strides(a, c->ndim, st[0]);
     broadcast_strides(b, c->ndim, st[1]);
-    int n = 0;
-    for (int d = c->ndim - 1; d >= 0; d--) { // innermost first
-        if (c->shape[d] == 1) continue;
-        bool merge = n > 0;
-        for (int k = 0; k < 2 && merge; k++) merge = st[k][d] == s[k][n - 1] * sh[n - 1];
-        if (merge) {
-            sh[n - 1] *= c->shape[d];
-            continue;
-        }
-        sh[n] = c->shape[d];
-        s[0][n] = st[0][d];
-        s[1][n] = st[1][d];
-        n++;
-    }
-    bin_desc g = {};
-    if (n == 0) { // a single element
-        g.ndim = 1;
-        g.shape[0] = 1;
-        return g;
-    }
-    g.ndim = n;
-    for (int d = 0; d < n; d++) {
-        g.shape[d] = sh[n - 1 - d];
-        g.sa[d] = s[0][n - 1 - d];
-        g.sb[d] = s[1][n - 1 - d];
-    }
-    return g;
+    return make_walk2(c->ndim, c->shape, st[0], st[1]);
 }
 
 // ---- modulate and gated add ---------------------------------------------------------------

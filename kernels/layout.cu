@@ -53,74 +53,25 @@ bool can_store(zt_dtype t) { return t == ZT_F32 || t == ZT_F16 || t == ZT_BF16; 
 
 // ---- strided copy -------------------------------------------------------------------------
 
-// A shape walked in row-major order with y's and x's strides (elements), size-1 dims
-// dropped and neighbours contiguous in both merged, as the CPU's iter_init does.
-struct copy_desc {
-    int ndim;
-    int64_t shape[ZT_MAX_DIMS];
-    int64_t sy[ZT_MAX_DIMS], sx[ZT_MAX_DIMS];
-};
-
-copy_desc make_copy_desc(const zt_tensor *y, const zt_tensor *x) {
-    int64_t sh[ZT_MAX_DIMS], s0[ZT_MAX_DIMS], s1[ZT_MAX_DIMS];
-    int n = 0;
-    for (int d = y->ndim - 1; d >= 0; d--) { // innermost first
-        if (y->shape[d] == 1) continue;
-        if (n > 0 && y->stride[d] == s0[n - 1] * sh[n - 1] &&
-            x->stride[d] == s1[n - 1] * sh[n - 1]) {
-            sh[n - 1] *= y->shape[d];
-            continue;
-        }
-        sh[n] = y->shape[d];
-        s0[n] = y->stride[d];
-        s1[n] = x->stride[d];
-        n++;
-    }
-    copy_desc g = {};
-    if (n == 0) { // a single element
-        g.ndim = 1;
-        g.shape[0] = 1;
-        return g;
-    }
-    g.ndim = n;
-    for (int d = 0; d < n; d++) {
-        g.shape[d] = sh[n - 1 - d];
-        g.sy[d] = s0[n - 1 - d];
-        g.sx[d] = s1[n - 1 - d];
-    }
-    return g;
-}
-
-__device__ __forceinline__ void copy_offsets(const copy_desc &g, int64_t i, int64_t &oy,
-                                             int64_t &ox) {
-    if (g.ndim == 1) {
-        oy = i * g.sy[0];
-        ox = i * g.sx[0];
-        return;
-    }
-    oy = ox = 0;
-    for (int d = g.ndim - 1; d >= 0; d--) {
-        int64_t k = i % g.shape[d];
-        i /= g.shape[d];
-        oy += k * g.sy[d];
-        ox += k * g.sx[d];
-    }
+// y's shape with y's (s[0]) and x's (s[1]) strides, dims merged
+walk2 copy_walk(const zt_tensor *y, const zt_tensor *x) {
+    return make_walk2(y->ndim, y->shape, y->stride, x->stride);
 }
 
 // equal dtypes: elements moved bit for bit (E: an unsigned type of the element's size)
-template <typename E> __global__ void move_kernel(E *y, const E *x, int64_t n, copy_desc g) {
+template <typename E> __global__ void move_kernel(E *y, const E *x, int64_t n, walk2 g) {
     FOR_ELEMS(i, n) {
         int64_t oy, ox;
-        copy_offsets(g, i, oy, ox);
+        walk2_offsets(g, i, oy, ox);
         y[oy] = x[ox];
     }
 }
 
 __global__ void convert_kernel(void *y, int ty, const void *x, int tx, int64_t n,
-                               copy_desc g) {
+                               walk2 g) {
     FOR_ELEMS(i, n) {
         int64_t oy, ox;
-        copy_offsets(g, i, oy, ox);
+        walk2_offsets(g, i, oy, ox);
         store_f32(y, ty, oy, load_f32(x, tx, ox));
     }
 }
@@ -130,7 +81,7 @@ zt_status strided_copy(zt_backend *be, const zt_tensor *y, const zt_tensor *x) {
     int64_t n = zt_tensor_numel(y);
     if (n == 0) return ZT_OK;
     cudaStream_t s = zt_cuda(be)->stream;
-    copy_desc g = make_copy_desc(y, x);
+    walk2 g = copy_walk(y, x);
     if (y->dtype != x->dtype) {
         if (!can_load(x->dtype) || !can_store(y->dtype))
             return zt_fail(ZT_ERR_UNSUPPORTED, "copy: %s to %s", zt_dtype_name(x->dtype),
@@ -141,7 +92,7 @@ zt_status strided_copy(zt_backend *be, const zt_tensor *y, const zt_tensor *x) {
         return ZT_OK;
     }
     size_t es = zt_dtype_size(y->dtype);
-    if (g.ndim == 1 && g.sy[0] == 1 && g.sx[0] == 1) { // one contiguous run
+    if (g.ndim == 1 && g.s[0][0] == 1 && g.s[1][0] == 1) { // one contiguous run
         ZT_CUDA_CHECK(cudaMemcpyAsync(y->data, x->data, (size_t)n * es,
                                       cudaMemcpyDeviceToDevice, s));
         return ZT_OK;
@@ -259,10 +210,10 @@ extern "C" zt_status zt_cuda_convert(zt_backend *be, void *dst, zt_dtype dst_typ
     if (!can_load(src_type) || !can_store(dst_type))
         return zt_fail(ZT_ERR_UNSUPPORTED, "convert: %s to %s", zt_dtype_name(src_type),
                        zt_dtype_name(dst_type));
-    copy_desc g = {};
+    walk2 g = {};
     g.ndim = 1;
     g.shape[0] = n;
-    g.sy[0] = g.sx[0] = 1;
+    g.s[0][0] = g.s[1][0] = 1;
     convert_kernel<<<grid_for(n), kThreads, 0, s>>>(dst, (int)dst_type, src, (int)src_type, n,
                                                     g);
     ZT_CUDA_LAUNCHED("convert");
