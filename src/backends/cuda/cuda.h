@@ -23,6 +23,7 @@ extern "C" {
 #include "../backend.h"
 
 #define ZT_CUDA_SCRATCH_SLOTS 4
+#define ZT_CUDA_MAX_BLOCKS 1024 /* allocations tracked for the peak */
 
 typedef struct zt_cuda_ctx {
     int device;
@@ -41,8 +42,8 @@ typedef struct zt_cuda_ctx {
     struct zt_cuda_block {
         void *ptr;
         size_t bytes;
-    } blocks[1024];
-    size_t nblocks_cap, live, peak;
+    } blocks[ZT_CUDA_MAX_BLOCKS];
+    size_t live, peak;
 } zt_cuda_ctx;
 
 static inline zt_cuda_ctx *zt_cuda(const zt_backend *be) {

@@ -158,7 +158,7 @@ static size_t cuda_scratch_bytes(const zt_backend *be) {
 /* Remember (bytes > 0) or forget (bytes == 0) an allocation. Allocations are few
  * (weights, arenas, text states, scratch), so a scanned array will do. */
 static void track(zt_cuda_ctx *c, void *p, size_t bytes) {
-    for (size_t i = 0; i < c->nblocks_cap; i++) {
+    for (size_t i = 0; i < ZT_CUDA_MAX_BLOCKS; i++) {
         struct zt_cuda_block *k = &c->blocks[i];
         if (bytes && !k->ptr) {
             *k = (struct zt_cuda_block){p, bytes};
@@ -287,7 +287,6 @@ zt_status zt_backend_cuda_init(zt_backend **out, int device) {
         free(c);
         return zt_fail(ZT_ERR_NOMEM, "cuda backend: out of memory");
     }
-    c->nblocks_cap = 1024;
     be->ctx = c;
     be->name = "cuda";
     be->device = device + 1;
