@@ -15,14 +15,6 @@
 #include "pipeline/settings.h"
 #include "testlib.h"
 
-static const char *data(const char *rel) {
-    static char buf[4][1024];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", ZT_TEST_DATA, rel);
-    return buf[k];
-}
-
 typedef struct frames {
     float *v; /* [F, 3, H, W] */
     int64_t per, n;
@@ -45,10 +37,10 @@ static void run(const char *dit, const char *vae, const char *image, const char 
     zt_settings s;
     zt_settings_init(&s);
     CHECK_OK(zt_settings_set(&s, "prompt", "a red circle moving left"));
-    CHECK_OK(zt_settings_set(&s, "model", data(dit)));
-    CHECK_OK(zt_settings_set(&s, "vae", data(vae)));
-    CHECK_OK(zt_settings_set(&s, "text_encoder", data("pipeline/t5.safetensors")));
-    CHECK_OK(zt_settings_set(&s, "tokenizer", data("tokenizer/bf.model")));
+    CHECK_OK(zt_settings_set(&s, "model", zt_test_data(dit)));
+    CHECK_OK(zt_settings_set(&s, "vae", zt_test_data(vae)));
+    CHECK_OK(zt_settings_set(&s, "text_encoder", zt_test_data("pipeline/t5.safetensors")));
+    CHECK_OK(zt_settings_set(&s, "tokenizer", zt_test_data("tokenizer/bf.model")));
     CHECK_OK(zt_settings_set(&s, "width", image ? "64" : "48"));
     CHECK_OK(zt_settings_set(&s, "height", image ? "32" : "32"));
     CHECK_OK(zt_settings_set(&s, "frames", "9"));
@@ -57,7 +49,7 @@ static void run(const char *dit, const char *vae, const char *image, const char 
     CHECK_OK(zt_settings_set(&s, "device", device));
     if (te_device) CHECK_OK(zt_settings_set(&s, "text_encoder_device", te_device));
     if (offload) CHECK_OK(zt_settings_set(&s, "offload", "1"));
-    if (image) CHECK_OK(zt_settings_set(&s, "image", data(image)));
+    if (image) CHECK_OK(zt_settings_set(&s, "image", zt_test_data(image)));
     CHECK_OK(zt_settings_set(&s, "output", out));
     zt_gen_callbacks cb = {0};
     cb.frame = keep_frame;

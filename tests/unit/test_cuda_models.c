@@ -12,14 +12,6 @@
 #include "models/wan_dit.h"
 #include "testlib.h"
 
-static const char *data(const char *rel) {
-    static char buf[2][1024];
-    static int k;
-    k ^= 1;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", ZT_TEST_DATA, rel);
-    return buf[k];
-}
-
 /* a device copy of host floats */
 static zt_tensor up(zt_backend *gpu, const float *host, int nd, const int64_t *shape) {
     zt_tensor t = zt_tensor_make(ZT_F32, nd, shape, NULL);
@@ -31,8 +23,8 @@ static zt_tensor up(zt_backend *gpu, const float *host, int nd, const int64_t *s
 
 static void test_t5(zt_backend *cpu, zt_backend *gpu) {
     zt_t5 *tc = NULL, *tg = NULL;
-    CHECK_OK(zt_t5_open(&tc, data("t5/umt5/hf.safetensors")));
-    CHECK_OK(zt_t5_open(&tg, data("t5/umt5/hf.safetensors")));
+    CHECK_OK(zt_t5_open(&tc, zt_test_data("t5/umt5/hf.safetensors")));
+    CHECK_OK(zt_t5_open(&tg, zt_test_data("t5/umt5/hf.safetensors")));
     if (!tc || !tg) return;
     CHECK_OK(zt_t5_place(tg, gpu));
     const zt_t5_info *in = zt_t5_get_info(tc);
@@ -59,7 +51,7 @@ static void test_t5(zt_backend *cpu, zt_backend *gpu) {
 static void dit_gpu(zt_backend *gpu, int offload, const float *x, const float *ctx, float *v,
                     int64_t C, int64_t F, int64_t H, int64_t W, int64_t L, int64_t td) {
     zt_wan_dit *m = NULL;
-    CHECK_OK(zt_wan_dit_open(&m, data("dit/diffusers.safetensors")));
+    CHECK_OK(zt_wan_dit_open(&m, zt_test_data("dit/diffusers.safetensors")));
     if (!m) return;
     CHECK_OK(offload ? zt_wan_dit_place_offload(m, gpu) : zt_wan_dit_place(m, gpu));
     const zt_wan_dit_info *di = zt_wan_dit_get_info(m);
@@ -80,7 +72,7 @@ static void dit_gpu(zt_backend *gpu, int offload, const float *x, const float *c
 
 static void test_dit(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng) {
     zt_wan_dit *m = NULL;
-    CHECK_OK(zt_wan_dit_open(&m, data("dit/diffusers.safetensors")));
+    CHECK_OK(zt_wan_dit_open(&m, zt_test_data("dit/diffusers.safetensors")));
     if (!m) return;
     const zt_wan_dit_info *di = zt_wan_dit_get_info(m);
     int64_t C = di->in_channels, F = 2 * di->patch[0], H = 6 * di->patch[1], W = 10 * di->patch[2];

@@ -95,6 +95,14 @@ double zt_test_compare(const char *name, const float *got, const double *ref, in
     return rel;
 }
 
+const char *zt_test_data(const char *rel) {
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", ZT_TEST_DATA, rel);
+    return buf[k];
+}
+
 const char *zt_test_tmpdir(void) {
     static char path[4096];
     if (path[0]) return path;

@@ -99,4 +99,7 @@ void zt_test_copy_safetensors(const char *src, const char *dst, const char *pref
  * its path, valid for the whole run. */
 const char *zt_test_tmpdir(void);
 
+/* ZT_TEST_DATA/rel; the result stays valid for the next three calls. */
+const char *zt_test_data(const char *rel);
+
 #endif
