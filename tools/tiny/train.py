@@ -5,8 +5,11 @@ tools/tiny/data.py, on the CPU.
 The three networks are diffusers' and transformers' own classes at small sizes, so the
 engine runs them through the code that runs real Wan checkpoints:
   - a Wan2.1-style causal VAE (diffusers AutoencoderKLWan: 4x time, 8x space), trained
-    first on short clips (reconstruction from the posterior mean, unclamped, plus a small
-    L2 pull on the latents);
+    first, from variance-preserving weights, in three phases (9-frame crops; 17-frame
+    crops with the shape's pixels weighted up; crops around the shape with a chroma
+    loss), reconstructing from the posterior mean, unclamped, plus a small L2 pull on
+    the latents. tools/tiny/NOTES.md has what each phase measured: the shapes' colours
+    are not learned yet;
   - a SentencePiece unigram tokenizer trained on the caption grammar, and a umT5
     encoder (transformers UMT5EncoderModel) trained jointly with
   - a Wan diffusion transformer (diffusers WanTransformer3DModel) on the VAE's latents:
@@ -101,6 +104,24 @@ def make_vae():
     return AutoencoderKLWan(**VAE)
 
 
+def init_vae(vae):
+    """Variance-preserving weights (std 1/sqrt(fan_in), zero bias) and residual branches
+    that start as the identity (last conv of each block and the attention's projection at
+    zero). With torch's default init the signal shrinks ~0.6x per convolution, the image
+    is gone after the encoder's resamplers, and training sat at the mean colour (12 dB);
+    with this one it passes 20 dB in 250 steps."""
+    for m in vae.modules():
+        if isinstance(m, (torch.nn.Conv3d, torch.nn.Conv2d)):
+            torch.nn.init.normal_(m.weight, 0.0, 1.0 / math.sqrt(m.weight[0].numel()))
+            if m.bias is not None:
+                torch.nn.init.zeros_(m.bias)
+    for m in vae.modules():
+        if type(m).__name__ == "WanResidualBlock":
+            torch.nn.init.zeros_(m.conv2.weight)
+        elif type(m).__name__ == "WanAttentionBlock":
+            torch.nn.init.zeros_(m.proj.weight)
+
+
 def decode_raw(vae, z):
     """diffusers' AutoencoderKLWan._decode without its final clamp to [-1, 1], whose zero
     gradient outside the range stalls training on pixels that start on the wrong side."""
@@ -115,62 +136,107 @@ def decode_raw(vae, z):
     return torch.cat(outs, 2)
 
 
-def vae_batch(rng, n, frames, crop):
-    """n clips of `frames` frames at 128 x 128, cropped to crop x crop at random."""
+def vae_batch(rng, n, frames, crop, on_shape=False):
+    """n clips of `frames` frames at 128 x 128, cropped to crop x crop at random (around a
+    pixel of the shape in the first frame with on_shape), and each clip's background
+    colour [n, 3] (uint8)."""
     out = np.empty((n, frames, crop, crop, 3), np.uint8)
+    bg = np.empty((n, 3), np.uint8)
     for i in range(n):
         spec = data.sample_caption(rng)
         clip = data.render(spec, rng, frames=frames, height=HEIGHT, width=WIDTH)
         y, x = rng.integers(0, HEIGHT - crop + 1), rng.integers(0, WIDTH - crop + 1)
+        if on_shape:
+            bgc = np.array(data.BACKGROUNDS[spec["background"]], np.int16)
+            ys, xs = np.nonzero(np.abs(clip[0].astype(np.int16) - bgc).max(-1) > 10)
+            if len(ys):
+                k = rng.integers(len(ys))
+                y = int(np.clip(ys[k] - crop // 2, 0, HEIGHT - crop))
+                x = int(np.clip(xs[k] - crop // 2, 0, WIDTH - crop))
         out[i] = clip[:, y:y + crop, x:x + crop]
-    return out
+        bg[i] = data.BACKGROUNDS[spec["background"]]
+    return out, bg
 
 
 def stage_vae(a):
     path = os.path.join(a.out, "vae.pt")
     torch.manual_seed(a.seed)
     vae = make_vae()
-    # betas (0.9, 0.95) and a tight clip: the gradient norm spikes 10-40x now and then,
-    # and those steps undid the training at the default Adam settings
-    opt = torch.optim.Adam(vae.parameters(), lr=a.vae_lr, betas=(0.9, 0.95))
+    init_vae(vae)
+    opt = torch.optim.Adam(vae.parameters(), lr=a.vae_lr, betas=(0.9, a.vae_beta2))
     step = 0
     if os.path.exists(path):
         st = torch.load(path, weights_only=False)
         vae.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step = st["step"]
-    if step >= a.vae_steps:
+    total = a.vae_steps + a.vae_ft_steps + a.vae_color_steps
+    if step >= total:
         return
     logf = open(os.path.join(a.out, "vae_log.csv"), "a", newline="")
     w = csv.writer(logf)
     t0 = time.time()
     vae.train()
-    while step < a.vae_steps:
+    while step < total:
         rng = np.random.default_rng([a.seed, 1, step])  # the batch of this step, on any resume
-        lr = a.vae_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / a.vae_steps)))
+        # phase 1: 9-frame crops, plain MSE; phase 2 (fine-tuning): whole 17-frame clips,
+        # as the engine decodes them (the later chunks drifted after phase 1: 20 dB on
+        # frames 0-8, 12-15 dB on 13-16), and the shape's pixels weighted up (after phase 1
+        # they were 94% of the error: a small shape is a small part of a frame's loss)
+        # phase 3: the shapes' colours. After phase 2 every shape decoded as the same
+        # grey-violet (its latent barely changed with the colour): crops around the shape
+        # and a loss on chroma (each pixel less its channel mean) as well. Not enough yet:
+        # tools/tiny/NOTES.md has what each phase measured
+        ft = step >= a.vae_steps
+        color = step >= a.vae_steps + a.vae_ft_steps
+        if color:
+            k, n, peak = step - a.vae_steps - a.vae_ft_steps, a.vae_color_steps, a.vae_ft_lr
+        elif ft:
+            k, n, peak = step - a.vae_steps, a.vae_ft_steps, a.vae_ft_lr
+        else:
+            k, n, peak = step, a.vae_steps, a.vae_lr
+        lr = peak * min(1.0, (k + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * k / n)))
         for g in opt.param_groups:
             g["lr"] = lr
-        x = to_unit(vae_batch(rng, a.vae_batch, 5, a.vae_crop))
+        if color:
+            clips, bg = vae_batch(rng, a.vae_batch, FRAMES, a.vae_color_crop,
+                                  on_shape=bool(step % 2))
+        else:
+            clips, bg = vae_batch(rng, a.vae_batch, FRAMES if ft else a.vae_frames,
+                                  a.vae_ft_crop if ft else a.vae_crop)
+        x = to_unit(clips)
         # the posterior's mean, as the DiT's latents will be, with a small pull towards 0
         # that keeps their scale bounded: sampling at the initial unit variance drowned the
         # signal (the decoder learned the mean colour and nothing else)
         z = vae.encode(x).latent_dist.mean
         rec = decode_raw(vae, z)
-        l_rec = (rec - x).abs().mean() + (rec - x).pow(2).mean()
+        err = (rec - x).pow(2)
+        l_rec = err.mean()  # (an L1 term pulled the output to the background)
+        fg_w = a.vae_fg_weight if ft else a.vae_fg_weight1
+        chroma_w = a.vae_chroma if color else a.vae_chroma1
+        bgu = torch.from_numpy(bg).float().div(127.5).sub(1.0).view(-1, 3, 1, 1, 1)
+        fg = ((x - bgu).abs().amax(1, keepdim=True) > 0.05).float()
+        wgt = 1.0 + fg_w * fg
+        l_fit = (err * wgt).sum() / (wgt.sum() * 3)
+        if chroma_w > 0:
+            d = rec - x
+            chroma = (d - d.mean(1, keepdim=True)).pow(2)
+            l_fit = l_fit + chroma_w * (chroma * wgt).sum() / (wgt.sum() * 3)
         l_kl = 0.5 * z.pow(2).mean()
-        loss = l_rec + a.vae_reg * l_kl
+        loss = l_fit + a.vae_reg * l_kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 0.1)
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), a.vae_clip)
         opt.step()
         step += 1
         w.writerow([step, f"{l_rec.item():.5f}", f"{l_kl.item():.5f}"])
         if step % 50 == 0:
             logf.flush()
-            log(f"vae {step}/{a.vae_steps} rec {l_rec.item():.4f} z2 {l_kl.item():.3f} "
+            log(f"vae {step}/{total} rec {l_rec.item():.4f} z2 {l_kl.item():.3f} "
                 f"({(time.time() - t0) / 50:.2f} s/step)")
             t0 = time.time()
-        if step % a.ckpt_every == 0 or step == a.vae_steps:
+        if step % a.ckpt_every == 0 or step in (a.vae_steps, a.vae_steps + a.vae_ft_steps,
+                                                 total):
             save_ckpt(path, model=vae.state_dict(), opt=opt.state_dict(), step=step)
     logf.close()
 
@@ -359,18 +425,34 @@ def main():
     ap.add_argument("--export", default=os.path.join(ROOT, "models", "zoetrope-tiny"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--vae-steps", type=int, default=2000)
-    ap.add_argument("--vae-batch", type=int, default=8)
-    ap.add_argument("--vae-crop", type=int, default=32, help="training crops (5 frames)")
-    ap.add_argument("--vae-lr", type=float, default=1e-4)
+    ap.add_argument("--vae-steps", type=int, default=1500)
+    ap.add_argument("--vae-batch", type=int, default=1)
+    ap.add_argument("--vae-crop", type=int, default=64, help="training crops")
+    ap.add_argument("--vae-lr", type=float, default=3e-4)
+    ap.add_argument("--vae-frames", type=int, default=9)
+    ap.add_argument("--vae-ft-steps", type=int, default=300)
+    ap.add_argument("--vae-ft-lr", type=float, default=2e-4)
+    ap.add_argument("--vae-ft-crop", type=int, default=64)
+    ap.add_argument("--vae-fg-weight", type=float, default=8.0)
+    ap.add_argument("--vae-fg-weight1", type=float, default=0.0)
+    ap.add_argument("--vae-chroma1", type=float, default=0.0)
+    ap.add_argument("--vae-color-steps", type=int, default=400)
+    ap.add_argument("--vae-color-crop", type=int, default=48)
+    ap.add_argument("--vae-chroma", type=float, default=2.0)
+    ap.add_argument("--vae-base", type=int, default=VAE["base_dim"])
+    ap.add_argument("--vae-z", type=int, default=VAE["z_dim"])
+    ap.add_argument("--vae-clip", type=float, default=1.0)
+    ap.add_argument("--vae-beta2", type=float, default=0.99)
     ap.add_argument("--vae-reg", type=float, default=1e-4)
-    ap.add_argument("--clips", type=int, default=1536)
-    ap.add_argument("--dit-steps", type=int, default=4000)
+    ap.add_argument("--clips", type=int, default=768)
+    ap.add_argument("--dit-steps", type=int, default=2000)
     ap.add_argument("--dit-batch", type=int, default=16)
     ap.add_argument("--dit-lr", type=float, default=5e-4)
-    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--ema", type=float, default=0.998)
     ap.add_argument("--ckpt-every", type=int, default=250)
     a = ap.parse_args()
+    VAE.update(base_dim=a.vae_base, z_dim=a.vae_z)
+    DIT.update(in_channels=a.vae_z, out_channels=a.vae_z)
     os.makedirs(a.out, exist_ok=True)
     torch.set_num_threads(a.threads)
     stages = ["tokenizer", "vae", "latents", "dit", "export"]
