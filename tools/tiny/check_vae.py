@@ -3,7 +3,11 @@
 PSNR per clip and whether tools/tiny/evaluate.py still finds the right colour and motion
 in the reconstruction. Run it before training the DiT on the VAE's latents.
 
-  python3 tools/tiny/check_vae.py [--out out/tiny] [--n 8]
+  python3 tools/tiny/check_vae.py [--out out/tiny] [--n 8] [--z 8] [--first-frames 16]
+
+--first-frames N checks N first frames alone (encoded and decoded as one-frame clips):
+the shape's median colour against the palette, and PSNR. That is what a VAE pretrained
+on single frames can already do (tools/tiny/NOTES.md).
 """
 import argparse
 import os
@@ -24,9 +28,15 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "out", "tiny"))
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--z", type=int, default=train.VAE["z_dim"])
+    ap.add_argument("--first-frames", type=int, default=0)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    train.VAE.update(z_dim=a.z)
     vae = train.load_vae(a)
+    if a.first_frames:
+        first_frames(vae, a.first_frames)
+        return
     psnr, color, motion = [], 0, 0
     for i in range(a.n):
         rng = data.clip_rng(999, i)  # clips the training never drew (another seed)
@@ -45,6 +55,27 @@ def main():
               f"motion {res['motion_ok']}  presence {res['presence']:.2f}")
     print(f"mean PSNR {np.mean(psnr):.1f} dB, colour right {color}/{a.n}, motion right "
           f"{motion}/{a.n}")
+
+
+def first_frames(vae, n):
+    right, psnr = 0, []
+    for i in range(n):
+        rng = data.clip_rng(999, i)
+        spec = data.sample_caption(rng)
+        still = data.render(spec, rng)[:1]
+        with torch.no_grad():
+            rec = vae.decode(vae.encode(train.to_unit(still[None])).latent_dist.mean).sample[0]
+        r = ((rec.permute(1, 2, 3, 0).numpy() + 1) * 127.5).clip(0, 255).round()
+        bg = np.array(data.BACKGROUNDS[spec["background"]])
+        shape = np.abs(still[0].astype(int) - bg).max(-1) > 10
+        med = np.median(r[0][shape], 0)
+        near = min((c for c in data.COLORS if not data.clashes(c, spec["background"])),
+                   key=lambda c: np.linalg.norm(np.array(data.COLORS[c]) - med))
+        right += near == spec["color"]
+        psnr.append(10 * np.log10(255.0 ** 2 / max(((r - still) ** 2).mean(), 1e-12)))
+        print(f"{spec['color']:7s} decoded as {near:7s} {np.round(med).astype(int)}  "
+              f"PSNR {psnr[-1]:5.1f} dB")
+    print(f"first frames: colour right {right}/{n}, mean PSNR {np.mean(psnr):.1f} dB")
 
 
 if __name__ == "__main__":

@@ -136,26 +136,46 @@ def decode_raw(vae, z):
     return torch.cat(outs, 2)
 
 
-def vae_batch(rng, n, frames, crop, on_shape=False):
+def vae_batch(rng, n, frames, crop, on_shape=False, colored=False):
     """n clips of `frames` frames at 128 x 128, cropped to crop x crop at random (around a
     pixel of the shape in the first frame with on_shape), and each clip's background
-    colour [n, 3] (uint8)."""
+    colour [n, 3] (uint8). With colored, half the clips are in random colours."""
     out = np.empty((n, frames, crop, crop, 3), np.uint8)
     bg = np.empty((n, 3), np.uint8)
     for i in range(n):
         spec = data.sample_caption(rng)
-        clip = data.render(spec, rng, frames=frames, height=HEIGHT, width=WIDTH)
+        if colored and rng.random() < 0.5:
+            # any two colours, not the grammar's: a shape's colour must come through
+            clip, bgc = colored_clip(rng, spec, frames)
+            bg[i] = bgc
+        else:
+            clip = data.render(spec, rng, frames=frames, height=HEIGHT, width=WIDTH)
+            bg[i] = data.BACKGROUNDS[spec["background"]]
         y, x = rng.integers(0, HEIGHT - crop + 1), rng.integers(0, WIDTH - crop + 1)
         if on_shape:
-            bgc = np.array(data.BACKGROUNDS[spec["background"]], np.int16)
+            bgc = bg[i].astype(np.int16)
             ys, xs = np.nonzero(np.abs(clip[0].astype(np.int16) - bgc).max(-1) > 10)
             if len(ys):
                 k = rng.integers(len(ys))
                 y = int(np.clip(ys[k] - crop // 2, 0, HEIGHT - crop))
                 x = int(np.clip(xs[k] - crop // 2, 0, WIDTH - crop))
         out[i] = clip[:, y:y + crop, x:x + crop]
-        bg[i] = data.BACKGROUNDS[spec["background"]]
     return out, bg
+
+
+def colored_clip(rng, spec, frames):
+    """The spec's shape and motion with a random background and shape colour at least
+    96 apart on some channel: [frames, H, W, 3] uint8 and the background colour."""
+    bg = tuple(int(v) for v in rng.integers(0, 256, 3))
+    while True:
+        fg = tuple(int(v) for v in rng.integers(0, 256, 3))
+        if max(abs(p - q) for p, q in zip(fg, bg)) >= 96:
+            break
+    clip = np.empty((frames, HEIGHT, WIDTH, 3), np.uint8)
+    path = data.sample_path(spec, rng, frames, HEIGHT, WIDTH)
+    clip[...] = np.asarray(bg, np.uint8)
+    data._draw(clip, spec["shape"], path, fg, bg)
+    return clip, bg
 
 
 def stage_vae(a):
@@ -202,8 +222,10 @@ def stage_vae(a):
             clips, bg = vae_batch(rng, a.vae_batch, FRAMES, a.vae_color_crop,
                                   on_shape=bool(step % 2))
         else:
-            clips, bg = vae_batch(rng, a.vae_batch, FRAMES if ft else a.vae_frames,
-                                  a.vae_ft_crop if ft else a.vae_crop)
+            clips, bg = vae_batch(rng, a.vae_ft_batch if ft else a.vae_batch,
+                                  FRAMES if ft else a.vae_frames,
+                                  a.vae_ft_crop if ft else a.vae_crop,
+                                  colored=a.vae_colored)
         x = to_unit(clips)
         # the posterior's mean, as the DiT's latents will be, with a small pull towards 0
         # that keeps their scale bounded: sampling at the initial unit variance drowned the
@@ -432,8 +454,11 @@ def main():
     ap.add_argument("--vae-frames", type=int, default=9)
     ap.add_argument("--vae-ft-steps", type=int, default=300)
     ap.add_argument("--vae-ft-lr", type=float, default=2e-4)
+    ap.add_argument("--vae-ft-batch", type=int, default=1)
     ap.add_argument("--vae-ft-crop", type=int, default=64)
     ap.add_argument("--vae-fg-weight", type=float, default=8.0)
+    ap.add_argument("--vae-colored", type=int, default=0,
+                    help="1: half the VAE's clips in random colours (tools/tiny/NOTES.md)")
     ap.add_argument("--vae-fg-weight1", type=float, default=0.0)
     ap.add_argument("--vae-chroma1", type=float, default=0.0)
     ap.add_argument("--vae-color-steps", type=int, default=400)
