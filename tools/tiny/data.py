@@ -242,14 +242,19 @@ def _draw(video: np.ndarray, shape: str, path: dict, fg, bg) -> None:
                                      idx.astype(np.uint8), axis=0)
 
 
-def render_into(out: np.ndarray, spec: dict, rng) -> dict:
+def render_into(out: np.ndarray, spec: dict, rng, colors=None) -> dict:
     """Render one clip into out [F, H, W, 3] uint8 (avoids a copy when
-    filling a big dataset array).  Returns the sampled path."""
+    filling a big dataset array).  colors=(shape RGB, background RGB)
+    overrides the spec's colors.  Returns the sampled path."""
     F, H, W, _ = out.shape
     path = sample_path(spec, rng, F, H, W)
-    bg = BACKGROUNDS[spec.get("background") or DEFAULT_BACKGROUND]
-    out[...] = _background_frame(H, W, bg)
-    _draw(out, spec["shape"], path, COLORS[spec["color"]], bg)
+    if colors:
+        fg, bg = colors
+    else:
+        fg = COLORS[spec["color"]]
+        bg = BACKGROUNDS[spec.get("background") or DEFAULT_BACKGROUND]
+    out[...] = _background_frame(H, W, tuple(bg))
+    _draw(out, spec["shape"], path, fg, bg)
     return path
 
 

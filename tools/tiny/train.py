@@ -172,9 +172,7 @@ def colored_clip(rng, spec, frames):
         if max(abs(p - q) for p, q in zip(fg, bg)) >= 96:
             break
     clip = np.empty((frames, HEIGHT, WIDTH, 3), np.uint8)
-    path = data.sample_path(spec, rng, frames, HEIGHT, WIDTH)
-    clip[...] = np.asarray(bg, np.uint8)
-    data._draw(clip, spec["shape"], path, fg, bg)
+    data.render_into(clip, spec, rng, colors=(fg, bg))
     return clip, bg
 
 
