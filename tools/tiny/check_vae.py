@@ -37,7 +37,7 @@ def main():
     if a.first_frames:
         first_frames(vae, a.first_frames)
         return
-    psnr, color, motion = [], 0, 0
+    psnr, color, motion, per_frame = [], 0, 0, []
     for i in range(a.n):
         rng = data.clip_rng(999, i)  # clips the training never drew (another seed)
         spec = data.sample_caption(rng)
@@ -47,6 +47,7 @@ def main():
             rec = vae.decode(z).sample[0]
         r = ((rec.permute(1, 2, 3, 0).numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8)
         mse = ((r.astype(np.float64) - clip) ** 2).mean()
+        per_frame.append(((r.astype(np.float64) - clip) ** 2).mean((1, 2, 3)))
         psnr.append(10 * np.log10(255.0 ** 2 / max(mse, 1e-12)))
         res = evaluate.analyze(r, spec)
         color += bool(res["color_ok"])
@@ -55,6 +56,9 @@ def main():
               f"motion {res['motion_ok']}  presence {res['presence']:.2f}")
     print(f"mean PSNR {np.mean(psnr):.1f} dB, colour right {color}/{a.n}, motion right "
           f"{motion}/{a.n}")
+    # where in the clip the error sits: frame 0 is latent frame 0, then 4 frames per latent
+    pf = 10 * np.log10(255.0 ** 2 / np.maximum(np.mean(per_frame, 0), 1e-12))
+    print("PSNR per frame (dB):", " ".join(f"{v:.1f}" for v in pf))
 
 
 def first_frames(vae, n):

@@ -5,11 +5,11 @@ tools/tiny/data.py, on the CPU.
 The three networks are diffusers' and transformers' own classes at small sizes, so the
 engine runs them through the code that runs real Wan checkpoints:
   - a Wan2.1-style causal VAE (diffusers AutoencoderKLWan: 4x time, 8x space), trained
-    first, from variance-preserving weights, in three phases (9-frame crops; 17-frame
-    crops with the shape's pixels weighted up; crops around the shape with a chroma
-    loss), reconstructing from the posterior mean, unclamped, plus a small L2 pull on
-    the latents. tools/tiny/NOTES.md has what each phase measured: the shapes' colours
-    are not learned yet;
+    first, from variance-preserving weights whose time axis starts "inflated" from 2D
+    (init_vae), in two phases: single frames (space and colour, cheaply), then 17-frame
+    crops (motion within each 4-frame chunk) with the shape's pixels weighted up. Half
+    its clips are in random colours. It reconstructs from the posterior mean, unclamped,
+    with a small L2 pull on the latents. tools/tiny/NOTES.md has what each variant measured;
   - a SentencePiece unigram tokenizer trained on the caption grammar, and a umT5
     encoder (transformers UMT5EncoderModel) trained jointly with
   - a Wan diffusion transformer (diffusers WanTransformer3DModel) on the VAE's latents:
@@ -109,17 +109,38 @@ def init_vae(vae):
     that start as the identity (last conv of each block and the attention's projection at
     zero). With torch's default init the signal shrinks ~0.6x per convolution, the image
     is gone after the encoder's resamplers, and training sat at the mean colour (12 dB);
-    with this one it passes 20 dB in 250 steps."""
+    with this one it passes 20 dB in 250 steps.
+
+    Time starts out "inflated" from 2D: a causal convolution's taps on past frames are zero,
+    the encoder's temporal downsamplers keep the latest frame and the decoder's temporal
+    upsamplers repeat theirs. The untrained VAE is then a per-frame image autoencoder that
+    codes every 4th frame and holds it, so single-frame pretraining teaches every latent
+    frame alike. With random past taps the error grew with the frame's position in the
+    clip (0.06 MSE on frame 0 to 0.24 on frame 16, whichever end of the clip came first)
+    and the later frames lost the shape's colour (tools/tiny/NOTES.md)."""
     for m in vae.modules():
         if isinstance(m, (torch.nn.Conv3d, torch.nn.Conv2d)):
-            torch.nn.init.normal_(m.weight, 0.0, 1.0 / math.sqrt(m.weight[0].numel()))
+            w = m.weight
+            if w.dim() == 5 and w.shape[2] > 1:
+                torch.nn.init.zeros_(w)
+                torch.nn.init.normal_(w[:, :, -1], 0.0, 1.0 / math.sqrt(w[0, :, -1].numel()))
+            else:
+                torch.nn.init.normal_(w, 0.0, 1.0 / math.sqrt(w[0].numel()))
             if m.bias is not None:
                 torch.nn.init.zeros_(m.bias)
     for m in vae.modules():
-        if type(m).__name__ == "WanResidualBlock":
+        name = type(m).__name__
+        if name == "WanResidualBlock":
             torch.nn.init.zeros_(m.conv2.weight)
-        elif type(m).__name__ == "WanAttentionBlock":
+        elif name == "WanAttentionBlock":
             torch.nn.init.zeros_(m.proj.weight)
+        elif name == "WanResample" and m.mode in ("upsample3d", "downsample3d"):
+            w = m.time_conv.weight  # [out, in, 3, 1, 1]: tap 2 is the latest frame
+            eye = torch.eye(w.shape[1])
+            with torch.no_grad():
+                w.zero_()
+                for k in range(w.shape[0] // w.shape[1]):  # upsampling: one copy per frame
+                    w[k * w.shape[1]:(k + 1) * w.shape[1], :, 2, 0, 0] = eye
 
 
 def decode_raw(vae, z):
@@ -197,14 +218,12 @@ def stage_vae(a):
     vae.train()
     while step < total:
         rng = np.random.default_rng([a.seed, 1, step])  # the batch of this step, on any resume
-        # phase 1: 9-frame crops, plain MSE; phase 2 (fine-tuning): whole 17-frame clips,
-        # as the engine decodes them (the later chunks drifted after phase 1: 20 dB on
-        # frames 0-8, 12-15 dB on 13-16), and the shape's pixels weighted up (after phase 1
-        # they were 94% of the error: a small shape is a small part of a frame's loss)
-        # phase 3: the shapes' colours. After phase 2 every shape decoded as the same
-        # grey-violet (its latent barely changed with the colour): crops around the shape
-        # and a loss on chroma (each pixel less its channel mean) as well. Not enough yet:
-        # tools/tiny/NOTES.md has what each phase measured
+        # phase 1: single frames (or --vae-frames), plain MSE: space and colour, 17x
+        # cheaper per sample than clips; phase 2 (fine-tuning): whole 17-frame clips, as
+        # the engine decodes them, the shape's pixels weighted up (a small shape is a small
+        # part of a frame's loss): motion within each chunk. Optional phase 3: crops around
+        # the shape and a loss on chroma (an earlier fix for lost colours, superseded by
+        # --vae-colored and the inflated init). tools/tiny/NOTES.md has what each measured
         ft = step >= a.vae_steps
         color = step >= a.vae_steps + a.vae_ft_steps
         if color:
@@ -220,9 +239,13 @@ def stage_vae(a):
             clips, bg = vae_batch(rng, a.vae_batch, FRAMES, a.vae_color_crop,
                                   on_shape=bool(step % 2))
         else:
-            clips, bg = vae_batch(rng, a.vae_ft_batch if ft else a.vae_batch,
-                                  FRAMES if ft else a.vae_frames,
-                                  a.vae_ft_crop if ft else a.vae_crop,
+            # with --vae-ft-mix every other fine-tuning step is a phase-1 batch: clips
+            # alone wore the first frames down (25.9 -> 23.6 dB in 250 steps), and i2v
+            # shows the VAE's first frame as it is
+            clip = ft and not (a.vae_ft_mix and step % 2)
+            clips, bg = vae_batch(rng, a.vae_ft_batch if clip else a.vae_batch,
+                                  FRAMES if clip else a.vae_frames,
+                                  a.vae_ft_crop if clip else a.vae_crop,
                                   colored=a.vae_colored)
         x = to_unit(clips)
         # the posterior's mean, as the DiT's latents will be, with a small pull towards 0
@@ -232,7 +255,7 @@ def stage_vae(a):
         rec = decode_raw(vae, z)
         err = (rec - x).pow(2)
         l_rec = err.mean()  # (an L1 term pulled the output to the background)
-        fg_w = a.vae_fg_weight if ft else a.vae_fg_weight1
+        fg_w = a.vae_fg_weight if clips.shape[1] == FRAMES else a.vae_fg_weight1
         chroma_w = a.vae_chroma if color else a.vae_chroma1
         bgu = torch.from_numpy(bg).float().div(127.5).sub(1.0).view(-1, 3, 1, 1, 1)
         fg = ((x - bgu).abs().amax(1, keepdim=True) > 0.05).float()
@@ -445,21 +468,23 @@ def main():
     ap.add_argument("--export", default=os.path.join(ROOT, "models", "zoetrope-tiny"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--vae-steps", type=int, default=1500)
-    ap.add_argument("--vae-batch", type=int, default=1)
+    ap.add_argument("--vae-steps", type=int, default=1000)
+    ap.add_argument("--vae-batch", type=int, default=4)
     ap.add_argument("--vae-crop", type=int, default=64, help="training crops")
     ap.add_argument("--vae-lr", type=float, default=3e-4)
-    ap.add_argument("--vae-frames", type=int, default=9)
-    ap.add_argument("--vae-ft-steps", type=int, default=300)
-    ap.add_argument("--vae-ft-lr", type=float, default=2e-4)
+    ap.add_argument("--vae-frames", type=int, default=1)
+    ap.add_argument("--vae-ft-steps", type=int, default=1000)
+    ap.add_argument("--vae-ft-lr", type=float, default=1e-4)
     ap.add_argument("--vae-ft-batch", type=int, default=1)
-    ap.add_argument("--vae-ft-crop", type=int, default=64)
-    ap.add_argument("--vae-fg-weight", type=float, default=8.0)
-    ap.add_argument("--vae-colored", type=int, default=0,
+    ap.add_argument("--vae-ft-crop", type=int, default=48)
+    ap.add_argument("--vae-ft-mix", type=int, default=1,
+                    help="1: every other fine-tuning step on phase-1 batches")
+    ap.add_argument("--vae-fg-weight", type=float, default=4.0)
+    ap.add_argument("--vae-colored", type=int, default=1,
                     help="1: half the VAE's clips in random colours (tools/tiny/NOTES.md)")
     ap.add_argument("--vae-fg-weight1", type=float, default=0.0)
     ap.add_argument("--vae-chroma1", type=float, default=0.0)
-    ap.add_argument("--vae-color-steps", type=int, default=400)
+    ap.add_argument("--vae-color-steps", type=int, default=0)
     ap.add_argument("--vae-color-crop", type=int, default=48)
     ap.add_argument("--vae-chroma", type=float, default=2.0)
     ap.add_argument("--vae-base", type=int, default=VAE["base_dim"])
