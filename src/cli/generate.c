@@ -66,7 +66,8 @@ static void print_help(const char *cmd) {
     printf("%s\n\n", i2v ? "Generate a video that starts from an image and follows a prompt."
                          : "Generate a video from a text prompt.");
     printf(
-        "Settings come from built-in defaults, then --preset, then --config, then flags.\n\n"
+        "Settings come from built-in defaults, then --preset, then --config, then flags.\n"
+        "Without --preset, --config or --model the built-in model runs (preset tiny).\n\n"
         "  -p, --prompt TEXT          what the video shows (or give it as the last argument)\n"
         "  -n, --negative-prompt TEXT what to avoid (default: Wan's own negative prompt,\n"
         "                             shared_config.sample_neg_prompt; '' for none)\n"
@@ -296,6 +297,11 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
     zt_settings_init(&s);
     zt_status st = ZT_OK;
     int rc = ZT_EXIT_OK;
+    /* no preset and no model files named: the built-in model (presets/tiny.cfg) */
+    int names_model = 0;
+    for (int i = 0; i < nflag; i++)
+        if (!strcmp(setting_flags[flag_index[i]].key, "model")) names_model = 1;
+    if (!preset && !config && !names_model) preset = "tiny";
     if (preset) {
         char path[ZT_PATH_MAX];
         st = zt_preset_find(preset, path, sizeof path);

@@ -104,7 +104,14 @@ P=$ZT_SRC/tests/data/pipeline
 GOOD=(--vae "$ZT_SRC/tests/data/vae/wan21/original.pth" --text-encoder "$P/t5.safetensors"
       --tokenizer "$ZT_SRC/tests/data/tokenizer/bf.model")
 expect 2 "junk.safetensors" "$Z" t2v -p x -o "$OUT/x.mp4" --model "$TMP/junk.safetensors" "${GOOD[@]}"
-expect 1 "no model file given" "$Z" t2v -p x -o "$OUT/x.mp4"
+# with --config (or --preset, or --model) the built-in model is not used: nothing names one
+expect 1 "no model file given" "$Z" t2v -p x -o "$OUT/x.mp4" --config "$ZT_SRC/tests/data/presets/override.cfg"
+# with none of them it is: preset tiny, the built-in model
+run "$Z" t2v --dry-run -p x -o "$OUT/x.mp4"
+checks=$((checks + 1))
+[ "$rc" -eq 0 ] || fail "dry run on the built-in model failed: $err"
+echo "$out" | grep -qE "^width +\= 128 +# .*tiny.cfg" || fail "default preset: $out"
+echo "$out" | grep -qE "^model +\= .*zoetrope-tiny/transformer.safetensors" || fail "default model: $out"
 expect 1 "no tokenizer file given" "$Z" t2v -p x -o "$OUT/x.mp4" --model "$P/dit21.safetensors" \
     --vae x --text-encoder x
 ST=$ZT_SRC/tests/data/safetensors/small.safetensors

@@ -376,7 +376,8 @@ def stage_dit(a):
         opt.load_state_dict(st["opt"])
         ema = st["ema"]
         step = st["step"]
-    if step >= a.dit_steps:
+    stop = min(a.dit_steps, a.dit_until or a.dit_steps)
+    if step >= stop:
         return
     logf = open(os.path.join(a.out, "dit_log.csv"), "a", newline="")
     w = csv.writer(logf)
@@ -386,7 +387,7 @@ def stage_dit(a):
     te.train()
     dit.train()
     t0 = time.time()
-    while step < a.dit_steps:
+    while step < stop:
         g = torch.Generator().manual_seed(a.seed * 1000003 + step)
         lr = a.dit_lr * min(1.0, (step + 1) / 200) * (
             0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / a.dit_steps)))
@@ -423,7 +424,7 @@ def stage_dit(a):
             log(f"dit {step}/{a.dit_steps} loss {loss.item():.4f} "
                 f"({(time.time() - t0) / 50:.2f} s/step)")
             t0 = time.time()
-        if step % a.ckpt_every == 0 or step == a.dit_steps:
+        if step % a.ckpt_every == 0 or step == stop:
             save_ckpt(path, te=te.state_dict(), dit=dit.state_dict(), opt=opt.state_dict(),
                       ema=ema, step=step)
     logf.close()
@@ -493,7 +494,9 @@ def main():
     ap.add_argument("--vae-beta2", type=float, default=0.99)
     ap.add_argument("--vae-reg", type=float, default=1e-4)
     ap.add_argument("--clips", type=int, default=768)
-    ap.add_argument("--dit-steps", type=int, default=2000)
+    ap.add_argument("--dit-steps", type=int, default=4000)
+    ap.add_argument("--dit-until", type=int, default=0,
+                    help="stop at this step (the schedule still spans --dit-steps)")
     ap.add_argument("--dit-batch", type=int, default=16)
     ap.add_argument("--dit-lr", type=float, default=5e-4)
     ap.add_argument("--ema", type=float, default=0.998)
