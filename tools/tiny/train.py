@@ -235,14 +235,14 @@ def stage_vae(a):
         lr = peak * min(1.0, (k + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * k / n)))
         for g in opt.param_groups:
             g["lr"] = lr
+        # with --vae-ft-mix every other fine-tuning step is a phase-1 batch: clips alone
+        # wore the first frames down (25.9 -> 23.6 dB in 250 steps), and i2v shows the
+        # VAE's first frame as it is
+        clip = color or (ft and not (a.vae_ft_mix and step % 2))
         if color:
             clips, bg = vae_batch(rng, a.vae_batch, FRAMES, a.vae_color_crop,
                                   on_shape=bool(step % 2))
         else:
-            # with --vae-ft-mix every other fine-tuning step is a phase-1 batch: clips
-            # alone wore the first frames down (25.9 -> 23.6 dB in 250 steps), and i2v
-            # shows the VAE's first frame as it is
-            clip = ft and not (a.vae_ft_mix and step % 2)
             clips, bg = vae_batch(rng, a.vae_ft_batch if clip else a.vae_batch,
                                   FRAMES if clip else a.vae_frames,
                                   a.vae_ft_crop if clip else a.vae_crop,
@@ -255,7 +255,7 @@ def stage_vae(a):
         rec = decode_raw(vae, z)
         err = (rec - x).pow(2)
         l_rec = err.mean()  # (an L1 term pulled the output to the background)
-        fg_w = a.vae_fg_weight if clips.shape[1] == FRAMES else a.vae_fg_weight1
+        fg_w = a.vae_fg_weight if clip else a.vae_fg_weight1
         chroma_w = a.vae_chroma if color else a.vae_chroma1
         bgu = torch.from_numpy(bg).float().div(127.5).sub(1.0).view(-1, 3, 1, 1, 1)
         fg = ((x - bgu).abs().amax(1, keepdim=True) > 0.05).float()
