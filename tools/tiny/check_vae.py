@@ -70,6 +70,8 @@ def first_frames(vae, n):
         with torch.no_grad():
             rec = vae.decode(vae.encode(train.to_unit(still[None])).latent_dist.mean).sample[0]
         r = ((rec.permute(1, 2, 3, 0).numpy() + 1) * 127.5).clip(0, 255).round()
+        # the colour where the input has its shape (not evaluate.analyze's segmentation of
+        # the output): it asks whether the colour survives, not whether a shape is found
         bg = np.array(data.BACKGROUNDS[spec["background"]])
         shape = np.abs(still[0].astype(int) - bg).max(-1) > 10
         med = np.median(r[0][shape], 0)
