@@ -327,6 +327,9 @@ def main(argv=None) -> int:
                     help="run DIR/transformer.safetensors, vae.safetensors, "
                          "text_encoder.safetensors, spiece.model instead of the preset's files")
     ap.add_argument("--preset", default="tiny", help="preset for every other setting (tiny)")
+    ap.add_argument("--data-rev", type=int, default=tiny.REVISION, choices=[1, 2],
+                    help="motion paths the i2v stills are drawn from (data.py REVISION; "
+                         "revision 1 places a shape where its direction has room)")
     ap.add_argument("--threads", type=int, default=0,
                     help="--threads for the engine (default: its own, all cores)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per engine run")
@@ -343,6 +346,7 @@ def main(argv=None) -> int:
     ap.add_argument("--per-clip", action="store_true", help="per-clip details in the JSON")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     args = ap.parse_args(argv)
+    tiny.REVISION = args.data_rev
 
     if args.n < 0 or args.m < 0:
         ap.error("--n and --m must be >= 0")

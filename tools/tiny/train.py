@@ -355,6 +355,16 @@ def encode_text(te, sp, captions):
     return out
 
 
+def partial_caption(spec, form):
+    """A shortened caption that keeps the motion: 0 "moving left", 1 "a circle moving
+    left", 2 "a red circle moving left" (no background). In full captions the motion
+    word is one state among ~27 and the text encoder did not spread it to the others as
+    it spreads the colour (tools/tiny/NOTES.md); short ones make it count."""
+    m = spec["motion"]
+    phrase = "moving " + m if m in data.DIRECTIONS else m
+    return [phrase, f"a {spec['shape']} {phrase}", f"a {spec['color']} {spec['shape']} {phrase}"][form]
+
+
 def stage_dit(a):
     path = os.path.join(a.out, "dit.pt")
     d = np.load(os.path.join(a.out, "latents.npz"), allow_pickle=True)
@@ -362,6 +372,7 @@ def stage_dit(a):
     std = torch.from_numpy(d["std"]).view(1, -1, 1, 1, 1)
     lat = (torch.from_numpy(d["lat"]) - mean) / std  # normalized, as the engine's sampler sees
     caps = list(d["caps"])
+    specs = [json.loads(x) for x in d["specs"]]
     sp = tokenizer(a)
     torch.manual_seed(a.seed + 3)
     te, dit = make_models(sp.vocab_size())
@@ -369,6 +380,11 @@ def stage_dit(a):
     opt = torch.optim.AdamW(params, lr=a.dit_lr, weight_decay=0.01)
     ema = [p.detach().clone() for p in params]
     step = 0
+    if not os.path.exists(path) and a.dit_from:  # a new leg from another run's weights
+        st = torch.load(a.dit_from, weights_only=False)
+        te.load_state_dict(st["te"])
+        dit.load_state_dict(st["dit"])
+        ema = st["ema"]
     if os.path.exists(path):
         st = torch.load(path, weights_only=False)
         te.load_state_dict(st["te"])
@@ -396,12 +412,19 @@ def stage_dit(a):
         idx = torch.randint(0, lat.shape[0], (B,), generator=g)
         x0 = lat[idx]
         drop = torch.rand(B, generator=g) < 0.1
-        text = encode_text(te, sp, ["" if drop[k] else caps[i] for k, i in enumerate(idx)])
+        part = torch.zeros(B, dtype=torch.bool)
+        form = torch.zeros(B, dtype=torch.long)
+        if a.dit_partial > 0:  # drawn only then, so runs without it replay the shipped draws
+            part = torch.rand(B, generator=g) < a.dit_partial
+            form = torch.randint(0, 3, (B,), generator=g)
+        text = encode_text(te, sp, ["" if drop[k] else
+                                    partial_caption(specs[i], int(form[k])) if part[k] else
+                                    caps[i] for k, i in enumerate(idx)])
         u = torch.rand(B, generator=g)
-        s = SHIFT * u / (1 + (SHIFT - 1) * u)
+        s = a.dit_shift * u / (1 + (a.dit_shift - 1) * u)
         e = torch.randn(x0.shape, generator=g)
         xt = (1 - s.view(B, 1, 1, 1, 1)) * x0 + s.view(B, 1, 1, 1, 1) * e
-        i2v = torch.rand(B, generator=g) < 0.3
+        i2v = torch.rand(B, generator=g) < a.dit_i2v
         xt[i2v, :, 0] = x0[i2v, :, 0]
         tt = (s * 1000).view(B, 1).repeat(1, tokens)
         tt[i2v, :first] = 0.0
@@ -494,14 +517,25 @@ def main():
     ap.add_argument("--vae-beta2", type=float, default=0.99)
     ap.add_argument("--vae-reg", type=float, default=1e-4)
     ap.add_argument("--clips", type=int, default=768)
+    ap.add_argument("--data-rev", type=int, default=data.REVISION, choices=[1, 2],
+                    help="revision of the clips' motion paths (data.py REVISION)")
     ap.add_argument("--dit-steps", type=int, default=4000)
     ap.add_argument("--dit-until", type=int, default=0,
                     help="stop at this step (the schedule still spans --dit-steps)")
     ap.add_argument("--dit-batch", type=int, default=16)
     ap.add_argument("--dit-lr", type=float, default=5e-4)
     ap.add_argument("--ema", type=float, default=0.998)
+    ap.add_argument("--dit-shift", type=float, default=SHIFT,
+                    help="shift of the training noise levels (higher: more near pure noise)")
+    ap.add_argument("--dit-i2v", type=float, default=0.3,
+                    help="fraction of samples with the first latent frame given")
+    ap.add_argument("--dit-partial", type=float, default=0.0,
+                    help="fraction of captions shortened to keep the motion (partial_caption)")
+    ap.add_argument("--dit-from", default="",
+                    help="start the transformer from this dit.pt (weights and EMA only)")
     ap.add_argument("--ckpt-every", type=int, default=250)
     a = ap.parse_args()
+    data.REVISION = a.data_rev
     VAE.update(base_dim=a.vae_base, z_dim=a.vae_z)
     DIT.update(in_channels=a.vae_z, out_channels=a.vae_z)
     os.makedirs(a.out, exist_ok=True)
