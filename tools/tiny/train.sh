@@ -14,12 +14,12 @@ mkdir -p out/tiny
 run() { python3 tools/tiny/train.py "$@" 2>&1 | tee -a out/tiny/train.log; }
 # The shipped weights were trained on the data's first revision (data.py REVISION), whose
 # moving shapes start where their direction has room, so the start tells the direction
-# (tools/tiny/NOTES.md); --data-rev 1 replays them.
+# (tools/tiny/NOTES.md); --data-rev 1 replays them (the transformer reads their latents).
 for stage in tokenizer vae latents; do run "$stage" --data-rev 1 "$@"; done
 # The shipped transformer was first scheduled for 2000 steps; at step 1000 it had the
 # colour right in 3 of 8 prompts, so from step 1250 its schedule was stretched to 4000.
 # Replaying both legs gives the same weights (every batch is drawn from the seed and the
 # step); a fresh recipe would be --dit-steps 4000 alone.
-run dit --dit-steps 2000 --dit-until 1250 --data-rev 1 "$@"
-run dit --dit-steps 4000 --data-rev 1 "$@"
+run dit --dit-steps 2000 --dit-until 1250 "$@"
+run dit --dit-steps 4000 "$@"
 run export "$@"
