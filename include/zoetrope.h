@@ -209,6 +209,34 @@ typedef void (*zt_settings_visit_fn)(const char *key, const char *value, const c
                                      void *user);
 ZT_API void zt_settings_foreach(const zt_settings *s, zt_settings_visit_fn fn, void *user);
 
+/* ---- generation ------------------------------------------------------------------------- */
+
+/* Models kept loaded from one generation to the next (zoetrope render shares one over
+ * all its shots). Only components that run on the CPU are kept; the memory plan of a
+ * later run counts them in the process's resident memory. */
+typedef struct zt_model_cache zt_model_cache;
+ZT_API zt_status zt_model_cache_init(zt_model_cache **cache);
+ZT_API void zt_model_cache_free(zt_model_cache *cache);
+
+/* Called at the start of each stage (done 0) and after each of its steps; total 0 when
+ * the stage has no step count. */
+typedef void (*zt_progress_fn)(void *user, const char *stage, int64_t done, int64_t total);
+
+typedef struct zt_gen_stats {
+    int64_t frames;
+    int width, height;
+    double seconds;
+    int64_t planned_peak; /* bytes: the memory plan's peak stage */
+    int vae_tile;         /* pixels, 0 when the VAE decoded untiled */
+} zt_gen_stats;
+
+/* Generate the video s describes: image-to-video when s->image is set, text-to-video
+ * otherwise. s must be complete (zt_settings_validate); the output appears whole or not
+ * at all. cache and progress may be NULL; stats may be NULL. Stops with
+ * ZT_ERR_INTERRUPTED at the next step after zt_interrupt(). */
+ZT_API zt_status zt_generate_video(const zt_settings *s, zt_model_cache *cache,
+                                   zt_progress_fn progress, void *user, zt_gen_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,7 @@ packages=(
   libxml2-dev                                                  # HTML entity names (prompt cleaning)
   libopenblas-dev                                              # f32 GEMM
   ffmpeg                                                       # ffprobe, used by the tests
+  jq                                                           # reads manifests in the tests
 )
 
 missing=()

@@ -1,4 +1,4 @@
-/* zoetrope presets / version / render. */
+/* zoetrope presets / version. */
 #include <dirent.h>
 #include <jansson.h>
 #include <libavcodec/avcodec.h>
@@ -123,17 +123,4 @@ int zt_cli_version(int argc, char **argv) {
 #endif
     );
     return ZT_EXIT_OK;
-}
-
-int zt_cli_render(int argc, char **argv) {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: zoetrope render JOBS.cfg [--out-dir DIR]\n\n"
-                   "Render every shot of a libconfig job file. Job files are not supported by\n"
-                   "this version yet; use zoetrope t2v / i2v for single shots.\n");
-            return ZT_EXIT_OK;
-        }
-    }
-    fprintf(stderr, "zoetrope: render: job files are not supported by this version yet\n");
-    return ZT_EXIT_RUNTIME;
 }

@@ -57,7 +57,86 @@ typedef struct gen {
     zt_mem_plan plan;
     int plan_only; /* stop after the checks and the plan (--dry-run) */
     int64_t frames_done;
+    zt_model_cache *cache; /* NULL: each model is loaded for its stage and freed after */
 } gen;
+
+/* ---- models kept loaded between runs -------------------------------------------------- */
+
+enum { M_DIT, M_VAE, M_T5, M_TOK };
+#define CACHE_MAX 32
+
+struct zt_model_cache {
+    struct {
+        int kind;
+        char *path;
+        void *obj;
+    } e[CACHE_MAX];
+    int n;
+    int loads; /* files opened through the cache, for tests */
+};
+
+zt_status zt_model_cache_init(zt_model_cache **c) {
+    *c = calloc(1, sizeof **c);
+    return *c ? ZT_OK : zt_fail(ZT_ERR_NOMEM, "out of memory");
+}
+
+static void model_free(int kind, void *obj) {
+    switch (kind) {
+    case M_DIT: zt_wan_dit_free(obj); break;
+    case M_VAE: zt_wan_vae_free(obj); break;
+    case M_T5: zt_t5_free(obj); break;
+    case M_TOK: zt_tokenizer_free(obj); break;
+    }
+}
+
+void zt_model_cache_free(zt_model_cache *c) {
+    if (!c) return;
+    for (int i = 0; i < c->n; i++) {
+        model_free(c->e[i].kind, c->e[i].obj);
+        free(c->e[i].path);
+    }
+    free(c);
+}
+
+int zt_model_cache_loads(const zt_model_cache *c) {
+    return c ? c->loads : 0;
+}
+
+/* The model of that kind from that file: the cache's, or opened now (and kept by the
+ * cache when there is one); NULL with *rc set on failure. Release it with
+ * model_release. */
+static void *model_get(gen *g, int kind, const char *path, zt_status *rc) {
+    zt_model_cache *c = g->cache;
+    for (int i = 0; c && i < c->n; i++)
+        if (c->e[i].kind == kind && !strcmp(c->e[i].path, path)) return c->e[i].obj;
+    void *obj = NULL;
+    zt_wan_dit *dit = NULL;
+    zt_wan_vae *vae = NULL;
+    zt_t5 *t5 = NULL;
+    zt_tokenizer *tok = NULL;
+    switch (kind) {
+    case M_DIT: *rc = zt_wan_dit_open(&dit, path), obj = dit; break;
+    case M_VAE: *rc = zt_wan_vae_open(&vae, path), obj = vae; break;
+    case M_T5: *rc = zt_t5_open(&t5, path), obj = t5; break;
+    case M_TOK: *rc = zt_tokenizer_open(&tok, path), obj = tok; break;
+    }
+    if (*rc != ZT_OK || !c) return *rc == ZT_OK ? obj : NULL;
+    c->loads++;
+    char *dup = c->n < CACHE_MAX ? strdup(path) : NULL;
+    if (dup) { /* a full cache (or no memory for the name) just does not keep it */
+        c->e[c->n].kind = kind;
+        c->e[c->n].path = dup;
+        c->e[c->n++].obj = obj;
+    }
+    return obj;
+}
+
+static void model_release(gen *g, int kind, void *obj) {
+    zt_model_cache *c = g->cache;
+    for (int i = 0; obj && c && i < c->n; i++)
+        if (c->e[i].obj == obj) return;
+    model_free(kind, obj);
+}
 
 static void stage_begin(const gen *g, const char *stage, int64_t total) {
     if (g->cb && g->cb->stage_begin) g->cb->stage_begin(g->cb->user, stage, total);
@@ -425,9 +504,10 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
     zt_tokenizer *tok = NULL;
     zt_t5 *t5 = NULL;
     int64_t heap0 = heap_in_use();
-    zt_status rc = zt_tokenizer_open(&tok, g->tokenizer);
+    zt_status rc = ZT_OK;
+    tok = model_get(g, M_TOK, g->tokenizer, &rc);
     int64_t tok_bytes = heap_in_use() - heap0;
-    if (rc == ZT_OK) rc = zt_t5_open(&t5, g->text_encoder);
+    if (rc == ZT_OK) t5 = model_get(g, M_T5, g->text_encoder, &rc);
     /* the pair is checked against the transformer here, before the plan's other loads */
     if (rc == ZT_OK && zt_t5_get_info(t5)->d_model != di->text_dim)
         rc = zt_fail(ZT_ERR_INPUT, "%s gives %d-wide text states but %s takes %d", g->text_encoder,
@@ -439,8 +519,8 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
     if (rc == ZT_OK) rc = zt_plan_weight_bytes(g->text_encoder, ZT_PLAN_T5, &w);
     int64_t t5_tables = heap_in_use() - heap0 - tok_bytes;
     int text_dim = t5 ? zt_t5_get_info(t5)->d_model : 0;
-    zt_t5_free(t5);
-    zt_tokenizer_free(tok);
+    model_release(g, M_T5, t5);
+    model_release(g, M_TOK, tok);
     ZT_TRY(rc);
     p->base = zt_plan_rss_now();
     if (p->base < 0) p->base = 0;
@@ -508,12 +588,13 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
  * image's latent. It is loaded again to decode, so it does not sit in memory while the
  * transformer runs. */
 static zt_status vae_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di) {
-    zt_wan_vae *vae;
-    ZT_TRY(zt_wan_vae_open(&vae, g->vae));
-    zt_status rc = check_sizes(g, di, zt_wan_vae_get_info(vae));
+    zt_status rc = ZT_OK;
+    zt_wan_vae *vae = model_get(g, M_VAE, g->vae, &rc);
+    ZT_TRY(rc);
+    rc = check_sizes(g, di, zt_wan_vae_get_info(vae));
     if (rc == ZT_OK) rc = make_plan(g, dit, di, vae);
     if (rc == ZT_OK && g->plan_only) {
-        zt_wan_vae_free(vae);
+        model_release(g, M_VAE, vae);
         return ZT_OK;
     }
     if (rc == ZT_OK && g->mode == ZT_GEN_I2V) {
@@ -522,7 +603,7 @@ static zt_status vae_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di) {
         if (rc == ZT_OK) stage_leave(g, ZT_STAGE_IMAGE);
         stage_end(g);
     }
-    zt_wan_vae_free(vae);
+    model_release(g, M_VAE, vae);
     return rc;
 }
 
@@ -537,8 +618,8 @@ static zt_status text_stage(gen *g, const zt_wan_dit_info *di) {
     ZT_TRY(stage_enter_on(g, be, ZT_STAGE_TEXT, ctx_bytes));
     int32_t *ids = malloc(WAN_TEXT_LEN * sizeof *ids);
     zt_status rc = ids ? ZT_OK : zt_fail(ZT_ERR_NOMEM, "out of memory");
-    if (rc == ZT_OK) rc = zt_tokenizer_open(&tok, g->tokenizer);
-    if (rc == ZT_OK) rc = zt_t5_open(&t5, g->text_encoder);
+    if (rc == ZT_OK) tok = model_get(g, M_TOK, g->tokenizer, &rc);
+    if (rc == ZT_OK) t5 = model_get(g, M_T5, g->text_encoder, &rc);
     if (rc == ZT_OK) rc = zt_t5_place(t5, be);
     int n_prompts = g->cfg ? 2 : 1;
     if (rc == ZT_OK) stage_begin(g, "text encoding", n_prompts);
@@ -562,8 +643,8 @@ static zt_status text_stage(gen *g, const zt_wan_dit_info *di) {
         if (rc == ZT_OK) stage_step(g, i + 1);
     }
     if (rc == ZT_OK) stage_end(g);
-    zt_t5_free(t5);
-    zt_tokenizer_free(tok);
+    model_release(g, M_T5, t5);
+    model_release(g, M_TOK, tok);
     free(ids);
     return rc;
 }
@@ -728,19 +809,20 @@ static zt_status on_frame(void *user, const zt_tensor *frame, int64_t index) {
 }
 
 static zt_status decode_stage(gen *g) {
-    zt_wan_vae *vae;
-    ZT_TRY(zt_wan_vae_open(&vae, g->vae));
+    zt_status rc = ZT_OK;
+    zt_wan_vae *vae = model_get(g, M_VAE, g->vae, &rc);
+    ZT_TRY(rc);
     zt_tensor z = zt_tensor_new(ZT_F32, g->x, g->C, g->T, g->h, g->w);
     zt_vae_tiling t = {.tile = g->plan.vae_tile, .overlap = g->plan.vae_overlap};
     zt_backend *be = NULL;
-    zt_status rc = vae_enter(g, vae, 1, t.tile > 0 ? &t : NULL, &be);
+    rc = vae_enter(g, vae, 1, t.tile > 0 ? &t : NULL, &be);
     if (rc == ZT_OK) stage_begin(g, "decoding", g->s->frames);
     if (rc == ZT_OK && t.tile > 0)
         rc = zt_wan_vae_decode_tiled(vae, be, g->arena, &z, 0, &t, on_frame, g);
     else if (rc == ZT_OK)
         rc = zt_wan_vae_decode(vae, be, g->arena, &z, 0, on_frame, g);
     if (rc == ZT_OK) stage_end(g);
-    zt_wan_vae_free(vae);
+    model_release(g, M_VAE, vae);
     return rc;
 }
 
@@ -767,10 +849,11 @@ static zt_status run(gen *g) {
 
     /* the transformer's weights are mapped, not read, so opening it first costs little
      * and checks it against the VAE before any heavy work */
-    zt_wan_dit *dit;
-    ZT_TRY(zt_wan_dit_open(&dit, g->model));
+    zt_status rc = ZT_OK;
+    zt_wan_dit *dit = model_get(g, M_DIT, g->model, &rc);
+    ZT_TRY(rc);
     const zt_wan_dit_info *di = zt_wan_dit_get_info(dit);
-    zt_status rc = zt_backend_cpu_init(&g->be, s->threads);
+    rc = zt_backend_cpu_init(&g->be, s->threads);
     /* a GPU that is asked for and missing fails now, before any heavy work */
     const char *devs[3] = {s->device, s->text_encoder_device, s->vae_device};
     zt_backend *any;
@@ -780,7 +863,7 @@ static zt_status run(gen *g) {
     if (rc == ZT_OK) rc = zt_arena_init(&g->arena, 0, 0);
     if (rc == ZT_OK) rc = vae_stage(g, dit, di);
     if (rc == ZT_OK && g->plan_only) {
-        zt_wan_dit_free(dit);
+        model_release(g, M_DIT, dit);
         return ZT_OK;
     }
     int64_t n = g->C * g->T * g->h * g->w;
@@ -799,7 +882,7 @@ static zt_status run(gen *g) {
     if (rc == ZT_OK) stage_leave(g, ZT_STAGE_TEXT);
     if (rc == ZT_OK) rc = denoise_stage(g, dit, di);
     if (rc == ZT_OK) stage_leave(g, ZT_STAGE_DENOISE);
-    zt_wan_dit_free(dit);
+    model_release(g, M_DIT, dit);
     if (rc == ZT_OK && g->cb && g->cb->latents) {
         zt_tensor z = zt_tensor_new(ZT_F32, g->x, g->C, g->T, g->h, g->w);
         rc = g->cb->latents(g->cb->user, &z);
@@ -849,8 +932,16 @@ zt_status zt_generate_plan(const zt_settings *s, zt_gen_mode mode, zt_mem_plan *
     return rc;
 }
 
-zt_status zt_generate(const zt_settings *s, zt_gen_mode mode, const zt_gen_callbacks *cb,
-                      zt_gen_result *result) {
+/* Models stay in the cache only where they run on the CPU: a placed model belongs to
+ * the run's GPU backend, which ends with the run. */
+static int all_on_cpu(const zt_settings *s) {
+    return zt_parse_device(s->device) < 0 &&
+           zt_parse_device(s->text_encoder_device ? s->text_encoder_device : s->device) < 0 &&
+           zt_parse_device(s->vae_device ? s->vae_device : s->device) < 0;
+}
+
+zt_status zt_generate_cached(const zt_settings *s, zt_gen_mode mode, zt_model_cache *cache,
+                             const zt_gen_callbacks *cb, zt_gen_result *result) {
     memset(result, 0, sizeof *result);
     double t0 = now_s();
     gen *g = calloc(1, sizeof *g);
@@ -858,6 +949,7 @@ zt_status zt_generate(const zt_settings *s, zt_gen_mode mode, const zt_gen_callb
     g->s = s;
     g->mode = mode;
     g->cb = cb;
+    g->cache = cache && all_on_cpu(s) ? cache : NULL;
     zt_status rc = run(g);
     if (rc == ZT_OK) {
         result->frames = g->frames_done;
@@ -867,5 +959,51 @@ zt_status zt_generate(const zt_settings *s, zt_gen_mode mode, const zt_gen_callb
         result->plan = g->plan;
     }
     gen_free(g);
+    return rc;
+}
+
+zt_status zt_generate(const zt_settings *s, zt_gen_mode mode, const zt_gen_callbacks *cb,
+                      zt_gen_result *result) {
+    return zt_generate_cached(s, mode, NULL, cb, result);
+}
+
+/* ---- the public entry point ------------------------------------------------------------ */
+
+typedef struct progress_ctx {
+    zt_progress_fn fn;
+    void *user;
+    const char *stage;
+    int64_t total;
+} progress_ctx;
+
+static void pub_begin(void *user, const char *stage, int64_t total) {
+    progress_ctx *p = user;
+    p->stage = stage;
+    p->total = total;
+    p->fn(p->user, stage, 0, total);
+}
+static void pub_step(void *user, int64_t done) {
+    progress_ctx *p = user;
+    p->fn(p->user, p->stage, done, p->total);
+}
+
+zt_status zt_generate_video(const zt_settings *s, zt_model_cache *cache, zt_progress_fn progress,
+                            void *user, zt_gen_stats *stats) {
+    progress_ctx pc = {progress, user, "", 0};
+    zt_gen_callbacks cb = {pub_begin, pub_step, NULL, NULL, NULL, &pc};
+    zt_gen_result res;
+    zt_gen_mode mode = s->image && *s->image ? ZT_GEN_I2V : ZT_GEN_T2V;
+    zt_status rc = zt_generate_cached(s, mode, cache, progress ? &cb : NULL, &res);
+    if (stats) {
+        memset(stats, 0, sizeof *stats);
+        if (rc == ZT_OK) {
+            stats->frames = res.frames;
+            stats->width = res.width;
+            stats->height = res.height;
+            stats->seconds = res.seconds;
+            stats->planned_peak = res.plan.peak;
+            stats->vae_tile = res.plan.vae_tile;
+        }
+    }
     return rc;
 }

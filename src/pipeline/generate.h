@@ -40,6 +40,12 @@ extern const char zt_wan_default_negative_prompt[];
 
 zt_status zt_generate(const zt_settings *s, zt_gen_mode mode, const zt_gen_callbacks *cb,
                       zt_gen_result *result);
+/* The same with models taken from and kept in cache (zoetrope.h), when every component
+ * runs on the CPU; cache NULL loads each model for its stage only. */
+zt_status zt_generate_cached(const zt_settings *s, zt_gen_mode mode, zt_model_cache *cache,
+                             const zt_gen_callbacks *cb, zt_gen_result *result);
+/* How many model files the cache has opened (tests check that shots share them). */
+int zt_model_cache_loads(const zt_model_cache *c);
 
 /* Only the checks and the memory plan (--dry-run): every file is opened and checked and
  * each stage measured, nothing is computed or written. A budget the plan cannot meet

@@ -254,29 +254,16 @@ zt_status zt_settings_set(zt_settings *s, const char *key, const char *value) {
     return ZT_OK;
 }
 
-zt_status zt_settings_load_file(zt_settings *s, const char *path) {
-    config_t cfg;
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return zt_fail(ZT_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return zt_fail(ZT_ERR_INPUT, "%s: not a regular file", path);
-    config_init(&cfg);
-    if (config_read_file(&cfg, path) != CONFIG_TRUE) {
-        zt_status r;
-        if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-            r = zt_fail(ZT_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
-        else
-            r = zt_fail(ZT_ERR_INPUT, "%s:%d: %s", path, config_error_line(&cfg),
-                        config_error_text(&cfg));
-        config_destroy(&cfg);
-        return r;
-    }
-    config_setting_t *root = config_root_setting(&cfg);
+zt_status zt_settings_apply_group(zt_settings *s, const config_setting_t *group, const char *path,
+                                  const char *const *extra) {
     zt_status r = ZT_OK;
-    for (int i = 0; r == ZT_OK && i < config_setting_length(root); i++) {
-        config_setting_t *e = config_setting_get_elem(root, (unsigned)i);
+    for (int i = 0; r == ZT_OK && i < config_setting_length(group); i++) {
+        config_setting_t *e = config_setting_get_elem(group, (unsigned)i);
         const char *name = config_setting_name(e);
         int line = (int)config_setting_source_line(e);
+        int skip = 0;
+        for (int j = 0; name && extra && extra[j]; j++) skip |= !strcmp(name, extra[j]);
+        if (skip) continue;
         int index;
         const key_info *k = name ? find_key(name, &index) : NULL;
         char msg[512], where[sizeof s->sources->src[0]];
@@ -321,6 +308,27 @@ zt_status zt_settings_load_file(zt_settings *s, const char *path) {
         snprintf(where, sizeof where, "%s:%d", path, line);
         set_source(s, index, where);
     }
+    return r;
+}
+
+zt_status zt_settings_load_file(zt_settings *s, const char *path) {
+    config_t cfg;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return zt_fail(ZT_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return zt_fail(ZT_ERR_INPUT, "%s: not a regular file", path);
+    config_init(&cfg);
+    if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+        zt_status r;
+        if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+            r = zt_fail(ZT_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
+        else
+            r = zt_fail(ZT_ERR_INPUT, "%s:%d: %s", path, config_error_line(&cfg),
+                        config_error_text(&cfg));
+        config_destroy(&cfg);
+        return r;
+    }
+    zt_status r = zt_settings_apply_group(s, config_root_setting(&cfg), path, NULL);
     config_destroy(&cfg);
     return r;
 }

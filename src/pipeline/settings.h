@@ -33,6 +33,13 @@ int zt_frames_valid(int frames);
 /* "cpu" (or NULL) -> -1, "cuda" -> 0, "cuda:N" -> N; anything else -> -2. */
 int zt_parse_device(const char *s);
 
+/* Apply the settings of one libconfig group (a file's root, a job file's shot) over s,
+ * as zt_settings_load_file does; names in extra (NULL-terminated, or NULL) are left for
+ * the caller. Errors say "path:line: ...". */
+struct config_setting_t;
+zt_status zt_settings_apply_group(zt_settings *s, const struct config_setting_t *group,
+                                  const char *path, const char *const *extra);
+
 #define ZT_SIZE_MULTIPLE 16 /* VAE stride 8 x patch 2: the smallest step any Wan model takes */
 #define ZT_SIZE_MAX 8192
 #define ZT_FRAMES_MAX 4097

@@ -126,6 +126,8 @@ static void set(zt_settings *s, const char *key, const char *value) {
     CHECK_OK(zt_settings_set(s, key, value));
 }
 
+static zt_model_cache *use_cache; /* models for generate() to take and keep, or NULL */
+
 /* One run of the preset with the given prompt and seed; frames into *c. */
 static int generate(zt_gen_mode mode, const char *prompt, const char *seed, const char *threads,
                     const char *image, const char *out, clip *c) {
@@ -155,7 +157,7 @@ static int generate(zt_gen_mode mode, const char *prompt, const char *seed, cons
     zt_gen_result res;
     int ok = 0;
     if (st == ZT_OK) {
-        st = zt_generate(&s, mode, &cb, &res);
+        st = zt_generate_cached(&s, mode, use_cache, &cb, &res);
         CHECK(st == ZT_OK, "'%s' seed %s: %s: %s", prompt, seed, zt_status_string(st),
               zt_last_error());
         ok = st == ZT_OK && c->got == c->F;
@@ -413,6 +415,97 @@ static void test_threads(void) {
     CHECK(same, "1 and 2 threads give different frames");
 }
 
+/* Models kept from one run to the next (zoetrope render's shots) change nothing: two
+ * runs through one cache each give the frames of the uncached run, and the four files
+ * are opened once. */
+static void test_cache(void) {
+    if (!first_run.rgb) return;
+    CHECK_OK(zt_model_cache_init(&use_cache));
+    for (int run = 0; run < 2; run++) {
+        clip c;
+        if (!generate(ZT_GEN_T2V, prompts[0].prompt, prompts[0].seed, "2", NULL,
+                      tmp("t2v_cached.y4m"), &c))
+            break;
+        size_t n = (size_t)c.F * c.H * c.W * 3;
+        int same = c.F == first_run.F && c.H == first_run.H && c.W == first_run.W &&
+                   !memcmp(c.rgb, first_run.rgb, n);
+        printf("'%s' through the model cache, run %d: frames %s, %d files opened\n",
+               prompts[0].prompt, run + 1, same ? "identical" : "DIFFER",
+               zt_model_cache_loads(use_cache));
+        CHECK(same, "run %d through the model cache gives other frames", run + 1);
+    }
+    CHECK(zt_model_cache_loads(use_cache) == 4, "the cache opened %d files, want 4",
+          zt_model_cache_loads(use_cache));
+    zt_model_cache_free(use_cache);
+    use_cache = NULL;
+}
+
+/* ---- interruption at each stage (SIGINT, SIGTERM) --------------------------------- */
+
+typedef struct stop_at {
+    const char *stage; /* interrupt when this stage begins ... */
+    int64_t step;      /* ... or after this step of it (0: at its beginning) */
+    const char *current;
+} stop_at;
+
+static void stop_begin(void *user, const char *stage, int64_t total) {
+    stop_at *a = user;
+    a->current = stage;
+    if (!strcmp(stage, a->stage) && a->step == 0) zt_interrupt();
+}
+static void stop_step(void *user, int64_t done) {
+    stop_at *a = user;
+    if (a->current && !strcmp(a->current, a->stage) && done == a->step) zt_interrupt();
+}
+
+/* Nothing but a temporary-free directory is left. */
+static int dir_clean(const char *dir) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -mindepth 1 | head -1)\"", dir);
+    return system(cmd) == 0;
+}
+
+/* zt_interrupt() (what the CLI's SIGINT and SIGTERM handlers call) at the start or in
+ * the middle of each stage: the run stops with ZT_ERR_INTERRUPTED and writes nothing. */
+static void test_interrupt(void) {
+    static const stop_at cases[] = {
+        {"encoding the image", 0, NULL}, {"text encoding", 0, NULL}, {"text encoding", 1, NULL},
+        {"denoising", 0, NULL},          {"denoising", 7, NULL},     {"decoding", 0, NULL},
+        {"decoding", 5, NULL},
+    };
+    const char *dir = tmp("interrupt");
+    const char *png = tmp("still.png"); /* test_i2v's */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char mk[4200], out[4200];
+        snprintf(mk, sizeof mk, "mkdir -p '%s'", dir);
+        CHECK(system(mk) == 0, "%s", mk);
+        snprintf(out, sizeof out, "%s/out.mkv", dir);
+        stop_at a = cases[i];
+        zt_settings s;
+        zt_settings_init(&s);
+        CHECK_OK(zt_settings_load_file(&s, TINY_PRESET));
+        set(&s, "model", tiny_file("transformer.safetensors"));
+        set(&s, "vae", tiny_file("vae.safetensors"));
+        set(&s, "text_encoder", tiny_file("text_encoder.safetensors"));
+        set(&s, "tokenizer", tiny_file("spiece.model"));
+        set(&s, "prompt", "a red circle moving right");
+        set(&s, "image", png);
+        set(&s, "output", out);
+        zt_gen_callbacks cb = {stop_begin, stop_step, NULL, NULL, NULL, &a};
+        zt_gen_result res;
+        zt_status st = zt_generate(&s, ZT_GEN_I2V, &cb, &res);
+        int interrupted = zt_interrupted();
+        zt_interrupt_clear();
+        printf("interrupt at '%s' step %lld: %s, output %s\n", a.stage, (long long)a.step,
+               zt_status_string(st), dir_clean(dir) ? "none, no temporaries" : "LEFT BEHIND");
+        CHECK(interrupted, "'%s' step %lld: the stage never came", a.stage, (long long)a.step);
+        CHECK(st == ZT_ERR_INTERRUPTED, "'%s' step %lld: %s (%s), want interrupted", a.stage,
+              (long long)a.step, zt_status_string(st), zt_last_error());
+        CHECK(dir_clean(dir), "'%s' step %lld: files left in %s", a.stage, (long long)a.step, dir);
+        zt_settings_free(&s);
+    }
+}
+
 /* ---- seams of the tiled VAE decode (issue 7) -------------------------------------- */
 
 typedef struct decoded {
@@ -542,6 +635,8 @@ int main(void) {
     test_t2v();
     test_i2v();
     test_threads();
+    test_cache();
+    test_interrupt();
     test_seams();
     return zt_test_finish();
 }
