@@ -560,7 +560,8 @@ int zt_cli_render(int argc, char **argv) {
                                                    : "failed";
         if (res == SHOT_FAILED) {
             failed++;
-            int code = zt_status_exit_code(st);
+            /* a usage error inside a shot is the job file's: bad input, not a bad flag */
+            int code = st == ZT_ERR_USAGE ? ZT_EXIT_INPUT : zt_status_exit_code(st);
             if (st != ZT_ERR_INTERRUPTED)
                 fprintf(stderr, "zoetrope: render: shot '%s' failed: %s\n", shot->name,
                         zt_last_error());

@@ -139,13 +139,19 @@ defaults = { steps = 2; codec = "ffv1"; };
 shots = (
   { name = "one"; prompt = "a red circle moving right"; seed = 1; },
   { name = "two"; image = "broken.png"; prompt = "a red circle moving left"; },
-  { name = "three"; prompt = "a blue circle moving up"; seed = 3; }
+  { name = "three"; prompt = "a blue circle moving up"; seed = 3; },
+  { name = "four"; preset = "tiny"; model = "missing.safetensors"; prompt = "a red square growing"; },
+  { name = "five"; model = "still.png"; prompt = "a red square growing"; }
 );
 EOF
 expect 2 "shot 'two' failed: .*broken.png" "$Z" -q render "$J/fails.cfg" -o "$TMP/f1"
 checks_eq "stopped: manifest" "$(m "$TMP/f1" '.shots | keys | join(",")')" "one"
 checks_eq "stopped: files" "$(cd "$TMP/f1" && ls -A | tr '\n' ,)" "manifest.json,one.mkv,"
-expect 2 "shot 'two' failed" "$Z" -q render "$J/fails.cfg" -o "$TMP/f2" --keep-going
+run "$Z" -q render "$J/fails.cfg" -o "$TMP/f2" --keep-going
+checks_eq "kept going: exit" "$rc" 2
+checks_eq "kept going: errors" "$(sed 's/:.*//' "$TMP/err" | sort | uniq -c | tr -s ' ')" " 3 zoetrope"
+grep -q "shot 'four' failed: .*missing.safetensors" "$TMP/err" || fail "four: $(cat "$TMP/err")"
+grep -q "shot 'five' failed: no vae file given" "$TMP/err" || fail "five: $(cat "$TMP/err")"
 checks_eq "kept going: manifest" "$(m "$TMP/f2" '.shots | keys | join(",")')" "one,three"
 checks_eq "kept going: files" "$(cd "$TMP/f2" && ls -A | tr '\n' ,)" "manifest.json,one.mkv,three.mkv,"
 
