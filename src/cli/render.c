@@ -69,6 +69,7 @@ static void print_help(void) {
 
 typedef struct render_ctx {
     const char *out_dir;
+    char job_dir[ZT_PATH_MAX]; /* inputs the job names are found here (job.h) */
     char manifest[ZT_PATH_MAX + 32];
     int dir_fd;     /* locked around each manifest update */
     json_t *hashes; /* path -> sha256 of the model and input files, each hashed once */
@@ -160,6 +161,16 @@ static zt_status hash_once(render_ctx *r, const char *path, const char **hex) {
     return ZT_OK;
 }
 
+/* An input path as the job file names it: without the job's directory, which the job
+ * loader put in front, so that the recipe does not change with where the job is run
+ * from. */
+static const char *as_named(const render_ctx *r, const char *p) {
+    size_t n = strlen(r->job_dir);
+    if (p && strcmp(r->job_dir, ".") != 0 && !strncmp(p, r->job_dir, n) && p[n] == '/')
+        return p + n + 1;
+    return p;
+}
+
 /* {"model": {"path": ..., "sha256": ...}, ...}: the model files and the image (or noise)
  * a shot reads. */
 static zt_status shot_files(render_ctx *r, const zt_settings *s, json_t **out) {
@@ -186,17 +197,28 @@ static zt_status shot_files(render_ctx *r, const zt_settings *s, json_t **out) {
             json_decref(o);
             return rc;
         }
-        json_object_set_new(o, f[i].key, json_pack("{s:s, s:s}", "path", f[i].path, "sha256", hex));
+        json_object_set_new(o, f[i].key,
+                            json_pack("{s:s, s:s}", "path", as_named(r, f[i].path), "sha256", hex));
     }
     *out = o;
     return ZT_OK;
 }
 
+typedef struct settings_ctx {
+    const render_ctx *r;
+    json_t *obj;
+} settings_ctx;
+
 static void put_setting(const char *key, const char *value, const char *source, void *user) {
     (void)source;
+    settings_ctx *c = user;
+    static const char *const inputs[] = {"image", "noise", "model", "vae", "text_encoder",
+                                         "tokenizer"};
     /* the thread count changes nothing in the frames; the output is recorded as named */
     if (!strcmp(key, "threads") || !strcmp(key, "output")) return;
-    json_object_set_new(user, key, value ? json_string(value) : json_null());
+    for (size_t i = 0; value && i < sizeof inputs / sizeof inputs[0]; i++)
+        if (!strcmp(key, inputs[i])) value = as_named(c->r, value);
+    json_object_set_new(c->obj, key, value ? json_string(value) : json_null());
 }
 
 /* What a shot is made from: its settings (output as the job names it), the hashes of
@@ -204,7 +226,8 @@ static void put_setting(const char *key, const char *value, const char *source, 
 static zt_status shot_recipe(render_ctx *r, const zt_shot *shot, json_t **out) {
     json_t *settings = json_object(), *files = NULL;
     if (!settings) return zt_fail(ZT_ERR_NOMEM, "out of memory");
-    zt_settings_foreach(&shot->s, put_setting, settings);
+    settings_ctx sc = {r, settings};
+    zt_settings_foreach(&shot->s, put_setting, &sc);
     json_object_set_new(settings, "output", json_string(shot->output));
     json_object_set_new(settings, "preset",
                         shot->s.preset ? json_string(shot->s.preset) : json_null());
@@ -511,7 +534,12 @@ int zt_cli_render(int argc, char **argv) {
     }
 
     /* the output directory exists and the manifest there is one, before any work */
-    render_ctx r = {out_dir, "", -1, json_object()};
+    render_ctx r = {out_dir, "", "", -1, json_object()};
+    snprintf(r.job_dir, sizeof r.job_dir, "%s", job_path);
+    char *slash = strrchr(r.job_dir, '/');
+    if (!slash) snprintf(r.job_dir, sizeof r.job_dir, ".");
+    else if (slash == r.job_dir) slash[1] = '\0';
+    else *slash = '\0';
     snprintf(r.manifest, sizeof r.manifest, "%s/%s", out_dir, MANIFEST_NAME);
     char probe[ZT_PATH_MAX + 8];
     snprintf(probe, sizeof probe, "%s/x", out_dir);

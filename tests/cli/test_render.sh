@@ -87,6 +87,9 @@ cp "$TMP/s/manifest.json" "$TMP/manifest.before"
 expect 0 '"skipped": 4' "$Z" -q render "$J/shots.cfg" -o "$TMP/s" --skip-existing --json
 checks=$((checks + 1))
 cmp -s "$TMP/s/manifest.json" "$TMP/manifest.before" || fail "a run that skipped all changed the manifest"
+# the same job from another directory (its inputs are recorded as the job names them)
+(cd "$J" && "$Z" -q render shots.cfg -o "$TMP/s" --skip-existing --json >"$TMP/out")
+checks_eq "skipped from the job's directory" "$(jq -r .skipped "$TMP/out")" 4
 printf 'x' >>"$TMP/s/red.mkv" # a damaged output is made again
 expect 0 '"rendered": 1' "$Z" -q render "$J/shots.cfg" -o "$TMP/s" --skip-existing --json
 checks_eq "re-rendered" "$(jq -r '[.shots[] | select(.status == "rendered") | .name] | join(",")' "$TMP/out")" "red"
