@@ -11,6 +11,8 @@ packages=(
   libxml2-dev                                                  # HTML entity names (prompt cleaning)
   libopenblas-dev                                              # f32 GEMM
   ffmpeg                                                       # ffprobe, used by the tests
+  clang libclang-rt-dev                                        # libFuzzer and the sanitizer runtimes
+                                                               # for the fuzz harnesses (scripts/fuzz.sh)
   jq                                                           # reads manifests in the tests
 )
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build Zoetrope and run every test: a release build with warnings as errors (and the
 # CUDA backend compiled when nvcc is present), then the whole suite again under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# AddressSanitizer + UndefinedBehaviorSanitizer, then each fuzz harness for 10 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -19,5 +19,8 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZT_WERROR=
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan -j "$jobs" --output-on-failure
+
+echo "== fuzz smoke (libFuzzer, 10 s each)" >&2
+ZT_JOBS="$jobs" scripts/fuzz.sh 10
 
 echo "all tests passed" >&2

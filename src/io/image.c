@@ -20,6 +20,11 @@
 /* Largest side accepted: bigger pictures are almost surely not meant as model input,
  * and this keeps every size product far from overflow. */
 #define ZT_IMAGE_MAX_SIDE 32768
+/* Most pixels accepted (8192x8192): a 45-byte GIF can claim 16000x16000, which takes
+ * gigabytes to decode and convert. And most in the scaled picture a crop is cut from,
+ * which a 1x32768 strip covering 832x480 would make 68 GB. */
+#define ZT_IMAGE_MAX_PIXELS ((int64_t)1 << 26)
+#define ZT_IMAGE_MAX_SCALED ((int64_t)1 << 28)
 
 /* Same-accuracy results on every CPU: SIMD paths must match the C reference. */
 #define ZT_SWS_FLAGS (SWS_BICUBIC | SWS_ACCURATE_RND | SWS_BITEXACT | SWS_FULL_CHR_H_INT)
@@ -75,8 +80,17 @@ static zt_status decode_first(const char *path, AVFormatContext *fc, AVCodecCont
     const AVCodec *codec = NULL;
     AVPacket *pkt = NULL;
     int r;
-    ZT_AV_TRY(st, ZT_ERR_INPUT, avformat_find_stream_info(fc, NULL),
-              "image '%s': cannot read it as a picture", path);
+    /* the probe decodes pictures too: the same bound for its decoders */
+    unsigned nopts = fc->nb_streams;
+    AVDictionary **opts = calloc(nopts ? nopts : 1, sizeof *opts);
+    r = opts ? 0 : AVERROR(ENOMEM);
+    for (unsigned i = 0; i < nopts && r >= 0; i++)
+        r = av_dict_set_int(&opts[i], "max_pixels", ZT_IMAGE_MAX_PIXELS, 0);
+    if (r >= 0) r = avformat_find_stream_info(fc, opts);
+    for (unsigned i = 0; opts && i < nopts; i++) av_dict_free(&opts[i]);
+    free(opts);
+    ZT_AV_TRY_RET(st, ZT_ERR_INPUT, r, "avformat_find_stream_info",
+                  "image '%s': cannot read it as a picture", path);
     int idx = av_find_best_stream(fc, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
     if (idx == AVERROR_STREAM_NOT_FOUND)
         return zt_fail(ZT_ERR_INPUT, "image '%s': holds no picture", path);
@@ -84,6 +98,10 @@ static zt_status decode_first(const char *path, AVFormatContext *fc, AVCodecCont
         return zt_fail(ZT_ERR_INPUT, "image '%s': no decoder for its picture format", path);
     ZT_AV_TRY_RET(st, ZT_ERR_INPUT, idx, "av_find_best_stream",
                   "image '%s': cannot find a picture in it", path);
+    const AVCodecParameters *par = fc->streams[idx]->codecpar;
+    if ((int64_t)par->width * par->height > ZT_IMAGE_MAX_PIXELS)
+        return zt_fail(ZT_ERR_INPUT, "image '%s': %dx%d is more than %lld pixels", path, par->width,
+                       par->height, (long long)ZT_IMAGE_MAX_PIXELS);
     AVCodecContext *dc = *dcp = avcodec_alloc_context3(codec);
     pkt = av_packet_alloc();
     if (!dc || !pkt) {
@@ -93,6 +111,7 @@ static zt_status decode_first(const char *path, AVFormatContext *fc, AVCodecCont
     ZT_AV_TRY(st, ZT_ERR_INPUT, avcodec_parameters_to_context(dc, fc->streams[idx]->codecpar),
               "image '%s': bad stream parameters", path);
     dc->thread_count = 1;
+    dc->max_pixels = ZT_IMAGE_MAX_PIXELS; /* sizes only the decoder learns */
     /* a damaged file should fail, not decode to a half-grey picture */
     dc->err_recognition |= AV_EF_CRCCHECK | AV_EF_EXPLODE;
     ZT_AV_TRY(st, ZT_ERR_INPUT, avcodec_open2(dc, codec, NULL),
@@ -222,9 +241,21 @@ zt_status zt_image_load(const char *path, int width, int height, zt_image *out) 
                      fr->height, ZT_IMAGE_MAX_SIDE);
         goto fail;
     }
+    if ((int64_t)fr->width * fr->height > ZT_IMAGE_MAX_PIXELS) { /* a decoder past max_pixels */
+        st = zt_fail(ZT_ERR_INPUT, "image '%s': %dx%d is more than %lld pixels", path, fr->width,
+                     fr->height, (long long)ZT_IMAGE_MAX_PIXELS);
+        goto fail;
+    }
     int tw = width ? width : fr->width, th = height ? height : fr->height;
     int sw = tw, sh = th;
     if (width) cover_size(fr->width, fr->height, tw, th, &sw, &sh);
+    if ((int64_t)sw * sh > ZT_IMAGE_MAX_SCALED) {
+        st = zt_fail(ZT_ERR_INPUT,
+                     "image '%s': %dx%d is too far from the shape of %dx%d (covering it takes "
+                     "%dx%d)",
+                     path, fr->width, fr->height, tw, th, sw, sh);
+        goto fail;
+    }
     st = convert(path, fr, sw, sh, tw, th, out);
 fail:
     av_frame_free(&fr);

@@ -907,7 +907,8 @@ static zt_status add_tensor(pth *P, const char *name, const pk_tensor *t) {
     const zip_entry *z = zip_member(P, rec, strlen(rec));
     if (!z)
         return bad(P, "tensor '%s': storage record '%s' is missing from the archive", name,
-                   shown(P->lookup, P->prefix_len + 1 + strlen(rec), a, sizeof a));
+                   shown(P->lookup, P->prefix_len + (P->prefix_len > 0) + strlen(rec), a,
+                         sizeof a)); /* no slash after an empty prefix */
     const uint8_t *data;
     uint64_t len;
     ZT_TRY(zip_data(P, z, &data, &len));

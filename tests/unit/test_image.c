@@ -319,6 +319,41 @@ static void test_bad_files(void) {
     }
 }
 
+/* A GIF whose logical screen is w x h around one 1x1 picture: a few dozen bytes. */
+static void write_gif(const char *path, int w, int h) {
+    /* header and screen size, a 2-colour table, the picture at 0,0, its LZW data, end */
+    uint8_t g[] = "GIF89a\0\0\0\0\x80\0\0"
+                  "\0\0\0\xff\xff\xff"
+                  "\x2c\0\0\0\0\x01\0\x01\0\0"
+                  "\x02\x02\x44\x01\0\x3b";
+    g[6] = (uint8_t)w, g[7] = (uint8_t)(w >> 8), g[8] = (uint8_t)h, g[9] = (uint8_t)(h >> 8);
+    write_bytes(path, g, sizeof g - 1);
+}
+
+/* Tiny files that claim huge pictures are refused before anything big is allocated
+ * (found with tests/fuzz/fuzz_image: a 16000x16000 GIF took 2.6 GB). */
+static void test_bombs(void) {
+    zt_image img;
+    write_gif(tpath("small.gif"), 40, 30);
+    CHECK_OK(zt_image_load(tpath("small.gif"), 0, 0, &img));
+    CHECK(img.width == 40 && img.height == 30, "gif size %dx%d", img.width, img.height);
+    zt_image_free(&img);
+    /* the decoder refuses it (max_pixels), so the message is libav's */
+    write_gif(tpath("huge.gif"), 16000, 16000);
+    CHECK_FAILS(zt_image_load(tpath("huge.gif"), 0, 0, &img), ZT_ERR_INPUT, "huge.gif");
+    CHECK(img.rgb == NULL, "an image left behind");
+    CHECK_FAILS(zt_image_load(tpath("huge.gif"), 832, 480, &img), ZT_ERR_INPUT, "huge.gif");
+    /* a strip covering a video frame: 832 x 27 million rows before the crop */
+    write_gif(tpath("strip.gif"), 1, 32000);
+    CHECK_FAILS(zt_image_load(tpath("strip.gif"), 832, 480, &img), ZT_ERR_INPUT,
+                "too far from the shape");
+    CHECK(img.rgb == NULL, "an image left behind");
+    printf("  strip.gif    -> %s\n", zt_last_error());
+    /* the same strip at its own size is fine */
+    CHECK_OK(zt_image_load(tpath("strip.gif"), 0, 0, &img));
+    zt_image_free(&img);
+}
+
 static void test_save_png(void) {
     zt_image img = {.width = 33, .height = 17};
     img.rgb = make_smooth(33, 17);
@@ -348,6 +383,7 @@ int main(void) {
     test_formats();
     test_cover_crop();
     test_bad_files();
+    test_bombs();
     test_save_png();
     return zt_test_finish();
 }

@@ -568,6 +568,13 @@ static void test_made_zips(void) {
     CHECK_OK(zt_pth_open_memory(&st, "bare.pth", z.p, z.n));
     CHECK(st && zt_safetensors_count(st) == 0, "empty checkpoint");
     zt_safetensors_close(st);
+    /* the same with a tensor whose storage is missing: the message names the record as
+     * it is looked up, no prefix and no byte more (it once showed 'data/9d') */
+    static const char missing[] = "\x80\x02}X\x01\0\0\0wctorch._utils\n_rebuild_tensor_v2\n("
+                                  "(X\x07\0\0\0storagectorch\nFloatStorage\nX\x01\0\0\0"
+                                  "9X\x03\0\0\0cpuK\x08tQK\0K\x01\x85K\x01\x85" TENSOR_TAIL "s.";
+    zrec bare_missing[] = {{"data.pkl", missing, sizeof missing - 1, 0, 0}};
+    expect_zip("no prefix, storage missing", bare_missing, 1, "record 'data/9' is missing");
 
     /* a comment after the end record is allowed; a broken directory offset is not */
     buf c = {0};
