@@ -2,11 +2,7 @@
  * cover 64x48 then centre-cropped, as i2v prepares its first frame. */
 #include "fuzz_util.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc, (void)argv;
-    zt_fuzz_quiet();
-    return 0;
-}
+ZT_FUZZ_QUIET_INIT
 
 static void load(const char *path, int w, int h) {
     zt_image img;

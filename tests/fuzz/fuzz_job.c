@@ -4,11 +4,7 @@
 #include "fuzz_util.h"
 #include "pipeline/job.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc, (void)argv;
-    zt_fuzz_quiet();
-    return 0;
-}
+ZT_FUZZ_QUIET_INIT
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = zt_fuzz_file(data, size);

@@ -2,11 +2,7 @@
  * what resulted (also after a failed load, which may have stored some keys), free. */
 #include "fuzz_util.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc, (void)argv;
-    zt_fuzz_quiet();
-    return 0;
-}
+ZT_FUZZ_QUIET_INIT
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = zt_fuzz_file(data, size);

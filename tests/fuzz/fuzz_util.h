@@ -58,6 +58,14 @@ static inline const char *zt_fuzz_file(const uint8_t *data, size_t size) {
     return path;
 }
 
+/* The LLVMFuzzerInitialize of a harness that needs nothing but a quiet library. */
+#define ZT_FUZZ_QUIET_INIT                                                                         \
+    int LLVMFuzzerInitialize(int *argc, char ***argv) {                                            \
+        (void)argc, (void)argv;                                                                    \
+        zt_fuzz_quiet();                                                                           \
+        return 0;                                                                                  \
+    }
+
 /* A failure's message is one line naming the input (or only says memory ran out). */
 static inline void zt_fuzz_check_message(zt_status rc, const char *name) {
     const char *msg = zt_last_error();
@@ -95,6 +103,21 @@ static inline void zt_fuzz_walk(const zt_safetensors *st) {
         ZT_FUZZ_ASSERT(zt_safetensors_metadata_get(st, k), "metadata '%s' not found", k);
     }
     (void)sink;
+}
+
+/* A model file opened both ways (from the path: rc, st; from memory: rc_mem, mem), each
+ * message checked right after its open: the two must agree, and what opened must
+ * survive the walk. Closes both. */
+static inline void zt_fuzz_model_pair(zt_status rc, zt_safetensors *st, zt_status rc_mem,
+                                      zt_safetensors *mem) {
+    ZT_FUZZ_ASSERT(rc == rc_mem, "path and memory disagree: %d vs %d", rc, rc_mem);
+    ZT_FUZZ_ASSERT((rc == ZT_OK) == (st != NULL), "status %d with st %p", rc, (void *)st);
+    if (st) {
+        ZT_FUZZ_ASSERT(zt_safetensors_count(st) == zt_safetensors_count(mem), "counts differ");
+        zt_fuzz_walk(st);
+    }
+    zt_safetensors_close(st);
+    zt_safetensors_close(mem);
 }
 
 #endif
