@@ -586,10 +586,12 @@ int zt_cli_render(int argc, char **argv) {
         const char *status = res == SHOT_DONE      ? "rendered"
                              : res == SHOT_SKIPPED ? "skipped"
                                                    : "failed";
+        /* a usage error inside a shot is the job file's: bad input, not a bad flag */
+        int code = res != SHOT_FAILED  ? ZT_EXIT_OK
+                   : st == ZT_ERR_USAGE ? ZT_EXIT_INPUT
+                                        : zt_status_exit_code(st);
         if (res == SHOT_FAILED) {
             failed++;
-            /* a usage error inside a shot is the job file's: bad input, not a bad flag */
-            int code = st == ZT_ERR_USAGE ? ZT_EXIT_INPUT : zt_status_exit_code(st);
             if (st != ZT_ERR_INTERRUPTED)
                 fprintf(stderr, "zoetrope: render: shot '%s' failed: %s\n", shot->name,
                         zt_last_error());
@@ -603,6 +605,7 @@ int zt_cli_render(int argc, char **argv) {
         }
         if (item) {
             json_object_set_new(item, "status", json_string(status));
+            json_object_set_new(item, "exit_code", json_integer(code));
             if (res == SHOT_FAILED)
                 json_object_set_new(item, "error", json_string(zt_last_error()));
         }

@@ -150,8 +150,10 @@ EOF
 expect 2 "shot 'two' failed: .*broken.png" "$Z" -q render "$J/fails.cfg" -o "$TMP/f1"
 checks_eq "stopped: manifest" "$(m "$TMP/f1" '.shots | keys | join(",")')" "one"
 checks_eq "stopped: files" "$(cd "$TMP/f1" && ls -A | tr '\n' ,)" "manifest.json,one.mkv,"
-run "$Z" -q render "$J/fails.cfg" -o "$TMP/f2" --keep-going
+run "$Z" -q render "$J/fails.cfg" -o "$TMP/f2" --keep-going --json
 checks_eq "kept going: exit" "$rc" 2
+checks_eq "kept going: per shot" "$(jq -r '[.shots[] | "\(.name)=\(.exit_code)"] | join(",")' "$TMP/out")" \
+    "one=0,two=2,three=0,four=2,five=2"
 checks_eq "kept going: errors" "$(sed 's/:.*//' "$TMP/err" | sort | uniq -c | tr -s ' ')" " 3 zoetrope"
 grep -q "shot 'four' failed: .*missing.safetensors" "$TMP/err" || fail "four: $(cat "$TMP/err")"
 grep -q "shot 'five' failed: no vae file given" "$TMP/err" || fail "five: $(cat "$TMP/err")"
