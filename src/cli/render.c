@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,7 @@ typedef struct render_ctx {
     char job_dir[ZT_PATH_MAX]; /* inputs the job names are found here (job.h) */
     char manifest[ZT_PATH_MAX + 32];
     int dir_fd;     /* locked around each manifest update */
+    int allow_outside;
     json_t *hashes; /* path -> sha256 of the model and input files, each hashed once */
 } render_ctx;
 
@@ -357,6 +359,26 @@ static zt_status make_parents(const char *path) {
     return ZT_OK;
 }
 
+/* The job loader keeps output names inside the output directory; a symbolic link in
+ * there could still lead out, so the output's real directory is checked too. */
+static zt_status check_inside(const render_ctx *r, const zt_shot *shot) {
+    char dir[ZT_PATH_MAX + 300], real_out[PATH_MAX], real_dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", shot->s.output);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    if (!realpath(r->out_dir, real_out) || !realpath(dir, real_dir))
+        return zt_fail(ZT_ERR_IO, "%s: cannot resolve: %s", dir, strerror(errno));
+    size_t n = strlen(real_out);
+    if (strncmp(real_dir, real_out, n) != 0 || (real_dir[n] != '/' && real_dir[n] != '\0' &&
+                                                 strcmp(real_out, "/") != 0))
+        return zt_fail(ZT_ERR_INPUT,
+                       "output '%s' leads out of the output directory (to %s) through a "
+                       "link (use --allow-outside to permit it)",
+                       shot->output, real_dir);
+    return ZT_OK;
+}
+
 static void cb_begin(void *user, const char *stage, int64_t total) {
     zt_progress **p = user;
     if (zt_cli_verbose) *p = zt_progress_begin(stage, total);
@@ -378,6 +400,7 @@ static zt_status render_shot(render_ctx *r, zt_model_cache *cache, const zt_shot
                              int skip_existing, shot_result *res, json_t *summary) {
     *res = SHOT_FAILED;
     zt_status rc = make_parents(shot->s.output);
+    if (rc == ZT_OK && !r->allow_outside) rc = check_inside(r, shot);
     if (rc == ZT_OK) rc = zt_settings_validate(&shot->s);
     json_t *recipe = NULL;
     if (rc == ZT_OK) rc = shot_recipe(r, shot, &recipe);
@@ -534,7 +557,7 @@ int zt_cli_render(int argc, char **argv) {
     }
 
     /* the output directory exists and the manifest there is one, before any work */
-    render_ctx r = {out_dir, "", "", -1, json_object()};
+    render_ctx r = {out_dir, "", "", -1, outside, json_object()};
     snprintf(r.job_dir, sizeof r.job_dir, "%s", job_path);
     char *slash = strrchr(r.job_dir, '/');
     if (!slash) snprintf(r.job_dir, sizeof r.job_dir, ".");

@@ -11,7 +11,7 @@
 
 #include "../core/status.h"
 
-#define JOB_SHOTS_MAX 100000
+#define JOB_SHOTS_MAX 10000 /* each shot holds its settings and their sources, ~6 KB */
 
 int zt_job_in_shard(int index, int shard, int nshards) {
     return nshards <= 1 || index % nshards == shard - 1;

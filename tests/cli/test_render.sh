@@ -132,6 +132,13 @@ expect 1 '--shard 3/2: expected I/N' "$Z" render "$J/shots.cfg" --shard 3/2
 expect 1 '--shard x: expected I/N' "$Z" render "$J/shots.cfg" --shard x
 expect 1 'no job file given' "$Z" render
 expect 0 'x.mkv' "$Z" render "$J/absolute.cfg" --allow-outside --dry-run
+# a link inside the output directory does not lead out of it either
+rm -rf "$TMP/linked" "$TMP/elsewhere" && mkdir -p "$TMP/linked" "$TMP/elsewhere"
+ln -s "$TMP/elsewhere" "$TMP/linked/sub"
+printf '%s\n' 'shots = ( { name = "x"; prompt = "a red circle growing"; output = "sub/x.mkv"; steps = 2; } );' >"$J/link.cfg"
+expect 2 "shot 'x' failed: output 'sub/x.mkv' leads out of the output directory" \
+    "$Z" -q render "$J/link.cfg" -o "$TMP/linked"
+no_files "$TMP/elsewhere"
 mkdir -p "$TMP/junk" && echo '{"format": 9}' >"$TMP/junk/manifest.json"
 expect 2 'manifest.json: not a Zoetrope manifest' "$Z" -q render "$J/shots.cfg" -o "$TMP/junk"
 
