@@ -130,7 +130,9 @@ static zt_status make_shot(const char *path, const char *jobdir, const config_se
             return is_path ? zt_fail(ZT_ERR_INPUT, "%s:%d: no preset file '%s'", path, line, preset)
                            : zt_fail(ZT_ERR_INPUT, "%s:%d: no preset '%s' (see zoetrope presets)",
                                      path, line, preset);
-        ZT_TRY(zt_settings_load_file(s, pp));
+        zt_status rc = zt_settings_load_file(s, pp);
+        if (rc != ZT_OK) /* the message names the preset; say which shot wanted it */
+            return zt_fail_wrap(rc, "%s:%d: shot '%s': ", path, line, shot->name);
         s->preset = strdup(preset);
         if (!s->preset) return zt_fail(ZT_ERR_NOMEM, "out of memory");
     }

@@ -127,6 +127,9 @@ bad range 'range.cfg:1: steps 0 is outside 1..1000' 'shots = ( { prompt = "p"; s
 bad badname "badname.cfg:1: shot name '../a' must be" 'shots = ( { name = "../a"; prompt = "p"; } );'
 bad width "width.cfg:1: width 100 is not a multiple of 16" 'shots = ( { prompt = "p"; width = 100; } );'
 bad preset "preset.cfg:1: no preset 'nope' \\(see zoetrope presets\\)" 'shots = ( { prompt = "p"; preset = "nope"; } );'
+printf '%s\n' 'width = 128;' 'height = = 64;' >"$J/broken-preset.cfg"
+bad badpreset "badpreset.cfg:1: shot 'shot-001': .*broken-preset.cfg:2: syntax error" \
+    'shots = ( { prompt = "p"; preset = "broken-preset.cfg"; } );'
 expect 2 'no-such.cfg: cannot open' "$Z" render "$J/no-such.cfg" -o "$TMP/bad"
 expect 1 '--shard 3/2: expected I/N' "$Z" render "$J/shots.cfg" --shard 3/2
 expect 1 '--shard x: expected I/N' "$Z" render "$J/shots.cfg" --shard x
