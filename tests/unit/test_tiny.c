@@ -11,7 +11,7 @@
  * few present frames (>= 8 px the named way on the dominant axis, or an area ratio
  * past 1.2). Each prompt must get its color right with the shape present in >= 90% of
  * the frames; the motion is printed, not asserted (the shipped weights get it right in
- * a third of prompts: the open part of issue 6). Then image-to-video from a still drawn
+ * 62.5% of 48 prompts: the open part of issue 6). Then image-to-video from a still drawn
  * here (a red circle on black): the first decoded frame must be within 25 dB PSNR of
  * it. And the same seeded run on 1 and 2 threads must give identical frames. Last,
  * issue 7's seam check on that run's latents, upscaled in latent space to 4x the area
@@ -347,8 +347,8 @@ static void test_t2v(void) {
         print_verdict("t2v", sp, &v);
         CHECK(v.color_ok, "'%s': color %s, want %s", sp->prompt, v.detected ? v.detected : "none",
               sp->color);
-        /* the motion is reported, not asserted: the shipped weights get it right in only
-         * 33% of 48 prompts (models/zoetrope-tiny/README.md), the open part of issue 6 */
+        /* the motion is reported, not asserted: the shipped weights get it right in
+         * 62.5% of 48 prompts (models/zoetrope-tiny/README.md), the open part of issue 6 */
         moving += v.motion_ok;
         CHECK(v.presence >= MIN_PRESENCE, "'%s': shape in %.0f%% of the frames, want >= %.0f%%",
               sp->prompt, 100 * v.presence, 100 * MIN_PRESENCE);

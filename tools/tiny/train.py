@@ -461,7 +461,7 @@ def stage_dit(a):
         drop = torch.rand(B, generator=g) < 0.1
         part = torch.zeros(B, dtype=torch.bool)
         form = torch.zeros(B, dtype=torch.long)
-        if a.dit_partial > 0:  # drawn only then, so runs without it replay the shipped draws
+        if a.dit_partial > 0:  # drawn only then, so runs without it replay the first weights' draws
             part = torch.rand(B, generator=g) < a.dit_partial
             form = torch.randint(0, 3, (B,), generator=g)
         text, PadBiasProcessor.bias = encode_text_short(
