@@ -347,16 +347,9 @@ def make_models(vocab):
 
 def encode_text(te, sp, captions):
     """umT5 states [B, 512, d], zero after each caption's ids + EOS, as the engine gives."""
-    ids = [sp.encode(c) + [sp.eos_id()] for c in captions]
-    n = max(len(i) for i in ids)
-    tok = torch.zeros(len(ids), n, dtype=torch.long)
-    mask = torch.zeros(len(ids), n, dtype=torch.long)
-    for k, row in enumerate(ids):
-        tok[k, :len(row)] = torch.tensor(row)
-        mask[k, :len(row)] = 1
-    h = te(input_ids=tok, attention_mask=mask).last_hidden_state * mask[..., None]
-    out = h.new_zeros(len(ids), TEXT_LEN, h.shape[-1])
-    out[:, :n] = h
+    h, _ = encode_text_short(te, sp, captions)
+    out = h.new_zeros(len(captions), TEXT_LEN, h.shape[-1])
+    out[:, :h.shape[1]] = h
     return out
 
 
@@ -379,7 +372,8 @@ class PadBiasProcessor:
 
 
 def encode_text_short(te, sp, captions):
-    """encode_text's states cut to the longest caption + one zero row, and the additive
+    """umT5 states [B, n + 1, d]: each caption's ids + EOS, zero after them, one zero row
+    past the longest caption (n ids + EOS); and the additive
     logit bias [B, 1, 1, n + 1] that makes the zero rows count as all 512 - n_k of them."""
     ids = [sp.encode(c) + [sp.eos_id()] for c in captions]
     n = max(len(i) for i in ids) + 1
