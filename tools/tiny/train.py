@@ -66,9 +66,19 @@ def to_unit(v):
     return x.permute(0, 4, 1, 2, 3).contiguous()
 
 
+def to_cpu(x):
+    if torch.is_tensor(x):
+        return x.cpu()
+    if isinstance(x, dict):
+        return {k: to_cpu(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(to_cpu(v) for v in x)
+    return x
+
+
 def save_ckpt(path, **state):
     tmp = path + ".tmp"
-    torch.save(state, tmp)
+    torch.save(to_cpu(state), tmp)  # loadable anywhere, also when trained on a GPU
     os.replace(tmp, path)
 
 
@@ -299,8 +309,12 @@ def stage_latents(a):
         if rev is not None and int(rev) != a.data_rev:
             sys.exit(f"train.py: {path} holds data revision {int(rev)}, not {a.data_rev}: "
                      "remove it or pass --data-rev " + str(int(rev)))
+        twins = int(np.load(path, allow_pickle=True).get("twins", 0))
+        if twins != int(a.twins):
+            sys.exit(f"train.py: {path} was made with --twins {twins}, not {int(a.twins)}: "
+                     "remove it or pass --twins " + str(twins))
         return
-    vae = load_vae(a)
+    vae = load_vae(a).to(a.device)
     part = os.path.join(a.out, "latents_part.npz")
     lat, caps, specs = [], [], []
     if os.path.exists(part):
@@ -313,14 +327,16 @@ def stage_latents(a):
         n = min(chunk, a.clips - i0)
         vids = np.empty((n, FRAMES, HEIGHT, WIDTH, 3), np.uint8)
         for k in range(n):
-            rng = data.clip_rng(a.seed + 2, i0 + k)
-            spec = data.sample_caption(rng)
-            data.render_into(vids[k], spec, rng)
+            spec = twin_spec(a, i0 + k) if a.twins else None
+            rng = data.clip_rng(a.seed + 2, (i0 + k) // 2 if a.twins else i0 + k)
+            spec0 = data.sample_caption(rng)
+            spec = spec or spec0
+            data.render_into(vids[k], spec, rng)  # twins: the same draws of the path
             caps.append(spec["caption"])
             specs.append(json.dumps(spec))
         with torch.no_grad():
-            z = vae.encode(to_unit(vids)).latent_dist.mean
-        lat.extend(z.numpy().astype(np.float32))
+            z = vae.encode(to_unit(vids).to(a.device)).latent_dist.mean
+        lat.extend(z.cpu().numpy().astype(np.float32))
         if len(lat) % 128 == 0 or len(lat) == a.clips:
             np.savez(part + ".tmp.npz", lat=np.stack(lat), caps=np.array(caps),
                      specs=np.array(specs))
@@ -330,9 +346,25 @@ def stage_latents(a):
     mean = lat.mean(axis=(0, 2, 3, 4))
     std = lat.std(axis=(0, 2, 3, 4))
     np.savez(path, lat=lat, caps=np.array(caps), specs=np.array(specs), mean=mean, std=std,
-             rev=a.data_rev)
+             rev=a.data_rev, twins=int(a.twins))
     os.remove(part)
     log(f"latents: {lat.shape}, channel mean {np.round(mean, 3)}, std {np.round(std, 3)}")
+
+
+def twin_spec(a, i):
+    """Clips 2j and 2j+1 of a --twins set: the same colour, shape, background, size and
+    start (the path's draws come from pair j's generator in the same order for every
+    direction), two different motions of one kind (directions; growing and shrinking). Only the motion word tells them apart, so a pair
+    given the same noise in one batch is a direct lesson in what that word does."""
+    spec = data.sample_caption(data.clip_rng(a.seed + 2, i // 2))
+    if i % 2:
+        kind = data.DIRECTIONS if spec["motion"] in data.DIRECTIONS else data.MOTIONS[4:]
+        other = [m for m in kind if m != spec["motion"]]  # a direction's twin moves too
+        m = other[data.clip_rng(a.seed + 5, i // 2).integers(len(other))]
+        say_bg = spec["caption"].endswith(" background")
+        spec = dict(spec, motion=m, caption=data.format_caption(
+            spec["color"], spec["shape"], m, spec["background"], say_bg))
+    return spec
 
 
 # ---- text encoder + transformer ----------------------------------------------------------
@@ -384,6 +416,8 @@ def encode_text_short(te, sp, captions):
         tok[k, :len(row)] = torch.tensor(row)
         mask[k, :len(row)] = 1
         bias[k, ..., len(row):] = math.log((TEXT_LEN - len(row)) / (n - len(row)))
+    dev = te.shared.weight.device
+    tok, mask = tok.to(dev), mask.to(dev)
     h = te(input_ids=tok, attention_mask=mask).last_hidden_state * mask[..., None]
     return h, bias
 
@@ -406,7 +440,10 @@ def stage_dit(a):
     lat = (torch.from_numpy(d["lat"]) - mean) / std  # normalized, as the engine's sampler sees
     caps = list(d["caps"])
     specs = [json.loads(x) for x in d["specs"]]
+    if a.dit_twins and not int(d.get("twins", 0)):
+        sys.exit("train.py: --dit-twins needs latents made with --twins")
     sp = tokenizer(a)
+    dev = torch.device(a.device)
     torch.manual_seed(a.seed + 3)
     te, dit = make_models(sp.vocab_size())
     params = list(te.parameters()) + list(dit.parameters())
@@ -423,6 +460,8 @@ def stage_dit(a):
     # what decides the weights: resuming a checkpoint of another recipe would mix two runs
     recipe = dict(seed=a.seed, steps=a.dit_steps, batch=a.dit_batch, lr=a.dit_lr, ema=a.ema,
                   shift=a.dit_shift, i2v=a.dit_i2v, partial=a.dit_partial, start=a.dit_from)
+    if a.dit_twins:  # only then, so that older checkpoints' recipes still match
+        recipe["twins"] = a.dit_twins
     if os.path.exists(path):
         st = torch.load(path, weights_only=False)
         if st.get("recipe", recipe) != recipe:
@@ -433,7 +472,17 @@ def stage_dit(a):
         opt.load_state_dict(st["opt"])
         ema = st["ema"]
         step = st["step"]
+    # on a GPU (--device cuda) only the arithmetic moves: every draw stays on the CPU's
+    # generator, so a GPU run is the same recipe, differing by float summation order only
+    te.to(dev)
+    dit.to(dev)
+    ema = [m.to(dev) for m in ema]
+    for s in opt.state.values():
+        for k, v in s.items():
+            if torch.is_tensor(v) and k != "step":
+                s[k] = v.to(dev)
     stop = min(a.dit_steps, a.dit_until or a.dit_steps)
+    started = time.time()
     if step >= stop:
         return
     logf = open(os.path.join(a.out, "dit_log.csv"), "a", newline="")
@@ -450,38 +499,54 @@ def stage_dit(a):
             0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / a.dit_steps)))
         for pg in opt.param_groups:
             pg["lr"] = lr
-        idx = torch.randint(0, lat.shape[0], (B,), generator=g)
+        # --dit-twins: half the batch's draws, each taken by a pair of twins (twin_spec),
+        # whose noise, noise level and conditioning are the same
+        nb = B // 2 if a.dit_twins else B
+        pair = (lambda x: x.repeat_interleave(2, 0)) if a.dit_twins else (lambda x: x)
+        idx = torch.randint(0, lat.shape[0] // (2 if a.dit_twins else 1), (nb,), generator=g)
+        if a.dit_twins:
+            idx = torch.stack([2 * idx, 2 * idx + 1], 1).reshape(-1)
         x0 = lat[idx]
-        drop = torch.rand(B, generator=g) < 0.1
+        drop = pair(torch.rand(nb, generator=g) < 0.1)
         part = torch.zeros(B, dtype=torch.bool)
         form = torch.zeros(B, dtype=torch.long)
         if a.dit_partial > 0:  # drawn only then, so runs without it replay the first weights' draws
-            part = torch.rand(B, generator=g) < a.dit_partial
-            form = torch.randint(0, 3, (B,), generator=g)
+            part = pair(torch.rand(nb, generator=g) < a.dit_partial)
+            form = pair(torch.randint(0, 3, (nb,), generator=g))
         text, PadBiasProcessor.bias = encode_text_short(
             te, sp, ["" if drop[k] else partial_caption(specs[i], int(form[k])) if part[k]
                      else caps[i] for k, i in enumerate(idx)])
-        u = torch.rand(B, generator=g)
+        u = pair(torch.rand(nb, generator=g))
         s = a.dit_shift * u / (1 + (a.dit_shift - 1) * u)
-        e = torch.randn(x0.shape, generator=g)
+        e = pair(torch.randn((nb,) + x0.shape[1:], generator=g))
         xt = (1 - s.view(B, 1, 1, 1, 1)) * x0 + s.view(B, 1, 1, 1, 1) * e
-        i2v = torch.rand(B, generator=g) < a.dit_i2v
+        i2v = pair(torch.rand(nb, generator=g) < a.dit_i2v)
         xt[i2v, :, 0] = x0[i2v, :, 0]
         tt = (s * 1000).view(B, 1).repeat(1, tokens)
         tt[i2v, :first] = 0.0
+        if dev.type != "cpu":
+            xt, tt, e, x0 = xt.to(dev), tt.to(dev), e.to(dev), x0.to(dev)
+            PadBiasProcessor.bias = PadBiasProcessor.bias.to(dev)
         v = dit(hidden_states=xt, timestep=tt, encoder_hidden_states=text, return_dict=False)[0]
         err = (v - (e - x0)).pow(2)
-        weight = torch.ones(B, 1, T, 1, 1)
-        weight[i2v, :, 0] = 0.0  # the clean first frame is given, not predicted
+        weight = torch.ones(B, 1, T, 1, 1, device=dev)
+        weight[i2v.to(dev), :, 0] = 0.0  # the clean first frame is given, not predicted
         loss = (err * weight).sum() / (weight.sum() * C * H * W)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         with torch.no_grad():
-            for m, p in zip(ema, params):
-                m.mul_(a.ema).add_(p.detach(), alpha=1 - a.ema)
+            if dev.type == "cpu":
+                for m, p in zip(ema, params):
+                    m.mul_(a.ema).add_(p.detach(), alpha=1 - a.ema)
+            else:  # hundreds of tiny launches otherwise
+                torch._foreach_mul_(ema, a.ema)
+                torch._foreach_add_(ema, [p.detach() for p in params], alpha=1 - a.ema)
         step += 1
+        if a.max_seconds and time.time() - started > a.max_seconds:
+            log(f"dit: --max-seconds {a.max_seconds} reached at step {step}")
+            stop = step
         w.writerow([step, f"{loss.item():.5f}"])
         if step % 50 == 0:
             logf.flush()
@@ -575,6 +640,14 @@ def main():
     ap.add_argument("--dit-from", default="",
                     help="start the transformer from this dit.pt (weights and EMA only)")
     ap.add_argument("--ckpt-every", type=int, default=250)
+    ap.add_argument("--twins", type=int, default=0, choices=[0, 1],
+                    help="latents: clips in pairs that differ in their motion alone (twin_spec)")
+    ap.add_argument("--dit-twins", type=int, default=0, choices=[0, 1],
+                    help="dit: batches of twin pairs with the same noise (needs --twins latents)")
+    ap.add_argument("--device", default="cpu",
+                    help="latents, dit: where the arithmetic runs (cpu, cuda); the draws are the same")
+    ap.add_argument("--max-seconds", type=float, default=0,
+                    help="dit: checkpoint and stop after this much wall time")
     a = ap.parse_args()
     data.REVISION = a.data_rev
     VAE.update(base_dim=a.vae_base, z_dim=a.vae_z)
