@@ -327,10 +327,11 @@ def stage_latents(a):
         n = min(chunk, a.clips - i0)
         vids = np.empty((n, FRAMES, HEIGHT, WIDTH, 3), np.uint8)
         for k in range(n):
-            spec = twin_spec(a, i0 + k) if a.twins else None
-            rng = data.clip_rng(a.seed + 2, (i0 + k) // 2 if a.twins else i0 + k)
-            spec0 = data.sample_caption(rng)
-            spec = spec or spec0
+            i = i0 + k
+            rng = data.clip_rng(a.seed + 2, i // 2 if a.twins else i)
+            spec = data.sample_caption(rng)
+            if a.twins and i % 2:
+                spec = twin_spec(a, spec, i // 2)
             data.render_into(vids[k], spec, rng)  # twins: the same draws of the path
             caps.append(spec["caption"])
             specs.append(json.dumps(spec))
@@ -351,20 +352,18 @@ def stage_latents(a):
     log(f"latents: {lat.shape}, channel mean {np.round(mean, 3)}, std {np.round(std, 3)}")
 
 
-def twin_spec(a, i):
-    """Clips 2j and 2j+1 of a --twins set: the same colour, shape, background, size and
-    start (the path's draws come from pair j's generator in the same order for every
-    direction), two different motions of one kind (directions; growing and shrinking). Only the motion word tells them apart, so a pair
-    given the same noise in one batch is a direct lesson in what that word does."""
-    spec = data.sample_caption(data.clip_rng(a.seed + 2, i // 2))
-    if i % 2:
-        kind = data.DIRECTIONS if spec["motion"] in data.DIRECTIONS else data.MOTIONS[4:]
-        other = [m for m in kind if m != spec["motion"]]  # a direction's twin moves too
-        m = other[data.clip_rng(a.seed + 5, i // 2).integers(len(other))]
-        say_bg = spec["caption"].endswith(" background")
-        spec = dict(spec, motion=m, caption=data.format_caption(
-            spec["color"], spec["shape"], m, spec["background"], say_bg))
-    return spec
+def twin_spec(a, spec, j):
+    """The second clip of pair j of a --twins set: spec with another motion of its kind
+    (another direction; growing for shrinking and back). Rendered from pair j's generator,
+    whose path draws come in the same order for every direction, it has the same colour,
+    shape, background, size and start, so only the motion word tells the two apart, and
+    a pair given the same noise in one batch is a direct lesson in what that word does."""
+    kind = data.DIRECTIONS if spec["motion"] in data.DIRECTIONS else data.MOTIONS[4:]
+    other = [m for m in kind if m != spec["motion"]]
+    m = other[data.clip_rng(a.seed + 5, j).integers(len(other))]
+    say_bg = spec["caption"].endswith(" background")
+    return dict(spec, motion=m, caption=data.format_caption(
+        spec["color"], spec["shape"], m, spec["background"], say_bg))
 
 
 # ---- text encoder + transformer ----------------------------------------------------------
@@ -485,6 +484,10 @@ def stage_dit(a):
     started = time.time()
     if step >= stop:
         return
+    # --dit-twins: half the batch's draws, each taken by a pair of twins (twin_spec),
+    # whose noise, noise level and conditioning are the same
+    nb = a.dit_batch // 2 if a.dit_twins else a.dit_batch
+    pair = (lambda x: x.repeat_interleave(2, 0)) if a.dit_twins else (lambda x: x)
     logf = open(os.path.join(a.out, "dit_log.csv"), "a", newline="")
     w = csv.writer(logf)
     B, C, T, H, W = a.dit_batch, lat.shape[1], lat.shape[2], lat.shape[3], lat.shape[4]
@@ -499,10 +502,6 @@ def stage_dit(a):
             0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / a.dit_steps)))
         for pg in opt.param_groups:
             pg["lr"] = lr
-        # --dit-twins: half the batch's draws, each taken by a pair of twins (twin_spec),
-        # whose noise, noise level and conditioning are the same
-        nb = B // 2 if a.dit_twins else B
-        pair = (lambda x: x.repeat_interleave(2, 0)) if a.dit_twins else (lambda x: x)
         idx = torch.randint(0, lat.shape[0] // (2 if a.dit_twins else 1), (nb,), generator=g)
         if a.dit_twins:
             idx = torch.stack([2 * idx, 2 * idx + 1], 1).reshape(-1)
