@@ -7,7 +7,8 @@
 #   tools/tiny/explore_gpu.sh SRC DST SECONDS 'NAME:OPTIONS' ...
 #
 # SRC holds vae.pt and spiece.model (out/tiny); the latents of revision 2, plain and
-# --twins, are made here on the GPU. DST gets NAME.pt per variant (the EMA weights in
+# --twins, are taken from SRC/latents-plain.npz and SRC/latents-twins.npz where they
+# are, else made here on the GPU. DST gets NAME.pt per variant (the EMA weights in
 # f32, the raw ones in bf16, the step reached) and logs.tar.gz (logs and loss curves);
 # evaluate one with eval_engine.py after rebuilding a dit.pt from it (NOTES.md).
 set -euo pipefail
@@ -16,11 +17,25 @@ src=$1 dst=$2 secs=$3
 shift 3
 w=${EXPLORE_TMP:-/tmp/zt-explore} dev=${EXPLORE_DEVICE:-cuda} clips=${EXPLORE_CLIPS:-768}
 mkdir -p "$w/plain" "$w/twins" "$dst"
-for d in plain twins; do
-  cp "$src/vae.pt" "$src/spiece.model" "$w/$d/"
+for d in plain twins; do  # (vae.pt is needed only where latents are made here)
+  cp "$src/spiece.model" "$w/$d/"
+  [ ! -f "$src/vae.pt" ] || cp "$src/vae.pt" "$w/$d/"
 done
-python3 tools/tiny/train.py latents --out "$w/plain" --device "$dev" --threads 4 --clips "$clips" >"$w/plain.log" 2>&1 &
-python3 tools/tiny/train.py latents --out "$w/twins" --device "$dev" --threads 4 --clips "$clips" --twins 1 >"$w/twins.log" 2>&1 &
+# latents made elsewhere (on the CPU, as train.sh makes them) are used as they are;
+# only the kinds some variant trains on are made
+need=
+for v in "$@"; do
+  case " ${v#*:} " in *" --dit-twins 1 "*) need="$need twins" ;; *) need="$need plain" ;; esac
+done
+for d in plain twins; do
+  case " $need " in *" $d "*) ;; *) continue ;; esac
+  if [ -f "$src/latents-$d.npz" ]; then
+    cp "$src/latents-$d.npz" "$w/$d/latents.npz"
+  else
+    python3 tools/tiny/train.py latents --out "$w/$d" --device "$dev" --threads 4 --clips "$clips" \
+      $([ $d = twins ] && echo --twins 1) >"$w/$d.log" 2>&1 &
+  fi
+done
 wait
 for v in "$@"; do
   name=${v%%:*} opts=${v#*:}

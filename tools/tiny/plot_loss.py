@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """The loss curves of a zoetrope-tiny training run (out/tiny/{vae,dit}_log.csv) as one PNG
 for the model card: VAE reconstruction loss and the DiT's flow-matching loss, each as a
-running mean over 50 steps.
+running mean over 50 steps. With --leg DIR, the transformer's second leg (DIR/dit_log.csv,
+train.sh's out/tiny/leg) is drawn after the first, its steps counted on from the first
+leg's last.
 
-  python3 tools/tiny/plot_loss.py [--out-dir out/tiny] [--png models/zoetrope-tiny/loss.png]
+  python3 tools/tiny/plot_loss.py [--out-dir out/tiny] [--leg out/tiny/leg]
+                                  [--png models/zoetrope-tiny/loss.png]
 """
 import argparse
 import csv
@@ -40,6 +43,7 @@ def smooth(v, k=50):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "out", "tiny"))
+    ap.add_argument("--leg", default="", help="a second transformer leg's folder")
     ap.add_argument("--png", default=os.path.join(ROOT, "models", "zoetrope-tiny", "loss.png"))
     a = ap.parse_args()
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
@@ -47,7 +51,11 @@ def main():
     ax[0].plot(s, smooth(v), color="tab:blue")
     ax[0].set(title="VAE: reconstruction (L1 + MSE)", xlabel="step", yscale="log")
     s, v = read(os.path.join(a.out_dir, "dit_log.csv"), 1)
-    ax[1].plot(s, smooth(v), color="tab:red")
+    ax[1].plot(s, smooth(v), color="tab:red", label="leg 1")
+    if a.leg:
+        s2, v2 = read(os.path.join(a.leg, "dit_log.csv"), 1)
+        ax[1].plot(s2 + s[-1], smooth(v2), color="tab:purple", label="leg 2 (twins)")
+        ax[1].legend()
     ax[1].set(title="DiT + umT5: flow-matching MSE", xlabel="step")
     for x in ax:
         x.grid(alpha=0.3)

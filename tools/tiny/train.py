@@ -453,12 +453,19 @@ def stage_dit(a):
     step = 0
     if not os.path.exists(path) and a.dit_from:  # a new leg from another run's weights
         st = torch.load(a.dit_from, weights_only=False)
-        te.load_state_dict(st["te"])
-        dit.load_state_dict(st["dit"])
-        ema = st["ema"]
+        ema = [m.clone() for m in st["ema"]]
+        if a.dit_from_ema:  # the leg starts where the shipped (averaged) weights are
+            with torch.no_grad():
+                for p, m in zip(params, ema):
+                    p.copy_(m)
+        else:
+            te.load_state_dict(st["te"])
+            dit.load_state_dict(st["dit"])
     # what decides the weights: resuming a checkpoint of another recipe would mix two runs
     recipe = dict(seed=a.seed, steps=a.dit_steps, batch=a.dit_batch, lr=a.dit_lr, ema=a.ema,
                   shift=a.dit_shift, i2v=a.dit_i2v, partial=a.dit_partial, start=a.dit_from)
+    if a.dit_from_ema or a.dit_stream:  # only then, so that older checkpoints' recipes match
+        recipe.update(from_ema=a.dit_from_ema, stream=a.dit_stream)
     if a.dit_twins:  # only then, so that older checkpoints' recipes still match
         recipe["twins"] = a.dit_twins
     if os.path.exists(path):
@@ -497,7 +504,8 @@ def stage_dit(a):
     dit.train()
     t0 = time.time()
     while step < stop:
-        g = torch.Generator().manual_seed(a.seed * 1000003 + step)
+        # --dit-stream: a second leg draws other batches than the first leg's first steps
+        g = torch.Generator().manual_seed(a.seed * 1000003 + step + a.dit_stream * 1000000007)
         lr = a.dit_lr * min(1.0, (step + 1) / 200) * (
             0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / a.dit_steps)))
         for pg in opt.param_groups:
@@ -638,6 +646,10 @@ def main():
                     help="fraction of captions shortened to keep the motion (partial_caption)")
     ap.add_argument("--dit-from", default="",
                     help="start the transformer from this dit.pt (weights and EMA only)")
+    ap.add_argument("--dit-from-ema", type=int, default=0, choices=[0, 1],
+                    help="with --dit-from: start from its averaged (EMA) weights, not its raw ones")
+    ap.add_argument("--dit-stream", type=int, default=0,
+                    help="dit: which stream of batch draws (a later leg takes another than the first)")
     ap.add_argument("--ckpt-every", type=int, default=250)
     ap.add_argument("--twins", type=int, default=0, choices=[0, 1],
                     help="latents: clips in pairs that differ in their motion alone (twin_spec)")

@@ -15,11 +15,20 @@ run() { python3 tools/tiny/train.py "$@" 2>&1 | tee -a out/tiny/train.log; }
 # The VAE (and the tokenizer, which reads every caption of the grammar) learn on the
 # data's first revision (data.py REVISION), as they always have: the VAE only codes
 # frames, and where a path starts is nothing to it. The transformer learns on revision 2,
-# whose starts do not give the direction away (tools/tiny/NOTES.md), with half of its
-# captions shortened to keep the motion word and half of its samples image-to-video.
+# whose starts do not give the direction away (tools/tiny/NOTES.md), in two legs, with
+# half of its captions shortened to keep the motion word and half of its samples
+# image-to-video. models/zoetrope-tiny/README.md has the stages' times.
 for stage in tokenizer vae; do run "$stage" --data-rev 1 "$@"; done
 run latents --data-rev 2 "$@"
-# Its cosine is scheduled over 10,000 steps; the run stops at 9,000 (lr 0.12x by then),
-# where the 3-hour budget ends (models/zoetrope-tiny/README.md has the stages' times).
+# Leg 1: its cosine is scheduled over 10,000 steps; it stops at 9,000 (lr 0.12x by then).
 run dit --dit-steps 10000 --dit-until 9000 --dit-lr 5e-4 --dit-partial 0.5 --dit-i2v 0.5 "$@"
-run export "$@"
+# Leg 2 (out/tiny/leg), from leg 1's averaged weights: batches of twin clips, pairs that
+# differ in their motion alone and get the same noise, so that only the motion word tells
+# their targets apart; 4,000 steps at lr 2e-4 on a batch stream of its own. Leg 1 taught
+# colour, shape and first frames; this is what makes the motion word count (NOTES.md).
+mkdir -p out/tiny/leg
+for f in vae.pt spiece.model; do ln -sf "../$f" "out/tiny/leg/$f"; done
+run latents --out out/tiny/leg --data-rev 2 --twins 1 "$@"
+run dit --out out/tiny/leg --dit-from out/tiny/dit.pt --dit-from-ema 1 --dit-stream 1 \
+  --dit-steps 4000 --dit-lr 2e-4 --dit-partial 0.5 --dit-i2v 0.5 --dit-twins 1 "$@"
+run export --out out/tiny/leg "$@"
