@@ -19,6 +19,7 @@
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/cpu.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
@@ -442,6 +443,10 @@ static zt_status encoder_options(zt_video_writer *w, const zt_video_options *o, 
             enc->bit_rate = o->bitrate;
         else
             ZT_TRY(set_dict(eo, "crf", crf));
+        /* Debian 12's x264 (core 164) writes different bytes for the same frames from
+         * run to run with its AVX-512 code (seen on a Zen 5 CPU, about one run in two);
+         * capped at AVX2, which every AVX-512 CPU has, it is deterministic again */
+        if (av_get_cpu_flags() & AV_CPU_FLAG_AVX512) ZT_TRY(set_dict(eo, "x264-params", "asm=avx2"));
     } else if (!strcmp(ci->name, "vp9")) {
         /* bitrate 0 with a crf is libvpx's constant-quality mode; both: constrained
          * quality */
