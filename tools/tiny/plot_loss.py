@@ -46,17 +46,29 @@ def main():
     ap.add_argument("--leg", default="", help="a second transformer leg's folder")
     ap.add_argument("--png", default=os.path.join(ROOT, "models", "zoetrope-tiny", "loss.png"))
     a = ap.parse_args()
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100)
-    s, v = read(os.path.join(a.out_dir, "vae_log.csv"), 1)
-    ax[0].plot(s, smooth(v), color="tab:blue")
-    ax[0].set(title="VAE: reconstruction (L1 + MSE)", xlabel="step", yscale="log")
-    s, v = read(os.path.join(a.out_dir, "dit_log.csv"), 1)
-    ax[1].plot(s, smooth(v), color="tab:red", label="leg 1")
+    # the panels of the logs there are (a leg alone, when leg 1's logs are gone, gets its own)
+    vae_log = os.path.join(a.out_dir, "vae_log.csv")
+    dit_log = os.path.join(a.out_dir, "dit_log.csv")
+    have = [f for f in (vae_log, dit_log) if os.path.exists(f)] or ([dit_log] if not a.leg else [])
+    n = len(have) + int(bool(a.leg) and dit_log not in have)
+    fig, ax = plt.subplots(1, n, figsize=(4.5 * n, 3.2), dpi=100, squeeze=False)
+    ax = list(ax[0])
+    k = 0
+    if vae_log in have:
+        s, v = read(vae_log, 1)
+        ax[k].plot(s, smooth(v), color="tab:blue")
+        ax[k].set(title="VAE: reconstruction (L1 + MSE)", xlabel="step", yscale="log")
+        k += 1
+    last = 0
+    if dit_log in have:
+        s, v = read(dit_log, 1)
+        ax[k].plot(s, smooth(v), color="tab:red", label="leg 1")
+        last = s[-1]
     if a.leg:
         s2, v2 = read(os.path.join(a.leg, "dit_log.csv"), 1)
-        ax[1].plot(s2 + s[-1], smooth(v2), color="tab:purple", label="leg 2 (twins)")
-        ax[1].legend()
-    ax[1].set(title="DiT + umT5: flow-matching MSE", xlabel="step")
+        ax[k].plot(s2 + last, smooth(v2), color="tab:purple", label="leg 2 (twins)")
+        ax[k].legend()
+    ax[k].set(title="DiT + umT5: flow-matching MSE", xlabel="step")
     for x in ax:
         x.grid(alpha=0.3)
     fig.tight_layout()
