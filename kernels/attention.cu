@@ -485,6 +485,7 @@ extern "C" zt_status zt_cuda_attention(zt_backend *be, zt_tensor *o, const zt_te
     const int64_t Lk = k->shape[1];
     if (B == 0 || Lq == 0 || H == 0 || D == 0) return ZT_OK;
     if (!p) return zt_fail(ZT_ERR_RUNTIME, "attention: no parameters");
+    if (p->key_bias) return zt_fail(ZT_ERR_UNSUPPORTED, "attention: no per-key bias on the GPU");
     zt_cuda_ctx *c = zt_cuda(be);
 
     bool fast = (D == 64 || D == 128) && !p->rel_bias && c->cc_major >= 8 && B * H <= 65535 &&

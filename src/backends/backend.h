@@ -39,6 +39,10 @@ typedef struct zt_attn_params {
     /* Optional relative-position bias (T5): [heads, Lq + Lk - 1] f32, the bias of
      * query i and key j is rel_bias[h * (Lq + Lk - 1) + (j - i + Lq - 1)]. */
     const float *rel_bias;
+    /* Optional additive bias per batch and key: [batch * Lk] f32, added to every
+     * query's logit of that key (a key standing for n equal ones carries log n). The
+     * CPU backend only; others refuse it. */
+    const float *key_bias;
 } zt_attn_params;
 
 typedef struct zt_rope_params {

@@ -526,7 +526,7 @@ static zt_status cross_kv(zt_backend *be, const dit_block *b, const zt_tensor *t
 static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x, const zt_tensor *text,
                            const zt_tensor *ck, const zt_tensor *cv, const zt_tensor *e0,
                            const dit_runs *runs, const zt_rope_params *rp, const zt_attn_params *ap,
-                           dit_scratch *s) {
+                           const zt_attn_params *cap, dit_scratch *s) {
     zt_tensor q = flat(&s->q), k = flat(&s->k), v = flat(&s->v), o = flat(&s->o);
     ZT_TRY(zt_op_add(be, &s->mod, e0, &b->modulation)); /* [R, 6, D] */
 
@@ -549,7 +549,7 @@ static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x, con
     ZT_TRY(zt_op_linear(be, &q, &s->hn, &b->cross.q, &b->cross.qb)); /* [N, D] */
     ZT_TRY(zt_op_rms_norm(be, &q, &q, &b->cross.norm_q, DIT_EPS));
     if (text) ZT_TRY(cross_kv(be, b, text, &s->ck, &s->cv));
-    ZT_TRY(zt_op_attention(be, &s->o, &s->q, ck, cv, ap));          /* [1, N, NH, K] */
+    ZT_TRY(zt_op_attention(be, &s->o, &s->q, ck, cv, cap));         /* [1, N, NH, K] */
     ZT_TRY(zt_op_linear(be, &s->y, &o, &b->cross.o, &b->cross.ob)); /* [N, D] */
     ZT_TRY(zt_op_add(be, x, x, &s->y));
 
@@ -594,6 +594,8 @@ struct zt_wan_dit_text {
     zt_backend *be; /* owns data */
     const zt_wan_dit *m;
     int64_t l;
+    int64_t lk;  /* keys the cross-attention reads: l, or fewer with the padding folded */
+    float *bias; /* NULL, or [lk] logit bias: log n on the row that stands for n */
     int device;
     float *data; /* [layers, 2, L, D]: each block's keys, then values */
 };
@@ -602,7 +604,7 @@ struct zt_wan_dit_text {
 static zt_tensor text_kv(const zt_wan_dit_text *ts, int i, int which) {
     const zt_wan_dit_info *info = &ts->m->info;
     int64_t ld = ts->l * info->dim;
-    zt_tensor v = zt_tensor_new(ZT_F32, ts->data + ((int64_t)i * 2 + which) * ld, 1, ts->l,
+    zt_tensor v = zt_tensor_new(ZT_F32, ts->data + ((int64_t)i * 2 + which) * ld, 1, ts->lk,
                                 info->heads, info->head_dim);
     v.device = ts->device;
     return v;
@@ -676,11 +678,13 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
                          .pairs = {c - 2 * (c / 3), c / 3, c / 3},
                          .theta = DIT_THETA};
     zt_attn_params ap = {.scale = (float)(1.0 / sqrt((double)kd))};
+    zt_attn_params cap = ap; /* the cross-attention's, with the folded padding's bias */
+    cap.key_bias = ts ? ts->bias : NULL;
     for (int i = 0; i < info->layers; i++) {
         zt_tensor ck = text ? s.ck : text_kv(ts, i, 0), cv = text ? s.cv : text_kv(ts, i, 1);
         const dit_block *b;
         ZT_TRY(block_at(m, i, &b));
-        ZT_TRY(run_block(be, b, &x, text, &ck, &cv, &e0v, runs, &rp, &ap, &s));
+        ZT_TRY(run_block(be, b, &x, text, &ck, &cv, &e0v, runs, &rp, &ap, &cap, &s));
     }
 
     /* head: modulation from e (before the projection), then unpatchify */
@@ -750,6 +754,39 @@ zt_status zt_wan_dit_forward(const zt_wan_dit *m, zt_backend *be, zt_arena *aren
     return forward_at(m, be, arena, x, t, t_tokens, text, NULL, v);
 }
 
+/* Wan pads every prompt's states to 512 rows of zeros, so the embedded text ends in many
+ * copies of one row, and its keys and values are one row's many times over: n equal keys
+ * weigh in a softmax exactly as one whose logit carries log n. On the CPU backend the
+ * cross-attention then reads the prompt's rows and one more: 512 keys -> about 20 for a
+ * short prompt, a third of a small model's step. The copies agree to rounding only (BLAS
+ * tiles rows), so rows count as copies of the last when they differ from it by at most
+ * 1e-5 of its largest value; the fold then changes the output by rounding alone.
+ * Elsewhere (the GPU, the plan's null backend) the text is not read here and nothing
+ * changes; the memory is the same either way. */
+static zt_status fold_padding(zt_wan_dit_text *ts, const zt_tensor *text) {
+    if (strcmp(ts->be->name, "cpu") != 0 || ts->l < 3) return ZT_OK;
+    int64_t l = ts->l, d = text->shape[1], first = l - 1; /* first row of the equal tail */
+    const float *t = text->data, *last = t + (l - 1) * d;
+    float big = 0;
+    for (int64_t c = 0; c < d; c++) big = fmaxf(big, fabsf(last[c]));
+    float tol = 1e-5f * big;
+    while (first > 0) {
+        const float *r = t + (first - 1) * d;
+        int64_t c = 0;
+        while (c < d && fabsf(r[c] - last[c]) <= tol) c++;
+        if (c < d) break;
+        first--;
+    }
+    int64_t n = l - first; /* rows equal to the last, the last included */
+    if (n < 2) return ZT_OK;
+    ts->lk = first + 1;
+    ts->bias = calloc((size_t)ts->lk, sizeof(float));
+    if (!ts->bias) return zt_fail(ZT_ERR_NOMEM, "wan dit: out of memory");
+    ts->bias[first] = logf((float)n);
+    ZT_LOGD("wan dit: %lld text rows, the last %lld folded into one", (long long)l, (long long)n);
+    return ZT_OK;
+}
+
 zt_status zt_wan_dit_text_init(zt_wan_dit_text **out, const zt_wan_dit *m, zt_backend *be,
                                const zt_tensor *text) {
     *out = NULL;
@@ -759,7 +796,7 @@ zt_status zt_wan_dit_text_init(zt_wan_dit_text **out, const zt_wan_dit *m, zt_ba
     if (!ts) return zt_fail(ZT_ERR_NOMEM, "wan dit: out of memory");
     ts->be = be;
     ts->m = m;
-    ts->l = text->shape[0];
+    ts->l = ts->lk = text->shape[0];
     ts->device = text->device;
     size_t bytes = (size_t)(2 * (int64_t)info->layers * ts->l * info->dim) * sizeof(float);
     zt_status rc = be->alloc(be, bytes, (void **)&ts->data);
@@ -773,6 +810,7 @@ zt_status zt_wan_dit_text_init(zt_wan_dit_text **out, const zt_wan_dit *m, zt_ba
         rc = block_at(m, i, &b);
         if (rc == ZT_OK) rc = cross_kv(be, b, text, &ck, &cv);
     }
+    if (rc == ZT_OK) rc = fold_padding(ts, text);
     if (rc != ZT_OK) {
         zt_wan_dit_text_free(ts);
         return rc;
@@ -781,8 +819,13 @@ zt_status zt_wan_dit_text_init(zt_wan_dit_text **out, const zt_wan_dit *m, zt_ba
     return ZT_OK;
 }
 
+int64_t zt_wan_dit_text_keys(const zt_wan_dit_text *ts) {
+    return ts ? ts->lk : 0;
+}
+
 void zt_wan_dit_text_free(zt_wan_dit_text *ts) {
     if (!ts) return;
+    free(ts->bias);
     if (ts->data) ts->be->dealloc(ts->be, ts->data);
     free(ts);
 }

@@ -86,6 +86,9 @@ zt_status zt_wan_dit_text_init(zt_wan_dit_text **ts, const zt_wan_dit *m, zt_bac
                                const zt_tensor *text);
 /* NULL is a no-op. */
 void zt_wan_dit_text_free(zt_wan_dit_text *ts);
+/* Keys the cross-attention reads for ts: L, or fewer where the prompt's padding (rows
+ * equal to the last) was folded into one key (the CPU backend does). */
+int64_t zt_wan_dit_text_keys(const zt_wan_dit_text *ts);
 
 /* zt_wan_dit_forward with the text as a state from zt_wan_dit_text_init (made for the
  * same m): the same velocity, to f32 rounding. */

@@ -38,6 +38,7 @@ static void attn_ref(double *out, const zt_tensor *q, const zt_tensor *k, const 
                     for (int64_t c = 0; c < d; c++) s += (double)qi[c] * kj[c];
                     s *= p->scale;
                     if (p->rel_bias) s += p->rel_bias[h * (lq + lk - 1) + j - i + lq - 1];
+                    if (p->key_bias) s += p->key_bias[b * lk + j];
                     if (p->key_valid && !p->key_valid[b * lk + j]) s = -INFINITY;
                     w[j] = s;
                     if (s > mx) mx = s;
@@ -127,6 +128,42 @@ static void test_attention(zt_backend *be) {
         free(qkv);
         free(bias);
         free(valid);
+    }
+    { /* a bias per key; then n equal keys weigh as one carrying log n (how the Wan
+       * transformer folds a prompt's padding) */
+        int64_t nb = 2, lq = 37, lk = 300, nh = 2, d = 32, keep = 101;
+        float *q = rand_f32(nb * lq * nh * d, 1), *k = rand_f32(nb * lk * nh * d, 1);
+        float *v = rand_f32(nb * lk * nh * d, 1), *kb = rand_f32(nb * lk, 2);
+        float *o1 = malloc((size_t)(nb * lq * nh * d) * 4), *o2 = malloc((size_t)(nb * lq * nh * d) * 4);
+        float *kb2 = calloc((size_t)(nb * keep), sizeof(float));
+        zt_tensor tq = zt_tensor_new(ZT_F32, q, nb, lq, nh, d), t1 = tq, t2 = tq;
+        t1.data = o1;
+        t2.data = o2;
+        zt_tensor tk = zt_tensor_new(ZT_F32, k, nb, lk, nh, d);
+        zt_tensor tv = zt_tensor_new(ZT_F32, v, nb, lk, nh, d);
+        zt_attn_params p = {.scale = 0.17f, .key_bias = kb};
+        run_case(be, "attn Lq=37 Lk=300 key bias", &tq, &tk, &tv, &p);
+        for (int64_t b = 0; b < nb; b++)
+            for (int64_t j = keep; j < lk; j++) {
+                size_t row = (size_t)(nh * d), at = (size_t)((b * lk + j) * nh * d);
+                memcpy(k + at, k + (size_t)((b * lk + keep - 1) * nh * d), row * 4);
+                memcpy(v + at, v + (size_t)((b * lk + keep - 1) * nh * d), row * 4);
+            }
+        for (int64_t b = 0; b < nb; b++) kb2[b * keep + keep - 1] = logf((float)(lk - keep + 1));
+        zt_attn_params all = {.scale = 0.17f}, fold = {.scale = 0.17f, .key_bias = kb2};
+        zt_tensor fk = tk, fv = tv; /* the first `keep` keys of each batch */
+        fk.shape[1] = fv.shape[1] = keep;
+        CHECK_OK(zt_op_attention(be, &t1, &tq, &tk, &tv, &all));
+        CHECK_OK(zt_op_attention(be, &t2, &tq, &fk, &fv, &fold));
+        zt_test_compare_f32("attn 200 equal keys folded into one (log 200) vs all", o2, o1,
+                            nb * lq * nh * d, 1e-5);
+        free(q);
+        free(k);
+        free(v);
+        free(kb);
+        free(kb2);
+        free(o1);
+        free(o2);
     }
     { /* masked blocks: batch 0 keeps only its last 100 keys, batch 1 keeps none */
         int64_t nb = 2, lq = 65, lk = 700, nh = 1, d = 64;

@@ -107,7 +107,7 @@ typedef struct attn_job {
     int64_t sq[3], sk[3], sv[3]; /* batch, token and head strides */
     float scale;
     const uint8_t *key_valid;
-    const float *rel_bias;
+    const float *rel_bias, *key_bias;
     int64_t n_qb;
     int64_t qpack, kvpack; /* floats of room to pack a q tile, a k or v tile */
     zt_pool *pool;
@@ -150,6 +150,7 @@ static void attn_task(void *ctx, int64_t task, int thread) {
         tile_rows(j->q + b * j->sq[0] + i0 * j->sq[1] + h * j->sq[2], bq, j->sq[1], d, qpack, &ldq);
     const uint8_t *valid = j->key_valid ? j->key_valid + b * lk : NULL;
     const float *bias = j->rel_bias ? j->rel_bias + h * (lq + lk - 1) : NULL;
+    const float *kbias = j->key_bias ? j->key_bias + b * lk : NULL;
     for (int64_t r = 0; r < bq; r++) {
         mx[r] = -INFINITY;
         sum[r] = 0;
@@ -173,8 +174,12 @@ static void attn_task(void *ctx, int64_t task, int thread) {
             float *row = s + r * ATT_BK;
             if (bias) /* key j0 + c of query i0 + r sits at (j0 + c) - (i0 + r) + lq - 1 */
                 memcpy(row, bias + j0 - (i0 + r) + lq - 1, (size_t)bk * sizeof(float));
+            else if (kbias)
+                memcpy(row, kbias + j0, (size_t)bk * sizeof(float));
             else
                 memset(row, 0, (size_t)bk * sizeof(float));
+            if (bias && kbias)
+                for (int64_t c = 0; c < bk; c++) row[c] += kbias[j0 + c];
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)bq, (int)bk, (int)d, j->scale, q,
                     (int)ldq, k, (int)ldk, 1.0f, s, ATT_BK);
@@ -216,6 +221,7 @@ zt_status zt_cpu_attention(zt_backend *be, zt_tensor *o, const zt_tensor *q, con
                   .scale = p->scale,
                   .key_valid = p->key_valid,
                   .rel_bias = p->rel_bias,
+                  .key_bias = p->key_bias,
                   .pool = zt_cpu_pool(be)};
     j.batch = q->shape[0];
     j.lq = q->shape[1];
