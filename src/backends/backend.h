@@ -40,8 +40,8 @@ typedef struct zt_attn_params {
      * query i and key j is rel_bias[h * (Lq + Lk - 1) + (j - i + Lq - 1)]. */
     const float *rel_bias;
     /* Optional additive bias per batch and key: [batch * Lk] f32, added to every
-     * query's logit of that key (a key standing for n equal ones carries log n). The
-     * CPU backend only; others refuse it. */
+     * query's logit of that key (a key standing for n equal ones carries log n). Only
+     * where the backend's attn_key_bias is set; others refuse it. */
     const float *key_bias;
 } zt_attn_params;
 
@@ -68,6 +68,9 @@ typedef struct zt_conv_params {
 struct zt_backend {
     const char *name;
     int device; /* where its tensors live, as zt_tensor.device: 0 host, else GPU index + 1 */
+    /* its attention takes zt_attn_params.key_bias, and its tensors' data can be read on
+     * the host (models may then fold equal keys into one) */
+    int attn_key_bias;
     void *ctx;
     void (*free)(zt_backend *be);
     int (*threads)(const zt_backend *be);

@@ -756,15 +756,16 @@ zt_status zt_wan_dit_forward(const zt_wan_dit *m, zt_backend *be, zt_arena *aren
 
 /* Wan pads every prompt's states to 512 rows of zeros, so the embedded text ends in many
  * copies of one row, and its keys and values are one row's many times over: n equal keys
- * weigh in a softmax exactly as one whose logit carries log n. On the CPU backend the
- * cross-attention then reads the prompt's rows and one more: 512 keys -> about 20 for a
- * short prompt, a third of a small model's step. The copies agree to rounding only (BLAS
- * tiles rows), so rows count as copies of the last when they differ from it by at most
- * 1e-5 of its largest value; the fold then changes the output by rounding alone.
+ * weigh in a softmax exactly as one whose logit carries log n. Where the backend takes a
+ * per-key bias (attn_key_bias: the CPU's) the cross-attention then reads the prompt's
+ * rows and one more: 512 keys -> about 20 for a short prompt, a third of a small model's
+ * step. The copies agree to rounding only (BLAS tiles rows), so rows count as copies of
+ * the last when they differ from it by at most 1e-5 of its largest value; the fold then
+ * changes the output by rounding alone.
  * Elsewhere (the GPU, the plan's null backend) the text is not read here and nothing
  * changes; the memory is the same either way. */
 static zt_status fold_padding(zt_wan_dit_text *ts, const zt_tensor *text) {
-    if (strcmp(ts->be->name, "cpu") != 0 || ts->l < 3) return ZT_OK;
+    if (!ts->be->attn_key_bias || ts->l < 3) return ZT_OK;
     int64_t l = ts->l, d = text->shape[1], first = l - 1; /* first row of the equal tail */
     const float *t = text->data, *last = t + (l - 1) * d;
     float big = 0;

@@ -57,6 +57,7 @@ zt_status zt_backend_cpu_init(zt_backend **out, int n_threads) {
      * and make results depend on its own partitioning */
     openblas_set_num_threads(1);
     be->name = "cpu";
+    be->attn_key_bias = 1;
     be->ctx = c;
     be->free = cpu_free;
     be->threads = cpu_threads;
