@@ -96,4 +96,15 @@ zt_status zt_wan_dit_forward_text(const zt_wan_dit *m, zt_backend *be, zt_arena 
                                   const zt_tensor *x, float t, const float *t_tokens,
                                   const zt_wan_dit_text *ts, zt_tensor *v);
 
+/* Both passes of classifier-free guidance: zt_wan_dit_forward_text of x under ts[0]
+ * into v[0] and under ts[1] into v[1]. Where zt_wan_dit_pairs says so (small passes,
+ * the CPU) they run as one batch of two, with twice one pass's activations; otherwise
+ * one after the other. The same velocities either way, to f32 rounding. */
+zt_status zt_wan_dit_forward_pair(const zt_wan_dit *m, zt_backend *be, zt_arena *arena,
+                                  const zt_tensor *x, float t, const float *t_tokens,
+                                  const zt_wan_dit_text *const ts[2], zt_tensor v[2]);
+/* Whether zt_wan_dit_forward_pair batches its passes at this many latent tokens on a
+ * backend with this device flag (zt_backend.device: 0 for the CPU). */
+int zt_wan_dit_pairs(const zt_wan_dit *m, int device, int64_t tokens);
+
 #endif

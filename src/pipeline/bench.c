@@ -143,7 +143,7 @@ static zt_status bench(run *r, const zt_bench_dit_opts *o, zt_bench_dit_stats *s
     size_t cap = 0;
     if (be->device) { /* a device arena is one block: size it from the plan */
         int64_t work = 0;
-        ZT_TRY(zt_plan_denoise(r->m, tf, lh, lw, 0, 1, &work));
+        ZT_TRY(zt_plan_denoise(r->m, tf, lh, lw, 0, 1, 0, &work));
         cap = (size_t)work + ((size_t)l * (size_t)(td + d) * sizeof(float)) + ((size_t)64 << 20);
     }
     ZT_TRY(zt_arena_init_on(&r->arena, be, cap));
@@ -193,12 +193,14 @@ static zt_status bench(run *r, const zt_bench_dit_opts *o, zt_bench_dit_stats *s
     for (int i = 0; i < o->steps; i++) {
         t0 = now_s();
         float t = (float)zt_sampler_timestep(r->smp, i);
-        for (int p = 0; p < 2; p++) {
-            zt_tensor *v = p ? &r->vu : &r->vc;
-            if (o->uncached)
-                ZT_TRY(zt_wan_dit_forward(r->m, be, r->arena, &r->x, t, NULL, &r->emb[p], v));
-            else
-                ZT_TRY(zt_wan_dit_forward_text(r->m, be, r->arena, &r->x, t, NULL, r->ts[p], v));
+        if (o->uncached) {
+            for (int p = 0; p < 2; p++)
+                ZT_TRY(zt_wan_dit_forward(r->m, be, r->arena, &r->x, t, NULL, &r->emb[p],
+                                          p ? &r->vu : &r->vc));
+        } else { /* as zoetrope t2v runs them */
+            zt_tensor v[2] = {r->vc, r->vu};
+            const zt_wan_dit_text *ts[2] = {r->ts[0], r->ts[1]};
+            ZT_TRY(zt_wan_dit_forward_pair(r->m, be, r->arena, &r->x, t, NULL, ts, v));
         }
         if (be->device) { /* guidance and the sampler run on the host: small next to a step */
             ZT_TRY(be->download(be, vc, r->vc.data, (size_t)numel * sizeof(float)));

@@ -540,7 +540,9 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
         ZT_TRY(zt_plan_weight_bytes(g->vae, ZT_PLAN_VAE_ENCODER, &w));
         ZT_TRY(choose_encode_tiling(g, vae, w, pixels * 3 * (1 + (int64_t)sizeof(float)) + cond));
     }
-    ZT_TRY(zt_plan_denoise(dit, g->T, g->h, g->w, i2v, prompts, &work));
+    /* the guidance passes batched as the denoiser's backend will run them */
+    int paired = prompts == 2 && zt_wan_dit_pairs(dit, zt_parse_device(s->device) >= 0, g->tokens);
+    ZT_TRY(zt_plan_denoise(dit, g->T, g->h, g->w, i2v, prompts, paired, &work));
     ZT_TRY(zt_plan_weight_bytes(g->model, ZT_PLAN_ALL, &w));
     /* x, one velocity per pass, the i2v model input, the sampler's history (three
      * latents at most), and the embedded prompts while their states are made */
@@ -768,13 +770,16 @@ static zt_status denoise_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *d
             rc = put(be, &dx, x);
         else
             dx = zt_tensor_new(ZT_F32, (float *)x, g->C, g->T, g->h, g->w);
-        for (int p = 0; rc == ZT_OK && p < np; p++) {
-            if (!be->device) dv[p] = zt_tensor_new(ZT_F32, v[p], g->C, g->T, g->h, g->w);
-            rc = zt_wan_dit_forward_text(dit, be, g->arena, &dx, t, tok_t, ts[p], &dv[p]);
-            if (rc == ZT_OK && be->device)
-                rc = be->download(be, v[p], dv[p].data, (size_t)n * sizeof(float));
-            if (rc == ZT_OK) rc = check_interrupt();
-        }
+        for (int p = 0; !be->device && p < np; p++)
+            dv[p] = zt_tensor_new(ZT_F32, v[p], g->C, g->T, g->h, g->w);
+        if (rc == ZT_OK && np == 2) /* both passes, batched where that pays */
+            rc = zt_wan_dit_forward_pair(dit, be, g->arena, &dx, t, tok_t,
+                                         (const zt_wan_dit_text *const *)ts, dv);
+        else if (rc == ZT_OK)
+            rc = zt_wan_dit_forward_text(dit, be, g->arena, &dx, t, tok_t, ts[0], &dv[0]);
+        for (int p = 0; rc == ZT_OK && be->device && p < np; p++)
+            rc = be->download(be, v[p], dv[p].data, (size_t)n * sizeof(float));
+        if (rc == ZT_OK) rc = check_interrupt();
         /* guidance and the sampler on the host: a few passes over the latents, small
          * next to a forward pass */
         if (rc == ZT_OK && g->cfg) {

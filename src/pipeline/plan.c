@@ -66,7 +66,7 @@ zt_status zt_plan_text(const zt_t5 *t5, int64_t tokens, int64_t *work) {
 }
 
 zt_status zt_plan_denoise(const zt_wan_dit *m, int64_t T, int64_t h, int64_t w, int per_token,
-                          int prompts, int64_t *work) {
+                          int prompts, int paired, int64_t *work) {
     const zt_wan_dit_info *di = zt_wan_dit_get_info(m);
     int64_t L = 512, tokens = T / di->patch[0] * (h / di->patch[1]) * (w / di->patch[2]);
     probe p;
@@ -88,7 +88,12 @@ zt_status zt_plan_denoise(const zt_wan_dit *m, int64_t T, int64_t h, int64_t w, 
     }
     for (int i = 0; rc == ZT_OK && i < prompts; i++)
         rc = zt_wan_dit_text_init(&ts[i], m, p.be, &text);
-    if (rc == ZT_OK) rc = zt_wan_dit_forward_text(m, p.be, p.arena, &x, 999.0f, tt, ts[0], &v);
+    zt_tensor v2[2] = {v, v}; /* the pair's velocities are the pipeline's, held */
+    if (rc == ZT_OK && prompts == 2 && paired)
+        rc = zt_wan_dit_forward_pair(m, p.be, p.arena, &x, 999.0f, tt,
+                                     (const zt_wan_dit_text *const *)ts, v2);
+    else if (rc == ZT_OK)
+        rc = zt_wan_dit_forward_text(m, p.be, p.arena, &x, 999.0f, tt, ts[0], &v);
     zt_wan_dit_text_free(ts[0]);
     zt_wan_dit_text_free(ts[1]);
     free(tt);

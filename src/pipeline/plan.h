@@ -52,9 +52,10 @@ const char *zt_stage_name(zt_stage s); /* "text encoder", "denoiser", ... */
 /* umT5 over `tokens` ids */
 zt_status zt_plan_text(const zt_t5 *t5, int64_t tokens, int64_t *work);
 /* one DiT forward at latents [C, T, h, w] (with per-token timesteps when per_token),
- * plus the per-prompt text states of `prompts` prompts */
+ * plus the per-prompt text states of `prompts` prompts; with paired (two prompts), the
+ * two passes through zt_wan_dit_forward_pair as the CPU runs it */
 zt_status zt_plan_denoise(const zt_wan_dit *m, int64_t T, int64_t h, int64_t w, int per_token,
-                          int prompts, int64_t *work);
+                          int prompts, int paired, int64_t *work);
 /* VAE decode (decoder 1) of latents h x w, or encode (0) of one frame of that latent
  * size; for a tiled decode, h and w are the tile's latent size. Caches included. */
 zt_status zt_plan_vae(const zt_wan_vae *v, int decoder, int64_t h, int64_t w, int64_t *work);

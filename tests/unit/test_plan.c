@@ -91,35 +91,50 @@ static void test_text(void) {
     zt_t5_free(t5);
 }
 
-static void test_denoise(int per_token) {
+/* paired: both guidance passes through zt_wan_dit_forward_pair, batched on the CPU at
+ * this size, against a plan made for it */
+static void test_denoise(int per_token, int paired) {
     zt_wan_dit *m = NULL;
     CHECK_OK(zt_wan_dit_open(&m, data("pipeline/dit22.safetensors")));
     if (!m) return;
     const zt_wan_dit_info *di = zt_wan_dit_get_info(m);
     int64_t T = 3, h = 4, w = 6, L = 512, planned = -1;
-    CHECK_OK(zt_plan_denoise(m, T, h, w, per_token, 2, &planned));
+    CHECK_OK(zt_plan_denoise(m, T, h, w, per_token, 2, paired, &planned));
     int64_t n = di->in_channels * T * h * w, tokens = T * (h / 2) * (w / 2);
+    CHECK(zt_wan_dit_pairs(m, 0, tokens), "dit: a pair of %lld tokens should be batched",
+          (long long)tokens);
     float *x = zt_test_alloc((size_t)n * sizeof *x), *v = zt_test_alloc((size_t)n * sizeof *v);
+    float *v2 = zt_test_alloc((size_t)n * sizeof *v2);
     float *text = zt_test_alloc((size_t)(L * di->dim) * sizeof *text);
     float *tt = zt_test_alloc((size_t)tokens * sizeof *tt);
     fill(x, n);
     fill(text, L * di->dim);
     for (int64_t k = 0; k < tokens; k++) tt[k] = k < tokens / T ? 0.0f : 500.0f;
     zt_tensor xt = zt_tensor_new(ZT_F32, x, di->in_channels, T, h, w);
-    zt_tensor vt = zt_tensor_new(ZT_F32, v, di->out_channels, T, h, w);
+    zt_tensor vt[2] = {zt_tensor_new(ZT_F32, v, di->out_channels, T, h, w),
+                       zt_tensor_new(ZT_F32, v2, di->out_channels, T, h, w)};
     zt_tensor te = zt_tensor_new(ZT_F32, text, L, di->dim);
-    zt_wan_dit_text *ts = NULL;
+    const zt_wan_dit_text *ts[2] = {NULL, NULL};
+    zt_wan_dit_text *t0 = NULL, *t1 = NULL;
     zt_arena *a = NULL;
     CHECK_OK(zt_arena_init(&a, 0, 0));
-    CHECK_OK(zt_wan_dit_text_init(&ts, m, be, &te));
-    CHECK_OK(zt_wan_dit_forward_text(m, be, a, &xt, 500.0f, per_token ? tt : NULL, ts, &vt));
+    CHECK_OK(zt_wan_dit_text_init(&t0, m, be, &te));
+    CHECK_OK(zt_wan_dit_text_init(&t1, m, be, &te));
+    ts[0] = t0;
+    ts[1] = t1;
+    const float *tk = per_token ? tt : NULL;
+    if (paired)
+        CHECK_OK(zt_wan_dit_forward_pair(m, be, a, &xt, 500.0f, tk, ts, vt));
+    else
+        CHECK_OK(zt_wan_dit_forward_text(m, be, a, &xt, 500.0f, tk, t0, &vt[0]));
     /* two prompts' states: every block's keys and values, [L, dim] each */
     int64_t states = 2 * (int64_t)di->layers * 2 * L * di->dim * (int64_t)sizeof(float);
     int64_t real = (int64_t)zt_arena_peak(a) + states;
-    CHECK(planned == real, "dit%s: planned %lld, used %lld (arena %zu + states %lld)",
-          per_token ? " per-token" : "", (long long)planned, (long long)real, zt_arena_peak(a),
-          (long long)states);
-    zt_wan_dit_text_free(ts);
+    CHECK(planned == real, "dit%s%s: planned %lld, used %lld (arena %zu + states %lld)",
+          per_token ? " per-token" : "", paired ? " paired" : "", (long long)planned,
+          (long long)real, zt_arena_peak(a), (long long)states);
+    zt_wan_dit_text_free(t0);
+    zt_wan_dit_text_free(t1);
     zt_arena_free(a);
     zt_wan_dit_free(m);
 }
@@ -147,8 +162,10 @@ int main(void) {
     test_vae("vae/wan21/diffusers.safetensors", 5, 3);
     test_vae("vae/wan22/diffusers.safetensors", 2, 3);
     test_text();
-    test_denoise(0);
-    test_denoise(1);
+    test_denoise(0, 0);
+    test_denoise(1, 0);
+    test_denoise(0, 1);
+    test_denoise(1, 1);
     test_measuring_untouched();
     zt_backend_free(be);
     return zt_test_finish();

@@ -60,6 +60,41 @@ typedef struct outputs {
     int n;
 } outputs;
 
+/* The guidance pair (zt_wan_dit_forward_pair, batched at this size) against its two
+ * passes run apart, with texts that differ in length and folding (te: every row read;
+ * folded: a padded prompt's state), at one t and with the first frame's tokens at 0. */
+static void pair_vs_apart(const zt_wan_dit *m, const char *file, const zt_tensor *x, float t,
+                          const zt_tensor *te, const zt_wan_dit_text *folded) {
+    const zt_wan_dit_info *i = zt_wan_dit_get_info(m);
+    int64_t nx = zt_tensor_numel(x), frames = x->shape[1];
+    int64_t tokens = frames / i->patch[0] * (x->shape[2] / i->patch[1]) * (x->shape[3] / i->patch[2]);
+    CHECK(zt_wan_dit_pairs(m, 0, tokens), "%s: %lld tokens should pair", file, (long long)tokens);
+    zt_wan_dit_text *full = NULL;
+    CHECK_OK(zt_wan_dit_text_init(&full, m, be, te));
+    float *tt = zt_test_alloc((size_t)tokens * sizeof *tt);
+    for (int64_t k = 0; k < tokens; k++) tt[k] = k < tokens / frames ? 0.0f : t;
+    float *out[4];
+    for (int k = 0; k < 4; k++) out[k] = zt_test_alloc((size_t)nx * sizeof(float));
+    for (int per_token = 0; full && per_token < 2; per_token++) {
+        const zt_wan_dit_text *ts[2] = {full, folded};
+        zt_tensor v[4];
+        for (int k = 0; k < 4; k++) v[k] = zt_tensor_make(ZT_F32, 4, x->shape, out[k]);
+        const float *tk = per_token ? tt : NULL;
+        CHECK_OK(zt_wan_dit_forward_pair(m, be, arena, x, t, tk, ts, v));
+        CHECK_OK(zt_wan_dit_forward_text(m, be, arena, x, t, tk, full, &v[2]));
+        CHECK_OK(zt_wan_dit_forward_text(m, be, arena, x, t, tk, folded, &v[3]));
+        for (int k = 0; k < 2; k++) {
+            char what[640];
+            snprintf(what, sizeof what, "%s: guidance pass %d batched vs alone (%s)", file, k,
+                     per_token ? "per-token t" : "one t");
+            zt_test_compare_f32(what, out[k], out[k + 2], nx, 1e-6);
+        }
+        CHECK(memcmp(out[0], out[1], (size_t)nx * sizeof(float)),
+              "%s: the two texts gave the same velocity", file);
+    }
+    zt_wan_dit_text_free(full);
+}
+
 /* Run every case with the model at path against the reference `ref` ("f32" or
  * "bf16") within tol; keeps the outputs. */
 static void run_cases(const char *model_path, const char *naming, const char *ref, double tol,
@@ -171,10 +206,11 @@ static void run_cases(const char *model_path, const char *naming, const char *re
             CHECK(zt_wan_dit_text_keys(ts) == 4, "%s: the padded text reads %lld keys, want 4",
                   file, (long long)zt_wan_dit_text_keys(ts));
             CHECK_OK(zt_wan_dit_forward_text(m, be, arena, &xt, t[0], NULL, ts, &vp));
-            zt_wan_dit_text_free(ts);
             for (int64_t k = 0; k < nx; k++) want[k] = full[k];
             snprintf(what, sizeof what, "%s: padding folded into one key vs all 40 keys", file);
             zt_test_compare(what, fold, want, nx, 1e-5);
+            pair_vs_apart(m, file, &xt, t[0], &te, ts);
+            zt_wan_dit_text_free(ts);
         }
         free(pctx);
         free(want);
