@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """The loss curves of a zoetrope-tiny training run (out/tiny/{vae,dit}_log.csv) as one PNG
 for the model card: VAE reconstruction loss and the DiT's flow-matching loss, each as a
-running mean over 50 steps. With --leg DIR, the transformer's second leg (DIR/dit_log.csv,
-train.sh's out/tiny/leg) is drawn after the first, its steps counted on from the first
-leg's last.
+running mean over 50 steps. Each --leg DIR (train.sh's out/tiny/leg, out/tiny/leg3) is a
+later transformer leg (DIR/dit_log.csv), drawn after the one before, its steps counted on
+from that one's last.
 
-  python3 tools/tiny/plot_loss.py [--out-dir out/tiny] [--leg out/tiny/leg]
+  python3 tools/tiny/plot_loss.py [--out-dir out/tiny] [--leg out/tiny/leg ...]
                                   [--png models/zoetrope-tiny/loss.png]
 """
 import argparse
@@ -43,7 +43,8 @@ def smooth(v, k=50):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "out", "tiny"))
-    ap.add_argument("--leg", default="", help="a second transformer leg's folder")
+    ap.add_argument("--leg", action="append", default=[],
+                    help="a later transformer leg's folder (repeat for more, in order)")
     ap.add_argument("--png", default=os.path.join(ROOT, "models", "zoetrope-tiny", "loss.png"))
     a = ap.parse_args()
     # the panels of the logs there are (a leg alone, when leg 1's logs are gone, gets its own)
@@ -64,9 +65,13 @@ def main():
         s, v = read(dit_log, 1)
         ax[k].plot(s, smooth(v), color="tab:red", label="leg 1")
         last = s[-1]
+    colors = ["tab:purple", "tab:green", "tab:orange"]
+    for i, leg in enumerate(a.leg):
+        s2, v2 = read(os.path.join(leg, "dit_log.csv"), 1)
+        ax[k].plot(s2 + last, smooth(v2), color=colors[i % len(colors)],
+                   label=f"leg {i + 2} (twins)")
+        last += s2[-1]
     if a.leg:
-        s2, v2 = read(os.path.join(a.leg, "dit_log.csv"), 1)
-        ax[k].plot(s2 + last, smooth(v2), color="tab:purple", label="leg 2 (twins)")
         ax[k].legend()
     ax[k].set(title="DiT + umT5: flow-matching MSE", xlabel="step")
     for x in ax:

@@ -22,13 +22,19 @@ for stage in tokenizer vae; do run "$stage" --data-rev 1 "$@"; done
 run latents --data-rev 2 "$@"
 # Leg 1: its cosine is scheduled over 10,000 steps; it stops at 9,000 (lr 0.12x by then).
 run dit --dit-steps 10000 --dit-until 9000 --dit-lr 5e-4 --dit-partial 0.5 --dit-i2v 0.5 "$@"
-# Leg 2 (out/tiny/leg), from leg 1's averaged weights: batches of twin clips, pairs that
-# differ in their motion alone and get the same noise, so that only the motion word tells
-# their targets apart; 4,000 steps at lr 2e-4 on a batch stream of its own. Leg 1 taught
-# colour, shape and first frames; this is what makes the motion word count (NOTES.md).
-mkdir -p out/tiny/leg
-for f in vae.pt spiece.model; do ln -sf "../$f" "out/tiny/leg/$f"; done
+# Legs 2 and 3 (out/tiny/leg, out/tiny/leg3), each from the last leg's averaged weights:
+# batches of twin clips, pairs that differ in their motion alone and get the same noise,
+# so that only the motion word tells their targets apart; 4,000 steps at lr 5e-4 each,
+# on batch streams of their own. Leg 1 taught colour, shape and first frames; these make
+# the motion word count (NOTES.md: one such leg was not enough from every leg 1).
+mkdir -p out/tiny/leg out/tiny/leg3
+for f in vae.pt spiece.model; do
+  ln -sf "../$f" "out/tiny/leg/$f"
+  ln -sf "../$f" "out/tiny/leg3/$f"
+done
+ln -sf ../leg/latents.npz out/tiny/leg3/latents.npz
 run latents --out out/tiny/leg --data-rev 2 --twins 1 "$@"
-run dit --out out/tiny/leg --dit-from out/tiny/dit.pt --dit-from-ema 1 --dit-stream 1 \
-  --dit-steps 4000 --dit-lr 2e-4 --dit-partial 0.5 --dit-i2v 0.5 --dit-twins 1 "$@"
-run export --out out/tiny/leg "$@"
+twins=(--dit-steps 4000 --dit-lr 5e-4 --dit-partial 0.5 --dit-i2v 0.5 --dit-twins 1 --dit-from-ema 1)
+run dit --out out/tiny/leg --dit-from out/tiny/dit.pt --dit-stream 1 "${twins[@]}" "$@"
+run dit --out out/tiny/leg3 --dit-from out/tiny/leg/dit.pt --dit-stream 2 "${twins[@]}" "$@"
+run export --out out/tiny/leg3 "$@"
