@@ -362,11 +362,32 @@ static int64_t heap_in_use(void) {
     return (int64_t)(mi.uordblks + mi.hblkhd);
 }
 
-/* The video writer's own memory (the encoder's frame queue and lookahead): measured
- * with libx264 and libvpx-vp9 at their defaults, about 200 bytes per pixel plus a
- * fixed part. */
-static int64_t writer_bytes(const zt_settings *s) {
-    return ((int64_t)8 << 20) + (int64_t)200 * s->width * s->height;
+/* The video writer's resident memory per codec at its defaults, measured as RSS
+ * (17 frames, 128x128 to 512x512; 2026-11-26): `open` once it is open (the encoder's
+ * state and the pages of its libraries), which every stage after the image encoding
+ * holds, since the writer opens before the text encoder so that an unwritable output
+ * fails early; `peak` while frames go in (queues, lookahead, reference frames), in the
+ * decode stage. MiB plus bytes per output pixel. */
+typedef struct writer_mem {
+    const char *codec;
+    double open_mib, open_bpp, peak_mib, peak_bpp;
+} writer_mem;
+static const writer_mem writer_mems[] = {
+    {"h264", 5.5, 2, 11.0, 85}, {"vp9", 13.0, 55, 25.0, 165}, {"ffv1", 3.5, 0, 9.5, 180},
+    {"gif", 2.6, 0, 8.0, 21},   {"png", 1.7, 0, 7.0, 16},     {"y4m", 3.0, 0, 8.0, 12},
+};
+
+static int64_t writer_bytes(const zt_settings *s, int peak) {
+    const char *c = s->frames_dir ? "png"
+                    : s->codec    ? s->codec
+                    : s->output   ? zt_video_codec_for_path(s->output)
+                                  : NULL;
+    const writer_mem *m = &writer_mems[1]; /* unknown: the largest */
+    for (size_t i = 0; c && i < sizeof writer_mems / sizeof *writer_mems; i++)
+        if (!strcmp(c, writer_mems[i].codec)) m = &writer_mems[i];
+    double px = (double)s->width * s->height;
+    double b = peak ? m->peak_mib * 1048576 + m->peak_bpp * px : m->open_mib * 1048576 + m->open_bpp * px;
+    return (int64_t)b;
 }
 
 static int stage_over(const gen *g, zt_stage st) {
@@ -524,9 +545,10 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
     ZT_TRY(rc);
     p->base = zt_plan_rss_now();
     if (p->base < 0) p->base = 0;
+    int64_t writer = writer_bytes(s, 0); /* open from the text encoder on */
     set_stage(g, ZT_STAGE_TEXT, w, work,
               text_rows * text_dim + tok_bytes + (t5_tables > 0 ? t5_tables : 0) + cond +
-                  pixels * 3);
+                  pixels * 3 + writer);
     if (s->vae_tile > 0) {
         int ov =
             s->vae_tile_overlap >= 0 ? s->vae_tile_overlap : auto_overlap(s->vae_tile, g->stride_s);
@@ -547,10 +569,10 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
     /* x, one velocity per pass, the i2v model input, the sampler's history (three
      * latents at most), and the embedded prompts while their states are made */
     int64_t held = lat * (1 + prompts + i2v + 3) + cond +
-                   text_rows * (di->dim > text_dim ? di->dim : text_dim);
+                   text_rows * (di->dim > text_dim ? di->dim : text_dim) + pixels * 3 + writer;
     set_stage(g, ZT_STAGE_DENOISE, w, work, held);
     ZT_TRY(zt_plan_weight_bytes(g->vae, ZT_PLAN_VAE_DECODER, &w));
-    ZT_TRY(choose_tiling(g, vae, w, lat + writer_bytes(s) + pixels * 3));
+    ZT_TRY(choose_tiling(g, vae, w, lat + writer_bytes(s, 1) + pixels * 3));
     if (p->vae_tile > 0)
         p->scratch_bytes = zt_wan_vae_tiled_scratch_bytes(
             vae, g->T, g->h, g->w,

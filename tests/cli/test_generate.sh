@@ -57,6 +57,22 @@ expect 0 '"vae_tile":32' "$Z" -q t2v "a cat walks across the street" "${T2V[@]}"
 checks=$((checks + 1))
 [ "$(probe "$TMP/tiled.mkv")" = "48,32,9" ] || fail "tiled.mkv: $(probe "$TMP/tiled.mkv")"
 
+# the plan against the peak RSS each stage measured, on the built-in model (the
+# default job) into each kind of writer, which is open from the text encoder on: within
+# 15% (not under ASan, whose shadow memory RSS counts)
+if ! ldd "$Z" | grep -q libasan; then
+    mkdir -p "$TMP/planpng"
+    for dst in plan.mp4 plan.webm planpng/%04d.png; do
+        expect 0 '"stages":' "$Z" -q t2v "a red circle moving left" --seed 1 -o "$TMP/$dst" --json
+        checks=$((checks + 1))
+        bad=$(grep -oE '"[a-z ]+":\{"planned_mib":[0-9.]+,"measured_mib":[0-9.]+\}' "$TMP/out" |
+            sed -E 's/"([a-z ]+)":\{"planned_mib":([0-9.]+),"measured_mib":([0-9.]+)\}/\1:\2:\3/' |
+            awk -F: '{ r = $3 / $2; if (r > 1.15 || r < 0.85) printf "%s planned %.1f measured %.1f MiB; ", $1, $2, $3; n++ }
+                     END { if (n < 3) print "only " n " stages" }')
+        [ -z "$bad" ] || fail "memory plan for $dst: $bad"
+    done
+fi
+
 # i2v with explicit 16 px tiles: the image encode (Wan2.2: 32 px of picture a tile)
 # and the decode both run tiled
 expect 0 "image encode tiles of 16 px, overlap 0" "$Z" i2v x "${I2V[@]}" --vae-tile 16 \
