@@ -57,7 +57,8 @@ zt_status zt_plan_text(const zt_t5 *t5, int64_t tokens, int64_t *work);
 zt_status zt_plan_denoise(const zt_wan_dit *m, int64_t T, int64_t h, int64_t w, int per_token,
                           int prompts, int paired, int64_t *work);
 /* VAE decode (decoder 1) of latents h x w, or encode (0) of one frame of that latent
- * size; for a tiled decode, h and w are the tile's latent size. Caches included. */
+ * size (a picture: the stream's first chunk alone); for a tiled decode, h and w are the
+ * tile's latent size. Caches included. */
 zt_status zt_plan_vae(const zt_wan_vae *v, int decoder, int64_t h, int64_t w, int64_t *work);
 /* A VAE on a device (zt_wan_vae_place): *arena, what zt_arena_init_on needs for a whole
  * zt_wan_vae_decode_tiled (decoder 1) of latents [z, T, h, w] or zt_wan_vae_encode_tiled

@@ -59,11 +59,14 @@ checks=$((checks + 1))
 
 # the plan against the peak RSS each stage measured, on the built-in model (the
 # default job) into each kind of writer, which is open from the text encoder on: within
-# 15% (not under ASan, whose shadow memory RSS counts)
+# 15%, and of an i2v job (not under ASan, whose shadow memory RSS counts)
 if ! ldd "$Z" | grep -q libasan; then
     mkdir -p "$TMP/planpng"
-    for dst in plan.mp4 plan.webm planpng/%04d.png; do
-        expect 0 '"stages":' "$Z" -q t2v "a red circle moving left" --seed 1 -o "$TMP/$dst" --json
+    for dst in plan.mp4 plan.webm planpng/%04d.png i2v.mp4; do
+        job=(t2v)
+        [ "$dst" = i2v.mp4 ] && job=(i2v -i "$P/image.png") # adds the image encoding stage
+        expect 0 '"stages":' "$Z" -q "${job[@]}" -p "a red circle moving left" --seed 1 \
+            -o "$TMP/$dst" --json
         checks=$((checks + 1))
         bad=$(grep -oE '"[a-z ]+":\{"planned_mib":[0-9.]+,"measured_mib":[0-9.]+\}' "$TMP/out" |
             sed -E 's/"([a-z ]+)":\{"planned_mib":([0-9.]+),"measured_mib":([0-9.]+)\}/\1:\2:\3/' |
