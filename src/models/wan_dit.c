@@ -562,7 +562,7 @@ static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x, con
     ZT_TRY(zt_op_rope3d(be, &s->q, rp)); /* [B, N, NH, K] */
     ZT_TRY(zt_op_rope3d(be, &s->k, rp));
     ZT_TRY(zt_op_attention(be, &s->o, &s->q, &s->k, &s->v, ap));
-    ZT_TRY(zt_op_linear(be, &s->y, &o, &b->self.o, &b->self.ob)); /* [N, D] */
+    ZT_TRY(zt_op_linear(be, &s->y, &o, &b->self.o, &b->self.ob)); /* [B N, D] */
     ZT_TRY(gated_add_runs(be, x, &s->y, runs, &s->mod, 2));
 
     /* cross-attention to the text: x += attn(LN3(x), text), no modulation */
@@ -737,16 +737,20 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
     return ZT_OK;
 }
 
-/* forward with the runs of t / t_tokens over the latents' tokens, in passes batched
- * passes (text: 1) */
+/* Latent tokens of x [C, F, H, W]: the patch grid's size. */
+static int64_t tokens_of(const zt_wan_dit *m, const zt_tensor *x) {
+    const int *pt = m->info.patch;
+    return x->shape[1] / pt[0] * (x->shape[2] / pt[1]) * (x->shape[3] / pt[2]);
+}
+
+/* forward with the runs of t / t_tokens over the latents' tokens, as one batch of
+ * `passes` passes (with text: 1) */
 static zt_status forward_at(const zt_wan_dit *m, zt_backend *be, zt_arena *arena,
                             const zt_tensor *x, float t, const float *t_tokens,
                             const zt_tensor *text, const zt_wan_dit_text *const *ts, int passes,
                             zt_tensor *v) {
-    const int *pt = m->info.patch;
-    int64_t n = x->shape[1] / pt[0] * (x->shape[2] / pt[1]) * (x->shape[3] / pt[2]);
     dit_runs runs;
-    ZT_TRY(find_runs(&runs, t, t_tokens, n));
+    ZT_TRY(find_runs(&runs, t, t_tokens, tokens_of(m, x)));
     runs.passes = passes;
     zt_arena_mark mark = zt_arena_save(arena);
     zt_status rc = forward(m, be, arena, x, &runs, text, ts, v);
@@ -901,9 +905,8 @@ zt_status zt_wan_dit_forward_pair(const zt_wan_dit *m, zt_backend *be, zt_arena 
         if (!ts[i] || ts[i]->m != m)
             return zt_fail(ZT_ERR_USAGE, "wan dit: the text state was made for another model");
     }
-    const int *pt = m->info.patch;
-    int64_t n = x->shape[1] / pt[0] * (x->shape[2] / pt[1]) * (x->shape[3] / pt[2]);
-    if (zt_wan_dit_pairs(m, be->device, n)) return forward_at(m, be, arena, x, t, t_tokens, NULL, ts, 2, v);
+    if (zt_wan_dit_pairs(m, be->device, tokens_of(m, x)))
+        return forward_at(m, be, arena, x, t, t_tokens, NULL, ts, 2, v);
     for (int i = 0; i < 2; i++)
         ZT_TRY(forward_at(m, be, arena, x, t, t_tokens, NULL, &ts[i], 1, &v[i]));
     return ZT_OK;

@@ -386,8 +386,8 @@ static int64_t writer_bytes(const zt_settings *s, int peak) {
     for (size_t i = 0; c && i < sizeof writer_mems / sizeof *writer_mems; i++)
         if (!strcmp(c, writer_mems[i].codec)) m = &writer_mems[i];
     double px = (double)s->width * s->height;
-    double b = peak ? m->peak_mib * 1048576 + m->peak_bpp * px : m->open_mib * 1048576 + m->open_bpp * px;
-    return (int64_t)b;
+    return peak ? (int64_t)(m->peak_mib * 1048576 + m->peak_bpp * px)
+                : (int64_t)(m->open_mib * 1048576 + m->open_bpp * px);
 }
 
 static int stage_over(const gen *g, zt_stage st) {
@@ -563,7 +563,8 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
         ZT_TRY(choose_encode_tiling(g, vae, w, pixels * 3 * (1 + (int64_t)sizeof(float)) + cond));
     }
     /* the guidance passes batched as the denoiser's backend will run them */
-    int paired = prompts == 2 && zt_wan_dit_pairs(dit, zt_parse_device(s->device) >= 0, g->tokens);
+    int paired =
+        prompts == 2 && zt_wan_dit_pairs(dit, zt_parse_device(s->device) >= 0, g->tokens);
     ZT_TRY(zt_plan_denoise(dit, g->T, g->h, g->w, i2v, prompts, paired, &work));
     ZT_TRY(zt_plan_weight_bytes(g->model, ZT_PLAN_ALL, &w));
     /* x, one velocity per pass, the i2v model input, the sampler's history (three

@@ -67,7 +67,8 @@ static void pair_vs_apart(const zt_wan_dit *m, const char *file, const zt_tensor
                           const zt_tensor *te, const zt_wan_dit_text *folded) {
     const zt_wan_dit_info *i = zt_wan_dit_get_info(m);
     int64_t nx = zt_tensor_numel(x), frames = x->shape[1];
-    int64_t tokens = frames / i->patch[0] * (x->shape[2] / i->patch[1]) * (x->shape[3] / i->patch[2]);
+    int64_t tokens =
+        frames / i->patch[0] * (x->shape[2] / i->patch[1]) * (x->shape[3] / i->patch[2]);
     CHECK(zt_wan_dit_pairs(m, 0, tokens), "%s: %lld tokens should pair", file, (long long)tokens);
     zt_wan_dit_text *full = NULL;
     CHECK_OK(zt_wan_dit_text_init(&full, m, be, te));
