@@ -55,7 +55,8 @@ static void print_help(void) {
            "  --vae-tile N        decode in N-pixel tiles, tile by tile over all frames\n"
            "                      (diffusers' tiled_decode; 0, the default: untiled); the\n"
            "                      blended frames wait in a scratch file in $TMPDIR\n"
-           "  --vae-tile-overlap N  pixels neighbouring tiles share (default 64)\n"
+           "  --vae-tile-overlap N  pixels neighbouring tiles share (default: an eighth of\n"
+           "                      the tile, 32 to 64; diffusers' is 64)\n"
            "  --dump-f32 FILE     also write the decoded frames as raw f32 [3, F, H, W]\n"
            "  --json              print a JSON summary (seconds, frames, peak memory)\n");
 }
@@ -83,7 +84,7 @@ static int parse_args(int argc, char **argv, vae_args *a) {
     };
     memset(a, 0, sizeof *a);
     a->fps = 16;
-    a->overlap = ZT_VAE_OVERLAP_DEFAULT;
+    a->overlap = -1; /* zt_vae_default_overlap of the tile */
     opterr = 0;
     optind = 1;
     long v;
@@ -231,7 +232,9 @@ int zt_cli_vae(int argc, char **argv) {
     }
     if (st == ZT_OK) {
         double t1 = zt_now_seconds();
-        zt_vae_tiling tiling = {(int)a.tile, (int)a.overlap};
+        int step = zt_wan_vae_get_info(vae)->stride_s;
+        int ov = a.overlap >= 0 ? (int)a.overlap : zt_vae_default_overlap((int)a.tile, step);
+        zt_vae_tiling tiling = {(int)a.tile, ov};
         st = zt_wan_vae_decode_tiled(vae, be, arena, &z, a.raw ? ZT_VAE_RAW : 0, &tiling,
                                      on_frame, &s);
         t_dec = zt_now_seconds() - t1;

@@ -139,9 +139,14 @@ typedef struct zt_vae_tiling {
     int tile;    /* tile side in output pixels, a multiple of the VAE's stride_s; 0 = no tiling */
     int overlap; /* pixels neighbouring tiles share, a multiple of stride_s, < tile */
 } zt_vae_tiling;
-/* diffusers' enable_tiling() defaults: tile 256, overlap 64 */
+/* The tile diffusers' enable_tiling() defaults to (with an overlap of 64 there) */
 #define ZT_VAE_TILE_DEFAULT 256
-#define ZT_VAE_OVERLAP_DEFAULT 64
+/* Zoetrope's overlap for a tile: an eighth of it, at least 32 and at most 64 pixels,
+ * at most a quarter of the tile, rounded down to a multiple of stride_s. Every interior
+ * pixel is decoded (tile / (tile - overlap))^2 times, so an eighth keeps that at or
+ * under 1.31 for tiles of 256 px and up (diffusers' 256/64 redoes 1.78); 32 px still
+ * blends seams away (tests/unit/test_tiny.c measures it). */
+int zt_vae_default_overlap(int tile, int stride_s);
 
 /* zt_wan_vae_decode, tiled (tiling NULL or tile 0: untiled). One tile's stream is
  * alive at a time; the blended frames and the strips later tiles blend with go to an

@@ -83,6 +83,12 @@ static zt_status check_tiling(const zt_wan_vae_info *in, const zt_vae_tiling *t)
     return ZT_OK;
 }
 
+int zt_vae_default_overlap(int tile, int stride_s) {
+    int ov = tile / 8 < 32 ? 32 : tile / 8 > 64 ? 64 : tile / 8;
+    if (ov > tile / 4) ov = tile / 4;
+    return stride_s > 0 ? ov / stride_s * stride_s : ov;
+}
+
 /* ---- blending ------------------------------------------------------------------------ */
 
 /* diffusers' ramp: b = a * (1 - y / e) + b * (y / e), the weights rounded to f32 as

@@ -416,15 +416,6 @@ static void set_stage(gen *g, zt_stage st, int64_t weights, int64_t work, int64_
     p->total = g->plan.base + weights + work + held;
 }
 
-/* The blend band between tiles: diffusers' 64 pixels, a quarter of a smaller tile.
- * Fixed rather than proportional, so big tiles redo little work: every interior pixel
- * is decoded (tile / (tile - overlap))^2 times on average, 1.78 at 256/64, 1.31 at
- * 512/64. */
-static int auto_overlap(int tile, int step) {
-    int ov = tile / 4 < 64 ? tile / 4 : 64;
-    return ov / step * step;
-}
-
 /* The decode stage untiled or with tiles of `tile` pixels. */
 static zt_status plan_decode(gen *g, const zt_wan_vae *vae, int tile, int overlap, int64_t weights,
                              int64_t held) {
@@ -444,13 +435,14 @@ static zt_status plan_decode(gen *g, const zt_wan_vae *vae, int tile, int overla
 }
 
 /* Pick the decode's tiling: as asked, or untiled when that fits the budget, else the
- * largest tile that does (overlap a quarter of it, diffusers' 256/64 proportion). */
+ * largest tile that does (with zt_vae_default_overlap). */
 static zt_status choose_tiling(gen *g, const zt_wan_vae *vae, int64_t weights, int64_t held) {
     const zt_settings *s = g->s;
     int step = g->stride_s;
     if (s->vae_tile > 0) {
         /* as asked; make_plan has checked the multiples */
-        int ov = s->vae_tile_overlap >= 0 ? s->vae_tile_overlap : auto_overlap(s->vae_tile, step);
+        int ov = s->vae_tile_overlap >= 0 ? s->vae_tile_overlap
+                                          : zt_vae_default_overlap(s->vae_tile, step);
         return plan_decode(g, vae, s->vae_tile, ov, weights, held);
     }
     ZT_TRY(plan_decode(g, vae, 0, 0, weights, held));
@@ -459,7 +451,8 @@ static zt_status choose_tiling(gen *g, const zt_wan_vae *vae, int64_t weights, i
     int side = s->width > s->height ? s->width : s->height;
     for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
         if (tiles[i] >= side || tiles[i] % step) continue;
-        ZT_TRY(plan_decode(g, vae, tiles[i], auto_overlap(tiles[i], step), weights, held));
+        int ov = zt_vae_default_overlap(tiles[i], step);
+        ZT_TRY(plan_decode(g, vae, tiles[i], ov, weights, held));
         if (!stage_over(g, ZT_STAGE_DECODE)) return ZT_OK;
     }
     return over_budget(g, ZT_STAGE_DECODE,
@@ -479,7 +472,8 @@ static zt_status choose_encode_tiling(gen *g, const zt_wan_vae *vae, int64_t wei
         int64_t lt = (int64_t)s->vae_tile * span / step;
         g->plan.enc_tile = s->vae_tile;
         g->plan.enc_overlap =
-            s->vae_tile_overlap >= 0 ? s->vae_tile_overlap : auto_overlap(s->vae_tile, step);
+            s->vae_tile_overlap >= 0 ? s->vae_tile_overlap
+                                     : zt_vae_default_overlap(s->vae_tile, step);
         ZT_TRY(zt_plan_vae(vae, 0, lt < g->h ? lt : g->h, lt < g->w ? lt : g->w, &work));
         set_stage(g, ZT_STAGE_IMAGE, weights, work, held);
         return ZT_OK;
@@ -490,7 +484,7 @@ static zt_status choose_encode_tiling(gen *g, const zt_wan_vae *vae, int64_t wei
     static const int tiles[] = {1024, 768, 512, 384, 256, 192, 128};
     int side = g->s->width > g->s->height ? g->s->width : g->s->height;
     for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
-        int tile = tiles[i], overlap = auto_overlap(tile, step);
+        int tile = tiles[i], overlap = zt_vae_default_overlap(tile, step);
         int64_t lt = (int64_t)tile * span / step;
         if (tile * span >= side || tile % step) continue;
         ZT_TRY(zt_plan_vae(vae, 0, lt < g->h ? lt : g->h, lt < g->w ? lt : g->w, &work));
@@ -551,7 +545,8 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
                   pixels * 3 + writer);
     if (s->vae_tile > 0) {
         int ov =
-            s->vae_tile_overlap >= 0 ? s->vae_tile_overlap : auto_overlap(s->vae_tile, g->stride_s);
+            s->vae_tile_overlap >= 0 ? s->vae_tile_overlap
+                                     : zt_vae_default_overlap(s->vae_tile, g->stride_s);
         if (s->vae_tile % g->stride_s || ov % g->stride_s)
             return zt_fail(ZT_ERR_USAGE,
                            "--vae-tile %d / --vae-tile-overlap %d: this VAE needs "

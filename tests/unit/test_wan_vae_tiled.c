@@ -243,7 +243,7 @@ static void test_memory(const char *variant) {
     zt_wan_vae_free(vae);
 }
 
-/* Seams: smooth latents (bilinearly upsampled noise) decoded tiled at the default
+/* Seams: smooth latents (bilinearly upsampled noise) decoded tiled at diffusers'
  * tile / overlap ratio (4:1) against untiled. PSNR over the range 2 of [-1, 1]. */
 static double seam_psnr(const zt_wan_vae *vae, int64_t t, int64_t h, int64_t w,
                         const zt_vae_tiling *tl, int64_t cell) {
@@ -303,8 +303,8 @@ static const char *without_attention(void) {
     return dst;
 }
 
-/* Seams: smooth latents decoded tiled against untiled at the default tile and overlap
- * (256, 64) and two smaller ones of the same 4:1 ratio, 320x320, 5 frames. diffusers'
+/* Seams: smooth latents decoded tiled against untiled at diffusers' default tile and
+ * overlap (256, 64) and two smaller ones of the same 4:1 ratio, 320x320, 5 frames. diffusers'
  * tiled_decode (which the fixtures show is matched to 1e-5) measures about the same on
  * this random VAE: the error is spread over the whole frame, not at the seams. */
 static void test_seams(void) {
@@ -369,6 +369,22 @@ static void test_errors(void) {
     zt_wan_vae_free(vae);
 }
 
+/* Zoetrope's default overlap: an eighth of the tile within 32..64 px, at most a quarter
+ * of it, in whole latent pixels. */
+static void test_default_overlap(void) {
+    static const int cases[][3] = {/* tile, stride_s, overlap */
+                                   {32, 8, 8},     {64, 8, 16},    {128, 8, 32},
+                                   {192, 8, 32},   {256, 8, 32},   {384, 8, 48},
+                                   {512, 8, 64},   {768, 8, 64},   {1024, 8, 64},
+                                   {32, 16, 0},    {256, 16, 32},  {384, 16, 48},
+                                   {200, 8, 32},   {264, 8, 32},   {400, 8, 48}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int got = zt_vae_default_overlap(cases[i][0], cases[i][1]);
+        CHECK(got == cases[i][2], "default overlap of a %d px tile (stride %d): %d, want %d",
+              cases[i][0], cases[i][1], got, cases[i][2]);
+    }
+}
+
 int main(void) {
     CHECK_OK(zt_backend_cpu_init(&be, 0));
     if (!be) return zt_test_finish();
@@ -379,6 +395,7 @@ int main(void) {
     test_memory("wan21");
     test_memory("wan22");
     test_seams();
+    test_default_overlap();
     test_errors();
     zt_backend_free(be);
     return zt_test_finish();

@@ -4,7 +4,7 @@
  *
  *   vae_bench VAE FRAMES WIDTH HEIGHT DEVICE [TILE [FRAMES.f32]]
  * DEVICE -1 for the CPU, else the CUDA device index; TILE 0 (default) decodes untiled,
- * else in TILE-pixel tiles with 64-pixel overlap (at most a quarter of the tile).
+ * else in TILE-pixel tiles with Zoetrope's default overlap (zt_vae_default_overlap).
  * FRAMES.f32 receives the frames [F, 3, H, W] (to compare devices). ZT_PROFILE_OPS=1 adds
  * each op's total time on stderr. */
 #include <stdio.h>
@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
     const zt_wan_vae_info *in = vae ? zt_wan_vae_get_info(vae) : NULL;
     int st = in ? in->stride_s : 8; /* pixels per latent pixel */
     int64_t T = 1 + (frames - 1) / 4, h = height / st, w = width / st;
-    zt_vae_tiling til = {.tile = tile, .overlap = (tile / 4 < 64 ? tile / 4 : 64) / st * st};
+    zt_vae_tiling til = {.tile = tile, .overlap = zt_vae_default_overlap(tile, st)};
     if (s == ZT_OK)
         s = device >= 0 ? zt_backend_cuda_init(&be, device) : zt_backend_cpu_init(&be, 0);
     if (s == ZT_OK) s = zt_wan_vae_place(vae, be, ZT_VAE_PART_DECODER);
