@@ -14,7 +14,11 @@ For each case `zoetrope t2v --json` runs the whole pipeline; every stage restart
 process's peak count (VmHWM) and reports its own peak next to the plan's total. The
 table prints both and their ratio; the plan is meant to agree within 15%.
 
+--predict prints instead what the plan predicts for 81-frame clips at 480x832 and
+720x1280 (--dry-run: nothing runs), as tools/vae/bench_tiled.py does at its end.
+
 Usage: python3 tools/plan_check.py [--zoetrope build/zoetrope] [--work /tmp/zt-plan]
+       [--cases 1,2] [--predict]
 """
 import argparse
 import json
@@ -51,9 +55,44 @@ CASES = [
     ("17x256x256, 1 step, untiled VAE", ["-f", "17", "-W", "256", "-H", "256"]),
     ("17x256x256, 1 step, VAE tiles 128/32", ["-f", "17", "-W", "256", "-H", "256",
                                              "--vae-tile", "128"]),
-    ("9x480x832, 1 step, VAE tiles 256/64", ["-f", "9", "-W", "832", "-H", "480",
+    ("9x480x832, 1 step, VAE tiles 256/32", ["-f", "9", "-W", "832", "-H", "480",
                                             "--vae-tile", "256"]),
 ]
+
+# Full-length clips, planned only (--dry-run): what the plan predicts where running would
+# take hours on a CPU. Guidance 5, as Wan's own defaults.
+PREDICT = [
+    ("81x480x832", ["-f", "81", "-W", "832", "-H", "480"]),
+    ("81x720x1280", ["-f", "81", "-W", "1280", "-H", "720"]),
+    ("81x720x1280, --max-memory 9G", ["-f", "81", "-W", "1280", "-H", "720",
+                                      "--max-memory", "9G"]),
+]
+
+
+def predict(zoetrope, work, t5_layers=2):
+    """Print the plan's peaks for the PREDICT clips; returns False if a run failed."""
+    dit, vae, t5 = models(work, t5_layers)
+    tok = os.path.join(ROOT, "tests", "data", "tokenizer", "bf.model")
+    gib = 1024.0 ** 3
+    ok = True
+    print("Plan for full-length clips (zoetrope t2v --dry-run, Wan2.1 1.3B DiT, Wan2.1 VAE, "
+          "guidance 5; the text encoder has %d of umT5-XXL's 24 layers)" % t5_layers)
+    print("%-30s %13s %13s %18s" % ("clip", "denoiser GiB", "decode GiB", "VAE tiles"))
+    for name, extra in PREDICT:
+        cmd = [zoetrope, "-q", "t2v", "a red circle moving left", "--model", dit, "--vae", vae,
+               "--text-encoder", t5, "--tokenizer", tok, "-g", "5",
+               "-o", os.path.join(work, "never.mkv"), "--dry-run", "--json"] + extra
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            print("%-30s failed: %s" % (name, r.stderr.strip()))
+            ok = False
+            continue
+        plan = json.loads(r.stdout)["plan"]
+        tiles = ("%d px, overlap %d" % (plan["vae_tile"], plan["vae_tile_overlap"])
+                 if plan["vae_tile"] else "untiled")
+        print("%-30s %13.2f %13.2f %18s" % (name, plan["denoiser"]["total"] / gib,
+                                             plan["vae decode"]["total"] / gib, tiles))
+    return ok
 
 
 def main():
@@ -62,8 +101,12 @@ def main():
     ap.add_argument("--work", default="/tmp/zt-plan")
     ap.add_argument("--t5-layers", type=int, default=2)
     ap.add_argument("--cases", default="all", help="comma-separated case numbers (1-based)")
+    ap.add_argument("--predict", action="store_true",
+                    help="only print the plan for full-length clips (PREDICT)")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
+    if args.predict:
+        sys.exit(0 if predict(args.zoetrope, args.work, args.t5_layers) else 1)
     dit, vae, t5 = models(args.work, args.t5_layers)
     tok = os.path.join(ROOT, "tests", "data", "tokenizer", "bf.model")
     pick = range(len(CASES)) if args.cases == "all" else [int(c) - 1 for c in

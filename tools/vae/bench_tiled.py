@@ -5,20 +5,26 @@ The real-size random Wan2.1 VAE of tools/vae/bench.py (base dim 96, z 16, random
 weights with a fixed seed), random latents of 5 latent frames (17 frames) at each
 output size (256x256, 512x512, 1024x1024 by default), each run in a fresh process:
 
-    zoetrope tiled    zoetrope vae decode --raw --vae-tile 256 --vae-tile-overlap 64
+    zoetrope tiled    zoetrope vae decode --raw --vae-tile 256 --vae-tile-overlap 32
     zoetrope untiled  zoetrope vae decode --raw
-    diffusers tiled   torch CPU, vae.enable_tiling(256, 256, 192, 192), decode, f32
+    diffusers tiled   torch CPU, vae.enable_tiling(256, 256, 224, 224), decode, f32
 
-and prints decode seconds and peak RSS (VmHWM) for each, with the ratios. Zoetrope
-writes a .y4m (streamed; its cost is included in neither figure's decode time) and its
-scratch file under --work (TMPDIR). A clip that fits one tile (256x256 here) is not
-tiled by either program, as in diffusers. --compare adds a zoetrope tiled run with
---dump-f32 per size and prints the largest difference to diffusers' tiled output (that
-run holds the whole clip in memory, so its RSS is not reported).
+and prints decode seconds and peak RSS (VmHWM) for each, with the ratios. Zoetrope's
+figures are the medians of --repeat runs, tiled and untiled alternated so that VM
+drift lands on both, with each pair's ratio. Then (unless --no-plan) the memory plan's
+predicted peaks for 81 frames at 480x832 and 720x1280 (tools/plan_check.py --predict).
+
+The overlap defaults to Zoetrope's for the tile (zt_vae_default_overlap: an eighth of
+it, 32 to 64 px, at most a quarter), 32 at 256; diffusers gets the same settings.
+Zoetrope writes a .y4m (streamed; its cost is included in neither figure's decode
+time) and its scratch file under --work (TMPDIR). A clip that fits one tile (256x256
+here) is not tiled by either program, as in diffusers. --compare adds a zoetrope tiled
+run with --dump-f32 per size and prints the largest difference to diffusers' tiled
+output (that run holds the whole clip in memory, so its RSS is not reported).
 
 Usage: python3 tools/vae/bench_tiled.py [--zoetrope build/zoetrope] [--work DIR]
-       [--sizes 256,512,1024] [--latent-frames 5] [--tile 256] [--overlap 64]
-       [--threads N] [--skip-untiled-above PX] [--compare]
+       [--sizes 256,512,1024] [--latent-frames 5] [--tile 256] [--overlap N]
+       [--threads N] [--skip-untiled-above PX] [--repeat 3] [--compare] [--no-plan]
 """
 import argparse
 import json
@@ -81,13 +87,21 @@ def main():
     ap.add_argument("--sizes", default="256,512,1024")
     ap.add_argument("--latent-frames", type=int, default=5)
     ap.add_argument("--tile", type=int, default=256)
-    ap.add_argument("--overlap", type=int, default=64)
+    ap.add_argument("--overlap", type=int, default=None)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--skip-untiled-above", type=int, default=0,
                     help="no untiled zoetrope run above this many pixels a side (0: all)")
     ap.add_argument("--compare", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="zoetrope runs per size, tiled and untiled alternated (medians)")
+    ap.add_argument("--no-plan", action="store_true",
+                    help="skip the plan's predictions for 81-frame clips")
+    ap.add_argument("--plan-work", default="/tmp/zt-plan",
+                    help="where tools/plan_check.py keeps its random real-size models")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.overlap is None:  # zt_vae_default_overlap(tile, 8)
+        a.overlap = min(max(a.tile // 8, 32), 64, a.tile // 4) // 8 * 8
     if a.child:
         run_diffusers(*a.child, tile=a.tile, overlap=a.overlap, threads=a.threads)
         return
@@ -102,10 +116,17 @@ def main():
         d = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True)
                        .stdout.strip().splitlines()[-1])
         y4m = os.path.join(a.work, "out_%d.y4m" % size)
-        zt = zoetrope(a, wpath, lpath, y4m, True)
-        zu = None
-        if not a.skip_untiled_above or size <= a.skip_untiled_above:
-            zu = zoetrope(a, wpath, lpath, y4m, False)
+        untiled = not a.skip_untiled_above or size <= a.skip_untiled_above
+        tiled_runs, untiled_runs = [], []
+        for _ in range(a.repeat):  # alternated, so VM drift lands on both sides
+            tiled_runs.append(zoetrope(a, wpath, lpath, y4m, True))
+            if untiled:
+                untiled_runs.append(zoetrope(a, wpath, lpath, y4m, False))
+        zt = median_run(tiled_runs)
+        zu = median_run(untiled_runs) if untiled else None
+        if zu:
+            zt["paired"] = sorted(t["decode_seconds"] / u["decode_seconds"]
+                                  for t, u in zip(tiled_runs, untiled_runs))
         diff = None
         if a.compare:
             dump = os.path.join(a.work, "zoetrope_%d.f32" % size)
@@ -121,6 +142,18 @@ def main():
         sys.stdout.flush()
     print()
     print_rows(a, frames, rows)
+    if not a.no_plan:  # the issue's full-length predictions (models written once)
+        print()
+        sys.stdout.flush()
+        import plan_check
+        plan_check.predict(a.zoetrope, a.plan_work)
+
+
+def median_run(runs):
+    """The median decode seconds of runs, with the largest peak RSS among them."""
+    secs = sorted(r["decode_seconds"] for r in runs)
+    return {"decode_seconds": secs[len(secs) // 2],
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in runs), "runs": len(runs)}
 
 
 def print_rows(a, frames, rows):
@@ -144,6 +177,9 @@ def print_rows(a, frames, rows):
                 zt["decode_seconds"] / zu["decode_seconds"],
                 zt["peak_rss_mib"] / zu["peak_rss_mib"])
         print(line)
+        if zu and len(zt["paired"]) > 1:
+            print("%-10s tiled/untiled per run: %s (medians of %d alternated runs above)" % (
+                "", ", ".join("%.3f" % r for r in zt["paired"]), zt["runs"]))
         if diff is not None:
             print("%-10s max |zoetrope tiled - diffusers tiled|: %.3g" % ("", diff))
 
