@@ -27,6 +27,7 @@ import subprocess
 import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+TOKENIZER = os.path.join(ROOT, "tests", "data", "tokenizer", "bf.model")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 
@@ -72,7 +73,6 @@ PREDICT = [
 def predict(zoetrope, work, t5_layers=2):
     """Print the plan's peaks for the PREDICT clips; returns False if a run failed."""
     dit, vae, t5 = models(work, t5_layers)
-    tok = os.path.join(ROOT, "tests", "data", "tokenizer", "bf.model")
     gib = 1024.0 ** 3
     ok = True
     print("Plan for full-length clips (zoetrope t2v --dry-run, Wan2.1 1.3B DiT, Wan2.1 VAE, "
@@ -80,7 +80,7 @@ def predict(zoetrope, work, t5_layers=2):
     print("%-30s %13s %13s %18s" % ("clip", "denoiser GiB", "decode GiB", "VAE tiles"))
     for name, extra in PREDICT:
         cmd = [zoetrope, "-q", "t2v", "a red circle moving left", "--model", dit, "--vae", vae,
-               "--text-encoder", t5, "--tokenizer", tok, "-g", "5",
+               "--text-encoder", t5, "--tokenizer", TOKENIZER, "-g", "5",
                "-o", os.path.join(work, "never.mkv"), "--dry-run", "--json"] + extra
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
@@ -108,7 +108,6 @@ def main():
     if args.predict:
         sys.exit(0 if predict(args.zoetrope, args.work, args.t5_layers) else 1)
     dit, vae, t5 = models(args.work, args.t5_layers)
-    tok = os.path.join(ROOT, "tests", "data", "tokenizer", "bf.model")
     pick = range(len(CASES)) if args.cases == "all" else [int(c) - 1 for c in
                                                            args.cases.split(",")]
     worst = 0.0
@@ -117,7 +116,7 @@ def main():
         name, extra = CASES[i]
         out = os.path.join(args.work, "out.mkv")
         cmd = [args.zoetrope, "-q", "t2v", "a red circle moving left", "--model", dit,
-               "--vae", vae, "--text-encoder", t5, "--tokenizer", tok, "--steps", "1",
+               "--vae", vae, "--text-encoder", t5, "--tokenizer", TOKENIZER, "--steps", "1",
                "-g", "1", "-o", out, "--json"] + extra
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
