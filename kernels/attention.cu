@@ -1,6 +1,6 @@
 // attention.cu - o[B, Lq, H, D] = softmax(scale q k^T + bias, masked) v on the GPU.
 //
-// Two paths, both with an online softmax (running max and sum per query, output
+// Two paths (three on Hopper), all with an online softmax (running max and sum per query, output
 // rescaled when the max grows), so the score matrix is never held:
 //
 // - fast (D = 64 or 128, no rel_bias, sm_80+): flash-attention-2 style. q, k and v are
@@ -12,7 +12,8 @@
 //   S = Q K^T and O += P V run on tensor cores (mma.sync m16n8k16, bf16 in, f32
 //   accumulate); S, P, the running max/sum and O stay in registers in the mma
 //   accumulator layout; P is rounded to bf16 for the P V product, as flash-attention
-//   does.
+//   does. On compute capability 9.0 the D = 128 case goes to kernels/attention_sm90.cu
+//   instead (wgmma and the bulk tensor copy engine), from the same packed inputs.
 // - general (any D <= 1024, rel_bias, anything else): plain f32, one warp per query,
 //   keys staged 32 at a time in shared memory. Matches the CPU backend to ~1e-6.
 //
@@ -451,29 +452,57 @@ zt_status to_bf16(cudaStream_t st, __nv_bfloat16 *dst, const zt_tensor *x, int64
     return ZT_OK;
 }
 
+// q, k, v as packed bf16 [B*H, Lp, D] in scratch slot 2, the lengths padded to tile_q
+// and tile_k rows: what both tensor-core kernels read
+struct packed_qkv {
+    __nv_bfloat16 *q, *k, *v;
+    int64_t Lqp, Lkp;
+};
+
+zt_status pack_qkv(zt_backend *be, const zt_tensor *q, const zt_tensor *k, const zt_tensor *v,
+                   int64_t tile_q, int64_t tile_k, packed_qkv *pk) {
+    cudaStream_t st = zt_cuda(be)->stream;
+    const int64_t B = q->shape[0], Lq = q->shape[1], H = q->shape[2], Lk = k->shape[1];
+    const int64_t D = q->shape[3];
+    pk->Lqp = cdiv(Lq, tile_q) * tile_q;
+    pk->Lkp = cdiv(Lk, tile_k) * tile_k;
+    const size_t bytes = (size_t)(B * H * (pk->Lqp + 2 * pk->Lkp) * D) * sizeof(__nv_bfloat16);
+    void *buf = NULL;
+    ZT_TRY(zt_cuda_scratch(be, 2, bytes, &buf));
+    pk->q = (__nv_bfloat16 *)buf;
+    pk->k = pk->q + B * H * pk->Lqp * D;
+    pk->v = pk->k + B * H * pk->Lkp * D;
+    ZT_TRY(to_bf16(st, pk->q, q, pk->Lqp));
+    ZT_TRY(to_bf16(st, pk->k, k, pk->Lkp));
+    return to_bf16(st, pk->v, v, pk->Lkp);
+}
+
 template <int D>
 zt_status flash_launch(zt_backend *be, zt_tensor *o, const zt_tensor *q, const zt_tensor *k,
                        const zt_tensor *v, const uint8_t *valid_dev, float scale) {
-    cudaStream_t st = zt_cuda(be)->stream;
     const int64_t B = q->shape[0], Lq = q->shape[1], H = q->shape[2], Lk = k->shape[1];
-    const int64_t Lqp = cdiv(Lq, FA_BQ) * FA_BQ, Lkp = cdiv(Lk, FA_BK) * FA_BK;
-    const size_t bytes = (size_t)(B * H * (Lqp + 2 * Lkp) * D) * sizeof(__nv_bfloat16);
-    void *buf = NULL;
-    ZT_TRY(zt_cuda_scratch(be, 2, bytes, &buf));
-    __nv_bfloat16 *qb = (__nv_bfloat16 *)buf, *kb = qb + B * H * Lqp * D, *vb = kb + B * H * Lkp * D;
-    ZT_TRY(to_bf16(st, qb, q, Lqp));
-    ZT_TRY(to_bf16(st, kb, k, Lkp));
-    ZT_TRY(to_bf16(st, vb, v, Lkp));
-
+    packed_qkv pk;
+    ZT_TRY(pack_qkv(be, q, k, v, FA_BQ, FA_BK, &pk));
     const size_t smem = fa_smem<D>::bytes; // > 48 KB: needs the opt-in
     ZT_CUDA_CHECK(cudaFuncSetAttribute(flash_fwd_kernel<D>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    dim3 grid((unsigned)(Lqp / FA_BQ), (unsigned)(B * H));
-    flash_fwd_kernel<D><<<grid, FA_THREADS, smem, st>>>(
-        (float *)o->data, qb, kb, vb, valid_dev, (int)H, Lq, Lk, Lqp, Lkp,
+    dim3 grid((unsigned)(pk.Lqp / FA_BQ), (unsigned)(B * H));
+    flash_fwd_kernel<D><<<grid, FA_THREADS, smem, zt_cuda(be)->stream>>>(
+        (float *)o->data, pk.q, pk.k, pk.v, valid_dev, (int)H, Lq, Lk, pk.Lqp, pk.Lkp,
         scale * 1.4426950408889634f);
     ZT_CUDA_LAUNCHED("flash attention");
     return ZT_OK;
+}
+
+// Hopper: the same packing, lengths padded to the wgmma kernel's tile
+zt_status flash_sm90_launch(zt_backend *be, zt_tensor *o, const zt_tensor *q, const zt_tensor *k,
+                            const zt_tensor *v, const uint8_t *valid_dev, float scale) {
+    const int64_t B = q->shape[0], Lq = q->shape[1], H = q->shape[2], Lk = k->shape[1];
+    const int64_t t = (int64_t)zt_cuda_flash_sm90_tile();
+    packed_qkv pk;
+    ZT_TRY(pack_qkv(be, q, k, v, t, t, &pk));
+    return zt_cuda_flash_sm90(be, (float *)o->data, pk.q, pk.k, pk.v, valid_dev, B, H, Lq, Lk,
+                              pk.Lqp, pk.Lkp, scale);
 }
 
 } // namespace
@@ -503,6 +532,8 @@ extern "C" zt_status zt_cuda_attention(zt_backend *be, zt_tensor *o, const zt_te
             ZT_TRY(zt_cuda_upload_scratch(be, 3, p->key_valid, (size_t)(B * Lk), &dv));
             valid = (const uint8_t *)dv;
         }
+        if (D == 128 && c->attn_sm90 && p->scale > 0.0f)
+            return flash_sm90_launch(be, o, q, k, v, valid, p->scale);
         return D == 64 ? flash_launch<64>(be, o, q, k, v, valid, p->scale)
                        : flash_launch<128>(be, o, q, k, v, valid, p->scale);
     }

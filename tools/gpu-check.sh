@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # GPU check for the CUDA backend: builds (or takes prebuilt binaries), runs the CUDA
 # parity tests (every op against the CPU backend), a DiT run on both backends from the
-# same inputs, and the Wan2.1-1.3B speed and memory benchmark against diffusers on the
-# same card; writes a Markdown report.
+# same inputs, the attention op against torch's SDPA, the Wan2.1-1.3B speed and memory
+# benchmark against diffusers on the same card, and where a step's time goes (per op);
+# writes a Markdown report.
 #
 #   tools/gpu-check.sh [--prebuilt DIR] [--report FILE] [--quick]
 #
-# --prebuilt DIR: DIR/bin holds test_cuda*, dit_bench and vae_bench, DIR/lib their libraries
+# --prebuilt DIR: DIR/bin holds test_cuda*, dit_bench, vae_bench and attn_bench, DIR/lib
+#   their libraries
 #   (for GPU machines without FFmpeg or OpenBLAS development packages); otherwise the
 #   project is built here with CMake (scripts/deps.sh installs what that needs).
 # --quick: the benchmark at 17 frames instead of 81 (a smoke test).
@@ -31,7 +33,8 @@ else
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DZT_CUDA=ON >/dev/null &&
     ninja -C build-gpu >/dev/null || { echo "gpu-check: build failed" >&2; exit 1; }
   bin="build-gpu/tests"
-  cp build-gpu/tools/dit_bench build-gpu/tools/vae_bench build-gpu/tests/ 2>/dev/null
+  cp build-gpu/tools/dit_bench build-gpu/tools/vae_bench build-gpu/tools/attn_bench \
+    build-gpu/tests/ 2>/dev/null
 fi
 
 fail=0
@@ -86,6 +89,19 @@ PY
   echo '```'
   echo
 
+  echo "## Attention alone: Zoetrope's op against torch's SDPA"
+  echo
+  echo "Wan2.1-1.3B's shapes (12 heads of 128): self-attention over the 32760 tokens of 81"
+  echo "frames at 480x832, cross-attention to 512 text tokens. Zoetrope: f32 in and out, the"
+  echo "bf16 packing included; zoetrope_mma: the sm_80 kernel (ZT_CUDA_ATTN=mma)."
+  echo
+  echo '```'
+  PYTHONUNBUFFERED=1 timeout 180 python3 tools/gpu/bench_attention.py --zt-bench "$bin/attn_bench" \
+    --tokens $([ $quick = 1 ] && echo 6552 || echo 32760) 2>&1 | tail -10
+  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
+  echo '```'
+  echo
+
   echo "## Wan2.1 VAE, random weights: decoding against diffusers"
   echo
   echo '```'
@@ -106,6 +122,14 @@ PY
   echo "The same weights with the blocks offloaded (copied in as they run):"
   ZT_BENCH_OFFLOAD=1 timeout 120 "$bin/dit_bench" /tmp/wan21-1.3b-random.safetensors $frames 832 480 2 0
   [ $? -ne 0 ] && fail=1
+  echo '```'
+  echo
+  echo "## Where the time goes: one step with guidance, every op waited for (ZT_PROFILE_OPS=1)"
+  echo
+  echo '```'
+  ZT_PROFILE_OPS=1 timeout 120 "$bin/dit_bench" /tmp/wan21-1.3b-random.safetensors $frames 832 480 \
+    1 0 2>&1 | tail -40
+  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
   echo '```'
 } > "$report"
 cat "$report"

@@ -1,7 +1,9 @@
 /* Attention on the CUDA backend against the CPU backend: the bf16 tensor-core path
  * (D = 64, 128) and the f32 general path (other D, rel_bias), with odd lengths, B > 1,
  * Lq != Lk, strided q/k/v views, key masks (one batch fully masked), one larger case,
- * and run-to-run determinism. Skipped (exit 77) without a GPU. */
+ * and run-to-run determinism. The bf16 cases run a second time on a backend made with
+ * ZT_CUDA_ATTN=mma: on Hopper the first run took the wgmma kernel (attention_sm90.cu),
+ * so both kernels are checked there. Skipped (exit 77) without a GPU. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 #define TOL_BF16 2e-2
 
 static zt_test_rng rng = {2024};
+static const char *kernel_tag = ""; /* appended to the check names */
 
 enum { CONTIG, PACKED_QKV, HEADS_FIRST, MISALIGNED };
 enum { NO_MASK, SOME_MASKED, BATCH1_ALL_MASKED };
@@ -124,9 +127,9 @@ static void run_case(zt_backend *cpu, zt_backend *gpu, const attn_case *c) {
         CHECK_OK(gpu->download(gpu, o_gpu, dout, (size_t)no * sizeof(float)));
         int fast = (D == 64 || D == 128) && !c->bias;
         char name[160];
-        snprintf(name, sizeof name, "cuda attention %s (B%lld Lq%lld Lk%lld H%lld D%lld, %s)",
+        snprintf(name, sizeof name, "cuda attention %s (B%lld Lq%lld Lk%lld H%lld D%lld, %s)%s",
                  c->name, (long long)B, (long long)Lq, (long long)Lk, (long long)H, (long long)D,
-                 fast ? "bf16" : "f32");
+                 fast ? "bf16" : "f32", kernel_tag);
         double err = zt_test_compare_f32(name, o_gpu, o_cpu, no, fast ? TOL_BF16 : TOL_F32);
         CHECK(err == err, "%s: NaN in the output", name);
         /* a second run must give the same bits: no atomics, fixed tiles */
@@ -175,6 +178,7 @@ int main(void) {
         {"d128 batch fully masked", 2, 150, 200, 2, 128, CONTIG, BATCH1_ALL_MASKED, 0},
         {"d128 cross", 1, 520, 64, 2, 128, CONTIG, SOME_MASKED, 0},
         {"d128 large", 1, 4096, 4096, 4, 128, CONTIG, NO_MASK, 0},
+        {"d128 masked many tiles", 2, 260, 1000, 3, 128, CONTIG, SOME_MASKED, 0},
         /* f32 general path */
         {"d40", 2, 77, 131, 3, 40, CONTIG, NO_MASK, 0},
         {"d80 packed qkv masked", 2, 100, 100, 2, 80, PACKED_QKV, SOME_MASKED, 0},
@@ -187,9 +191,18 @@ int main(void) {
         {"d1024 (Wan2.2 VAE)", 1, 97, 97, 1, 1024, CONTIG, NO_MASK, 0},
         {"d700 masked", 2, 45, 61, 1, 700, CONTIG, SOME_MASKED, 0},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(cpu, gpu, &cases[i]);
-
+    const size_t n_cases = sizeof cases / sizeof cases[0];
+    for (size_t i = 0; i < n_cases; i++) run_case(cpu, gpu, &cases[i]);
     zt_backend_free(gpu);
+
+    /* the sm_80 kernel, which Hopper's default skips for D = 128 */
+    setenv("ZT_CUDA_ATTN", "mma", 1);
+    CHECK_OK(zt_backend_cuda_init(&gpu, 0));
+    unsetenv("ZT_CUDA_ATTN");
+    kernel_tag = " mma kernel";
+    for (size_t i = 0; gpu && i < n_cases; i++)
+        if (cases[i].d == 128 && !cases[i].bias) run_case(cpu, gpu, &cases[i]);
+    if (gpu) zt_backend_free(gpu);
     zt_backend_free(cpu);
     return zt_test_finish();
 }

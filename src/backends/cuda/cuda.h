@@ -32,6 +32,10 @@ typedef struct zt_cuda_ctx {
     /* ZT_CUDA_EXACT=1 in the environment: GEMMs in plain f32 (16-bit weights widened, no
      * TF32), to tell rounding from bugs when comparing with the CPU */
     int exact;
+    /* the Hopper attention kernel (kernels/attention_sm90.cu) is used: compute capability
+     * 9.0 and not ZT_CUDA_ATTN=mma (which keeps the sm_80 kernel, to compare the two) */
+    int attn_sm90;
+    void *tmap_encode; /* the driver's cuTensorMapEncodeTiled, looked up on first use */
     cudaStream_t stream;
     cublasHandle_t blas;
     /* device scratch that grows on demand; slots are independent so that one op can
@@ -122,6 +126,14 @@ zt_status zt_cuda_softmax(zt_backend *be, zt_tensor *y, const zt_tensor *x);
 /* kernels/attention.cu */
 zt_status zt_cuda_attention(zt_backend *be, zt_tensor *o, const zt_tensor *q, const zt_tensor *k,
                             const zt_tensor *v, const zt_attn_params *p);
+/* kernels/attention_sm90.cu: D = 128 attention on wgmma (compute capability 9.0 only).
+ * qb, kb, vb: packed bf16 [B*H, Lqp or Lkp, 128], the lengths padded with zero rows to
+ * multiples of zt_cuda_flash_sm90_tile(); valid: [B, Lk] on the device or NULL; o: f32
+ * [B, Lq, H, 128]; scale > 0. */
+size_t zt_cuda_flash_sm90_tile(void);
+zt_status zt_cuda_flash_sm90(zt_backend *be, float *o, const void *qb, const void *kb,
+                             const void *vb, const uint8_t *valid, int64_t B, int64_t H, int64_t Lq,
+                             int64_t Lk, int64_t Lqp, int64_t Lkp, float scale);
 /* kernels/rope.cu */
 zt_status zt_cuda_rope3d(zt_backend *be, zt_tensor *x, const zt_rope_params *p);
 /* kernels/conv.cu */
