@@ -1,6 +1,8 @@
 // 3-D rotary position embedding, in place on x [(B,) L, H, D], as backends/cpu/rope.c
 // (and Wan's rope_apply) compute it: cos/sin tabulated in double on the host with the
-// CPU's very formula, the complex product in double, one rounding to f32 at the end.
+// CPU's very formula, the complex product in double, one rounding to f32 at the end. The
+// table stays on the device while the params stay the same (a DiT pass rotates q and k
+// of every block on one grid).
 #include <math.h>
 #include <stdlib.h>
 
@@ -48,6 +50,50 @@ __global__ void rope_kernel(float *x, const double *tab, rope_desc g) {
     }
 }
 
+// The cos/sin table of p into c->rope_tab (g's offsets say where each section's sits),
+// kept for the next call with the same params.
+zt_status make_table(zt_cuda_ctx *c, const rope_desc &g, int64_t entries,
+                     const zt_rope_params *p) {
+    size_t bytes = (size_t)(2 * entries + 1) * sizeof(double);
+    double *tab = (double *)malloc(bytes);
+    if (!tab)
+        return zt_fail(ZT_ERR_NOMEM, "rope3d: cannot hold %lld cos/sin entries",
+                       (long long)entries);
+    for (int k = 0; k < 3; k++) {
+        int n = p->pairs[k];
+        double *cs = tab + g.cos_at[k], *sn = tab + g.sin_at[k];
+        for (int i = 0; i < n; i++) {
+            // as rope_params: 1 / theta^(2i / dim) with dim = 2n, in float64
+            double freq = 1.0 / pow(p->theta, (double)(2 * i) / (double)(2 * n));
+            for (int64_t q = 0; q < p->grid[k]; q++) {
+                double a = (double)(q + p->offset[k]) * freq;
+                cs[q * n + i] = cos(a);
+                sn[q * n + i] = sin(a);
+            }
+        }
+    }
+    tab[2 * entries] = 0; // the spare entry keeps the copy non-empty
+    c->rope_key = zt_rope_params{}; // invalid until the new table is in place
+    cudaError_t e = cudaSuccess;
+    if (bytes > c->rope_tab_bytes) {
+        e = cudaStreamSynchronize(c->stream); // queued rotations may still read the old one
+        if (e == cudaSuccess && c->rope_tab) e = cudaFree(c->rope_tab);
+        c->rope_tab = NULL;
+        c->rope_tab_bytes = 0;
+        if (e == cudaSuccess) e = cudaMalloc(&c->rope_tab, bytes);
+        if (e == cudaSuccess) c->rope_tab_bytes = bytes;
+    }
+    // pageable source: the copy is staged before the call returns, so tab may go after
+    if (e == cudaSuccess)
+        e = cudaMemcpyAsync(c->rope_tab, tab, bytes, cudaMemcpyHostToDevice, c->stream);
+    free(tab);
+    if (e != cudaSuccess)
+        return zt_fail(ZT_ERR_RUNTIME, "cuda: rope3d table (%zu bytes): %s", bytes,
+                       cudaGetErrorString(e));
+    c->rope_key = *p;
+    return ZT_OK;
+}
+
 } // namespace
 
 extern "C" zt_status zt_cuda_rope3d(zt_backend *be, zt_tensor *x, const zt_rope_params *p) {
@@ -61,44 +107,22 @@ extern "C" zt_status zt_cuda_rope3d(zt_backend *be, zt_tensor *x, const zt_rope_
     g.pairs_total = tokens * g.heads * g.half;
 
     int64_t entries = 0;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 3; k++) { // section k's cos and sin [grid, pairs], one after the other
         g.grid[k] = p->grid[k];
         g.pairs[k] = p->pairs[k];
+        g.cos_at[k] = 2 * entries;
+        g.sin_at[k] = 2 * entries + p->grid[k] * p->pairs[k];
         entries += p->grid[k] * p->pairs[k];
     }
-    size_t bytes = (size_t)(2 * entries + 1) * sizeof(double);
-    double *tab = (double *)malloc(bytes);
-    if (!tab)
-        return zt_fail(ZT_ERR_NOMEM, "rope3d: cannot hold %lld cos/sin entries",
-                       (long long)entries);
-    int64_t at = 0;
-    for (int k = 0; k < 3; k++) {
-        int n = p->pairs[k];
-        g.cos_at[k] = at;
-        g.sin_at[k] = at + p->grid[k] * n;
-        double *c = tab + g.cos_at[k], *s = tab + g.sin_at[k];
-        at += 2 * p->grid[k] * n;
-        for (int i = 0; i < n; i++) {
-            // as rope_params: 1 / theta^(2i / dim) with dim = 2n, in float64
-            double freq = 1.0 / pow(p->theta, (double)(2 * i) / (double)(2 * n));
-            for (int64_t q = 0; q < p->grid[k]; q++) {
-                double a = (double)(q + p->offset[k]) * freq;
-                c[q * n + i] = cos(a);
-                s[q * n + i] = sin(a);
-            }
-        }
-    }
-    tab[2 * entries] = 0; // the spare entry keeps the upload non-empty
-    // The upload is stream-ordered before the kernel; the host copy may go once it
-    // returns (a copy from pageable memory is staged before the call returns).
-    void *dtab;
-    zt_status st = zt_cuda_upload_scratch(be, 0, tab, bytes, &dtab);
-    free(tab);
-    ZT_TRY(st);
-
+    zt_cuda_ctx *c = zt_cuda(be);
+    const zt_rope_params *key = &c->rope_key;
+    bool same = c->rope_tab && key->theta == p->theta;
+    for (int k = 0; k < 3 && same; k++)
+        same = key->grid[k] == p->grid[k] && key->offset[k] == p->offset[k] &&
+               key->pairs[k] == p->pairs[k];
+    if (!same) ZT_TRY(make_table(c, g, entries, p));
     int64_t blocks = tokens < (1 << 20) ? tokens : (1 << 20);
-    rope_kernel<<<(unsigned)blocks, kThreads, 0, zt_cuda(be)->stream>>>(
-        (float *)x->data, (const double *)dtab, g);
+    rope_kernel<<<(unsigned)blocks, kThreads, 0, c->stream>>>((float *)x->data, c->rope_tab, g);
     ZT_CUDA_LAUNCHED("rope3d");
     return ZT_OK;
 }

@@ -92,6 +92,10 @@ struct zt_backend {
      * x and y may carry leading dims (M is their product). */
     zt_status (*linear)(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
                         const zt_tensor *b);
+    /* Optional (NULL: linear, then the tanh GELU): y = gelu_tanh(x . w^T + b) in one
+     * pass, for backends that fuse the activation into the product's epilogue. */
+    zt_status (*linear_gelu)(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                             const zt_tensor *w, const zt_tensor *b);
     /* c[(B,) M, N] = op(a) . op(b), f32; op transposes the last two dims when asked.
      * A batch dim of 1 in a or b broadcasts. */
     zt_status (*matmul)(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,

@@ -112,8 +112,8 @@ static int64_t last_dim(const zt_tensor *t) {
     return t->ndim ? t->shape[t->ndim - 1] : 1;
 }
 
-zt_status zt_op_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
-                       const zt_tensor *b) {
+static zt_status check_linear(const zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                              const zt_tensor *b) {
     ZT_TRY(need_f32_contig("linear", "x", x));
     ZT_TRY(need_f32_contig("linear", "y", y));
     if (w->ndim != 2 || !zt_dtype_is_float(w->dtype) || !zt_tensor_is_contiguous(w))
@@ -128,7 +128,23 @@ zt_status zt_op_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const z
             return zt_fail(ZT_ERR_RUNTIME, "linear: x %s and y %s disagree", SHAPE(x), SHAPE(y));
     ZT_TRY(need_vec("linear", "bias", b, n));
     if (y->data == x->data) return zt_fail(ZT_ERR_RUNTIME, "linear: y may not alias x");
+    return ZT_OK;
+}
+
+zt_status zt_op_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                       const zt_tensor *b) {
+    ZT_TRY(check_linear(y, x, w, b));
     DISPATCH(linear, y, x, w, b);
+}
+
+zt_status zt_op_linear_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                            const zt_tensor *w, const zt_tensor *b) {
+    if (!be->linear_gelu) {
+        ZT_TRY(zt_op_linear(be, y, x, w, b));
+        return zt_op_gelu_tanh(be, y, y);
+    }
+    ZT_TRY(check_linear(y, x, w, b));
+    DISPATCH(linear_gelu, y, x, w, b);
 }
 
 zt_status zt_op_matmul(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,

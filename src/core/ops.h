@@ -19,6 +19,9 @@ void zt_op_profile_report(FILE *f);
 
 zt_status zt_op_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
                        const zt_tensor *b);
+/* y = gelu_tanh(x . w^T + b): fused where the backend offers it, else the two ops */
+zt_status zt_op_linear_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                            const zt_tensor *w, const zt_tensor *b);
 zt_status zt_op_matmul(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,
                        int trans_a, int trans_b);
 zt_status zt_op_layer_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,

@@ -580,8 +580,7 @@ static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x, con
     /* feed-forward: x += gate * ffn(LN(x) * (1 + scale) + shift) */
     ZT_TRY(zt_op_layer_norm(be, &s->hn, x, NULL, NULL, DIT_EPS));
     ZT_TRY(modulate_runs(be, &s->hn, runs, &s->mod, 3, 4));
-    ZT_TRY(zt_op_linear(be, &s->g, &s->hn, &b->ffn0, &b->ffn0_b)); /* [N, I] */
-    ZT_TRY(zt_op_gelu_tanh(be, &s->g, &s->g));
+    ZT_TRY(zt_op_linear_gelu(be, &s->g, &s->hn, &b->ffn0, &b->ffn0_b)); /* [N, I] */
     ZT_TRY(zt_op_linear(be, &s->y, &s->g, &b->ffn2, &b->ffn2_b)); /* [N, D] */
     return gated_add_runs(be, x, &s->y, runs, &s->mod, 5);
 }

@@ -22,12 +22,18 @@ static void down(zt_backend *gpu, float *host, zt_tensor *t) {
     gpu->dealloc(gpu, t->data);
 }
 
-/* y = x w^T + b with f32, bf16 and f16 weights (and biases), odd sizes. 16-bit weights
- * round x to their dtype on the GPU (as PyTorch does), so those compare within 1e-2. */
-static void test_linear(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng) {
-    static const int64_t sizes[][3] = {{1, 7, 5}, {77, 129, 33}, {300, 256, 1536}};
+/* y = x w^T + b (gelu: then the tanh GELU) with f32, bf16 and f16 weights (and
+ * biases), odd sizes. 16-bit weights round x to their dtype on the GPU (as PyTorch
+ * does), so those compare within 1e-2; where sizes are multiples of 8, 16-bit products
+ * take cuBLASLt with the bias and GELU in its epilogue, the others cuBLAS and our
+ * kernels. The CPU has no fused linear_gelu: there it is the two ops. */
+static void test_linear(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng, int gelu) {
+    static const int64_t sizes[][3] = {
+        {1, 7, 5}, {77, 129, 33}, {300, 256, 1536}, {260, 1536, 2048}};
     static const zt_dtype dts[] = {ZT_F32, ZT_BF16, ZT_F16};
-    for (size_t si = 0; si < 3; si++)
+    zt_status (*op)(zt_backend *, zt_tensor *, const zt_tensor *, const zt_tensor *,
+                    const zt_tensor *) = gelu ? zt_op_linear_gelu : zt_op_linear;
+    for (size_t si = 0; si < 4; si++)
         for (size_t di = 0; di < 3; di++) {
             int64_t m = sizes[si][0], k = sizes[si][1], n = sizes[si][2];
             zt_dtype dt = dts[di];
@@ -42,20 +48,21 @@ static void test_linear(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng) {
             zt_convert_from_f32(b, dt, bf, n);
             zt_tensor tx = zt_tensor_new(ZT_F32, x, m, k), ty = zt_tensor_new(ZT_F32, yc, m, n);
             zt_tensor tw = zt_tensor_new(dt, w, n, k), tb = zt_tensor_new(dt, b, n);
-            CHECK_OK(zt_op_linear(cpu, &ty, &tx, &tw, &tb));
+            CHECK_OK(op(cpu, &ty, &tx, &tw, &tb));
             zt_tensor gx = up(gpu, ZT_F32, x, 2, ZT_SHAPE(m, k)),
                       gw = up(gpu, dt, w, 2, ZT_SHAPE(n, k));
             zt_tensor gb = up(gpu, dt, b, 1, ZT_SHAPE(n)),
                       gy = up(gpu, ZT_F32, yg, 2, ZT_SHAPE(m, n));
-            CHECK_OK(zt_op_linear(gpu, &gy, &gx, &gw, si == 1 ? NULL : &gb));
-            if (si == 1) CHECK_OK(zt_op_linear(cpu, &ty, &tx, &tw, NULL));
+            CHECK_OK(op(gpu, &gy, &gx, &gw, si == 1 ? NULL : &gb));
+            if (si == 1) CHECK_OK(op(cpu, &ty, &tx, &tw, NULL));
             down(gpu, yg, &gy);
             gpu->dealloc(gpu, gx.data);
             gpu->dealloc(gpu, gw.data);
             gpu->dealloc(gpu, gb.data);
             char name[96];
-            snprintf(name, sizeof name, "cuda vs cpu linear %lldx%lldx%lld %s", (long long)m,
-                     (long long)k, (long long)n, zt_dtype_name(dt));
+            snprintf(name, sizeof name, "cuda vs cpu linear%s %lldx%lldx%lld %s",
+                     gelu ? "_gelu" : "", (long long)m, (long long)k, (long long)n,
+                     zt_dtype_name(dt));
             zt_test_compare_f32(name, yg, yc, m * n, dt == ZT_F32 ? 1e-5 : 1e-2);
         }
 }
@@ -134,7 +141,8 @@ int main(void) {
     }
     gpu->dealloc(gpu, dx);
     gpu->dealloc(gpu, dy);
-    test_linear(cpu, gpu, &rng);
+    test_linear(cpu, gpu, &rng, 0);
+    test_linear(cpu, gpu, &rng, 1);
     test_matmul(cpu, gpu, &rng);
     size_t live = 1, peak = 0, total = 0;
     CHECK_OK(zt_backend_cuda_memory(gpu, &live, &peak, &total));

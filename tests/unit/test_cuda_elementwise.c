@@ -188,6 +188,7 @@ static void test_binary(void) {
         int64_t a[5], b[5], c[5];
     } cases[] = {
         {1, 1, 1, {1000003}, {1000003}, {1000003}},
+        {2, 2, 2, {1000, 1536}, {1000, 1536}, {1000, 1536}}, /* the 16-byte path */
         {3, 2, 3, {4, 1, 7}, {3, 1}, {4, 3, 7}},
         {5, 1, 5, {2, 3, 4, 5, 6}, {6}, {2, 3, 4, 5, 6}},
         {1, 2, 2, {1}, {5, 129}, {5, 129}},
@@ -235,6 +236,12 @@ static void test_binary(void) {
     zt_tensor gx = dev_of(&tx), gr = dev_of(&tr);
     CHECK_OK(zt_op_binary(gpu, &gx, &gx, &gr, ZT_BINARY_SUB));
     compare_dev("binary sub in place", gx.data, ty.data, 1000, 1e-6);
+    /* and over b, same shapes (the 16-byte path) */
+    zt_tensor ts = zt_tensor_new(ZT_F32, randn(1000, 1.0), 10, 100);
+    CHECK_OK(zt_op_binary(cpu, &ty, &tx, &ts, ZT_BINARY_ADD));
+    zt_tensor gx2 = dev_of(&tx), gs = dev_of(&ts);
+    CHECK_OK(zt_op_binary(gpu, &gs, &gx2, &gs, ZT_BINARY_ADD));
+    compare_dev("binary add in place over b", gs.data, ty.data, 1000, 1e-6);
     dev_free_all();
 }
 
@@ -326,6 +333,10 @@ static void test_rope(void) {
         {4, {2, 60, 3, 34}, {{3, 4, 5}, {1, 0, 2}, {5, 6, 6}, 10000.0}},
         {3, {63, 2, 128}, {{1, 7, 9}, {0, 0, 0}, {22, 21, 21}, 10000.0}},
         {4, {3, 6, 1, 16}, {{2, 3, 1}, {4, 0, 0}, {0, 4, 4}, 500.0}}, /* an empty section */
+        /* the GPU keeps its last table: the same params twice, then back to the first */
+        {4, {3, 6, 1, 16}, {{2, 3, 1}, {4, 0, 0}, {0, 4, 4}, 500.0}},
+        {4, {3, 6, 1, 16}, {{2, 3, 1}, {4, 0, 1}, {0, 4, 4}, 500.0}}, /* one offset moved */
+        {4, {2, 60, 3, 34}, {{3, 4, 5}, {1, 0, 2}, {5, 6, 6}, 10000.0}},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         zt_tensor tx = tensor(ZT_F32, cases[c].nd, cases[c].shape, NULL);

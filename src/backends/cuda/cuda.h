@@ -11,6 +11,7 @@
 #ifndef ZT_CUDA_H
 #define ZT_CUDA_H
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -22,7 +23,10 @@ extern "C" {
 #include "../../core/status.h"
 #include "../backend.h"
 
-#define ZT_CUDA_SCRATCH_SLOTS 4
+/* 0: 16-bit activations of a product; 1: f32 weights (ZT_CUDA_EXACT); 2: attention's
+ * packed q, k, v; 3: uploaded parameters; 4: cuBLASLt's workspace; 5: f32 biases */
+#define ZT_CUDA_SCRATCH_SLOTS 6
+#define ZT_CUDA_LT_CACHE 64 /* product shapes whose cuBLASLt algorithm is remembered */
 #define ZT_CUDA_MAX_BLOCKS 1024 /* allocations tracked for the peak */
 
 typedef struct zt_cuda_ctx {
@@ -36,6 +40,20 @@ typedef struct zt_cuda_ctx {
      * 9.0 and not ZT_CUDA_ATTN=mma (which keeps the sm_80 kernel, to compare the two) */
     int attn_sm90;
     void *tmap_encode; /* the driver's cuTensorMapEncodeTiled, looked up on first use */
+    /* cuBLASLt (NULL where it did not load): products with the bias and GELU in their
+     * epilogue. Its heuristic's choice is remembered per shape (found = 0: none fits). */
+    cublasLtHandle_t lt;
+    struct zt_cuda_lt_algo {
+        int64_t m, n, k;
+        int dtype, epilogue, found;
+        cublasLtMatmulAlgo_t algo;
+    } lt_algos[ZT_CUDA_LT_CACHE];
+    int lt_count;
+    /* the last rope3d cos/sin table on the device, for the params it was made for: the
+     * DiT's 60 rotations a step share one */
+    double *rope_tab;
+    size_t rope_tab_bytes;
+    zt_rope_params rope_key;
     cudaStream_t stream;
     cublasHandle_t blas;
     /* device scratch that grows on demand; slots are independent so that one op can
@@ -92,6 +110,15 @@ zt_status zt_cuda_gemm(zt_backend *be, int trans_a, int trans_b, int64_t m, int6
  * GEMM paths); *wf receives the tensor to use. */
 zt_status zt_cuda_gemm_weight(zt_backend *be, const zt_tensor *w, zt_tensor *wf);
 
+/* y[m, n] (f32, row-major) = act(x[m, k] w[n, k]^T + bias) through cuBLASLt with the
+ * bias (f32 [n] on the device, or NULL) and GELU (tanh form) in the epilogue; x and w
+ * of the 16-bit dtype wt. *done = 0 where cuBLASLt is missing, ZT_CUDA_EXACT is set,
+ * a pointer is not 16-byte aligned or no algorithm fits: the caller then runs the
+ * product and the epilogue itself. */
+zt_status zt_cuda_gemm_lt(zt_backend *be, int64_t m, int64_t n, int64_t k, const void *w,
+                          const void *x, zt_dtype wt, const float *bias, int gelu, float *y,
+                          int *done);
+
 /* Convert n packed values between f32, f16 and bf16 on the stream (dst may not alias
  * src). Used by the GEMM paths to bring activations to the weights' dtype. */
 zt_status zt_cuda_convert(zt_backend *be, void *dst, zt_dtype dst_type, const void *src,
@@ -102,6 +129,8 @@ zt_status zt_cuda_convert(zt_backend *be, void *dst, zt_dtype dst_type, const vo
 /* kernels/gemm.cu */
 zt_status zt_cuda_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
                          const zt_tensor *b);
+zt_status zt_cuda_linear_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                              const zt_tensor *w, const zt_tensor *b);
 zt_status zt_cuda_matmul(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,
                          int trans_a, int trans_b);
 /* kernels/norm.cu */

@@ -28,17 +28,77 @@ static struct {
 } blas;
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
+/* cuBLASLt's, for products with their epilogue fused (zt_cuda_gemm_lt). Optional: where
+ * the library or a function is missing, linear layers add biases in their own kernel. */
+static struct {
+    void *lib;
+    cublasStatus_t (*create)(cublasLtHandle_t *);
+    cublasStatus_t (*destroy)(cublasLtHandle_t);
+    cublasStatus_t (*desc_create)(cublasLtMatmulDesc_t *, cublasComputeType_t, cudaDataType_t);
+    cublasStatus_t (*desc_destroy)(cublasLtMatmulDesc_t);
+    cublasStatus_t (*desc_set)(cublasLtMatmulDesc_t, cublasLtMatmulDescAttributes_t, const void *,
+                               size_t);
+    cublasStatus_t (*layout_create)(cublasLtMatrixLayout_t *, cudaDataType, uint64_t, uint64_t,
+                                    int64_t);
+    cublasStatus_t (*layout_destroy)(cublasLtMatrixLayout_t);
+    cublasStatus_t (*pref_create)(cublasLtMatmulPreference_t *);
+    cublasStatus_t (*pref_destroy)(cublasLtMatmulPreference_t);
+    cublasStatus_t (*pref_set)(cublasLtMatmulPreference_t, cublasLtMatmulPreferenceAttributes_t,
+                               const void *, size_t);
+    cublasStatus_t (*heuristic)(cublasLtHandle_t, cublasLtMatmulDesc_t, cublasLtMatrixLayout_t,
+                                cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                                cublasLtMatrixLayout_t, cublasLtMatmulPreference_t, int,
+                                cublasLtMatmulHeuristicResult_t *, int *);
+    cublasStatus_t (*matmul)(cublasLtHandle_t, cublasLtMatmulDesc_t, const void *, const void *,
+                             cublasLtMatrixLayout_t, const void *, cublasLtMatrixLayout_t,
+                             const void *, const void *, cublasLtMatrixLayout_t, void *,
+                             cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t *, void *, size_t,
+                             cudaStream_t);
+} lt;
+
+#define ZT_CUDA_LT_WORKSPACE ((size_t)32 << 20) /* what cuBLAS asks of Hopper's kernels */
+
+static void *open_cuda_lib(const char *name) {
+    void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+#ifdef ZT_CUDA_LIB_DIR
+    if (!lib) { /* the toolkit's own directory, when it is not on the loader's path */
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", ZT_CUDA_LIB_DIR, name);
+        lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    }
+#endif
+    return lib;
+}
+
+static void lt_load(void) {
+    char name[64];
+    snprintf(name, sizeof name, "libcublasLt.so.%d", CUBLAS_VER_MAJOR);
+    lt.lib = open_cuda_lib(name);
+    if (!lt.lib) return;
+    *(void **)&lt.create = dlsym(lt.lib, "cublasLtCreate");
+    *(void **)&lt.destroy = dlsym(lt.lib, "cublasLtDestroy");
+    *(void **)&lt.desc_create = dlsym(lt.lib, "cublasLtMatmulDescCreate");
+    *(void **)&lt.desc_destroy = dlsym(lt.lib, "cublasLtMatmulDescDestroy");
+    *(void **)&lt.desc_set = dlsym(lt.lib, "cublasLtMatmulDescSetAttribute");
+    *(void **)&lt.layout_create = dlsym(lt.lib, "cublasLtMatrixLayoutCreate");
+    *(void **)&lt.layout_destroy = dlsym(lt.lib, "cublasLtMatrixLayoutDestroy");
+    *(void **)&lt.pref_create = dlsym(lt.lib, "cublasLtMatmulPreferenceCreate");
+    *(void **)&lt.pref_destroy = dlsym(lt.lib, "cublasLtMatmulPreferenceDestroy");
+    *(void **)&lt.pref_set = dlsym(lt.lib, "cublasLtMatmulPreferenceSetAttribute");
+    *(void **)&lt.heuristic = dlsym(lt.lib, "cublasLtMatmulAlgoGetHeuristic");
+    *(void **)&lt.matmul = dlsym(lt.lib, "cublasLtMatmul");
+    if (!lt.create || !lt.destroy || !lt.desc_create || !lt.desc_destroy || !lt.desc_set ||
+        !lt.layout_create || !lt.layout_destroy || !lt.pref_create || !lt.pref_destroy ||
+        !lt.pref_set || !lt.heuristic || !lt.matmul) {
+        dlclose(lt.lib);
+        lt.lib = NULL;
+    }
+}
+
 static void blas_load(void) {
     char name[64];
     snprintf(name, sizeof name, "libcublas.so.%d", CUBLAS_VER_MAJOR);
-    blas.lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-#ifdef ZT_CUDA_LIB_DIR
-    if (!blas.lib) { /* the toolkit's own directory, when it is not on the loader's path */
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", ZT_CUDA_LIB_DIR, name);
-        blas.lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    }
-#endif
+    blas.lib = open_cuda_lib(name);
     if (!blas.lib) {
         snprintf(blas.error, sizeof blas.error, "%s", dlerror());
         return;
@@ -52,7 +112,9 @@ static void blas_load(void) {
         snprintf(blas.error, sizeof blas.error, "%s lacks an expected function", name);
         dlclose(blas.lib);
         blas.lib = NULL;
+        return;
     }
+    lt_load();
 }
 
 #define CUBLAS_CHECK(expr)                                                                         \
@@ -120,6 +182,98 @@ zt_status zt_cuda_gemm(zt_backend *be, int trans_a, int trans_b, int64_t m, int6
     return ZT_OK;
 }
 
+/* The remembered algorithm of a product shape, found with the heuristic on first use;
+ * NULL where none fits (or the table is full and the heuristic finds none). */
+static const cublasLtMatmulAlgo_t *lt_algo(zt_cuda_ctx *c, cublasLtMatmulDesc_t desc,
+                                           cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb,
+                                           cublasLtMatrixLayout_t lc, int64_t m, int64_t n,
+                                           int64_t k, int dtype, int epilogue,
+                                           cublasLtMatmulAlgo_t *scratch) {
+    for (int i = 0; i < c->lt_count; i++) {
+        struct zt_cuda_lt_algo *e = &c->lt_algos[i];
+        if (e->m == m && e->n == n && e->k == k && e->dtype == dtype && e->epilogue == epilogue)
+            return e->found ? &e->algo : NULL;
+    }
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasLtMatmulHeuristicResult_t res;
+    int got = 0;
+    size_t ws = ZT_CUDA_LT_WORKSPACE;
+    uint32_t align = 16; /* what every pointer here has; the heuristic assumes 256 */
+    if (lt.pref_create(&pref) == CUBLAS_STATUS_SUCCESS &&
+        lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws) ==
+            CUBLAS_STATUS_SUCCESS &&
+        lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align, sizeof align) ==
+            CUBLAS_STATUS_SUCCESS &&
+        lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align, sizeof align) ==
+            CUBLAS_STATUS_SUCCESS &&
+        lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align, sizeof align) ==
+            CUBLAS_STATUS_SUCCESS &&
+        lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align, sizeof align) ==
+            CUBLAS_STATUS_SUCCESS &&
+        lt.heuristic(c->lt, desc, la, lb, lc, lc, pref, 1, &res, &got) != CUBLAS_STATUS_SUCCESS)
+        got = 0;
+    if (pref) lt.pref_destroy(pref);
+    if (got > 0) *scratch = res.algo;
+    if (c->lt_count < ZT_CUDA_LT_CACHE) {
+        struct zt_cuda_lt_algo *e = &c->lt_algos[c->lt_count++];
+        *e = (struct zt_cuda_lt_algo){
+            .m = m, .n = n, .k = k, .dtype = dtype, .epilogue = epilogue, .found = got > 0};
+        if (got > 0) e->algo = res.algo;
+    }
+    return got > 0 ? scratch : NULL;
+}
+
+zt_status zt_cuda_gemm_lt(zt_backend *be, int64_t m, int64_t n, int64_t k, const void *w,
+                          const void *x, zt_dtype wt, const float *bias, int gelu, float *y,
+                          int *done) {
+    zt_cuda_ctx *c = zt_cuda(be);
+    *done = 0;
+    const void *ptrs[4] = {w, x, bias, y};
+    for (int i = 0; i < 4; i++)
+        if (((uintptr_t)ptrs[i] & 15) != 0) return ZT_OK;
+    if (!c->lt || c->exact || (wt != ZT_BF16 && wt != ZT_F16) || m == 0 || n == 0 || k == 0)
+        return ZT_OK;
+    cublasLtEpilogue_t epi = gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
+                                  : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
+    cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    cudaDataType ab = cuda_type(wt);
+    void *ws = NULL;
+    ZT_TRY(zt_cuda_scratch(be, 4, ZT_CUDA_LT_WORKSPACE, &ws));
+    cublasLtMatmulDesc_t desc = NULL;
+    cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
+    /* column-major, as zt_cuda_gemm: y^T [n, m] = w [k, n]^T x^T [k, m] */
+    int ok = lt.desc_create(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS &&
+             lt.desc_set(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta) ==
+                 CUBLAS_STATUS_SUCCESS &&
+             lt.desc_set(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb) ==
+                 CUBLAS_STATUS_SUCCESS &&
+             lt.desc_set(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi) ==
+                 CUBLAS_STATUS_SUCCESS &&
+             (!bias || lt.desc_set(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias) ==
+                           CUBLAS_STATUS_SUCCESS) &&
+             lt.layout_create(&la, ab, (uint64_t)k, (uint64_t)n, k) == CUBLAS_STATUS_SUCCESS &&
+             lt.layout_create(&lb, ab, (uint64_t)k, (uint64_t)m, k) == CUBLAS_STATUS_SUCCESS &&
+             lt.layout_create(&lc, CUDA_R_32F, (uint64_t)n, (uint64_t)m, n) ==
+                 CUBLAS_STATUS_SUCCESS;
+    cublasLtMatmulAlgo_t found;
+    const cublasLtMatmulAlgo_t *algo =
+        ok ? lt_algo(c, desc, la, lb, lc, m, n, k, (int)wt, (int)epi, &found) : NULL;
+    cublasStatus_t st = CUBLAS_STATUS_NOT_SUPPORTED;
+    const float one = 1.0f, zero = 0.0f;
+    if (algo)
+        st = lt.matmul(c->lt, desc, &one, w, la, x, lb, &zero, y, lc, y, lc, algo, ws,
+                       ZT_CUDA_LT_WORKSPACE, c->stream);
+    if (lc) lt.layout_destroy(lc);
+    if (lb) lt.layout_destroy(lb);
+    if (la) lt.layout_destroy(la);
+    if (desc) lt.desc_destroy(desc);
+    if (algo && st != CUBLAS_STATUS_SUCCESS)
+        return zt_fail(ZT_ERR_RUNTIME, "cublasLt: matmul %lld x %lld x %lld: %s", (long long)m,
+                       (long long)n, (long long)k, blas.status_string(st));
+    *done = algo != NULL;
+    return ZT_OK;
+}
+
 zt_status zt_cuda_gemm_weight(zt_backend *be, const zt_tensor *w, zt_tensor *wf) {
     *wf = *w;
     if (!zt_cuda(be)->exact || w->dtype == ZT_F32) return ZT_OK;
@@ -139,6 +293,8 @@ static void cuda_free(zt_backend *be) {
         for (int i = 0; i < ZT_CUDA_SCRATCH_SLOTS; i++)
             if (c->scratch[i]) cudaFree(c->scratch[i]);
         if (c->blas) blas.destroy(c->blas);
+        if (c->lt) lt.destroy(c->lt);
+        if (c->rope_tab) cudaFree(c->rope_tab);
         if (c->stream) cudaStreamDestroy(c->stream);
         free(c);
     }
@@ -277,6 +433,7 @@ static zt_status cuda_setup(zt_cuda_ctx *c, int device) {
     if (!blas.lib) return zt_fail(ZT_ERR_UNSUPPORTED, "cuda: cannot load cuBLAS: %s", blas.error);
     CUBLAS_CHECK(blas.create(&c->blas));
     CUBLAS_CHECK(blas.set_stream(c->blas, c->stream));
+    if (lt.lib && lt.create(&c->lt) != CUBLAS_STATUS_SUCCESS) c->lt = NULL; /* optional */
     return ZT_OK;
 }
 
@@ -308,6 +465,7 @@ zt_status zt_backend_cuda_init(zt_backend **out, int device) {
     be->fill_zero = cuda_fill_zero;
     be->move = cuda_move;
     be->linear = zt_cuda_linear;
+    be->linear_gelu = zt_cuda_linear_gelu;
     be->matmul = zt_cuda_matmul;
     be->layer_norm = zt_cuda_layer_norm;
     be->rms_norm = zt_cuda_rms_norm;
