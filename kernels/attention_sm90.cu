@@ -162,10 +162,103 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi); // .x (lo) in the low half
     return *reinterpret_cast<uint32_t *>(&h);
 }
+
+// S = Q K^T for 64 queries and 128 keys: 8 steps of 16 dims; dims 64.. live in the
+// second slab, and a step inside a 128-byte row moves the start by 32 bytes (the swizzle
+// is applied to the address bits, so this stays valid). Issued only: fence, commit and
+// wait are the caller's.
+__device__ __forceinline__ void issue_s(float (&s)[64], uint32_t q_rows, uint32_t k_tile) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+        const uint32_t koff = (kk >> 2) * SLAB + (kk & 3) * 32;
+        wgmma_ss(s, desc_sw128(q_rows + koff, 16, 1024), desc_sw128(k_tile + koff, 16, 1024),
+                 kk > 0);
+    }
+}
+
+// O += P V: V [keys][dims] is MN-major for this product: 16 keys a step (2048 bytes),
+// the two slabs of dims one slab apart
+__device__ __forceinline__ void issue_pv(float (&acc)[64], const uint32_t (&p)[BK / 16][4],
+                                         uint32_t v_tile) {
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; kk++)
+        wgmma_rs(acc, p[kk], desc_sw128(v_tile + kk * 16 * 128, SLAB, 1024));
+}
+
+// The online softmax of one tile: scale and mask the scores s (keys j0..), update the
+// running maxima m and sums l of rows g and g + 8, rescale O, and leave P in bf16 as
+// the A fragments of the P V product. This thread holds keys j0 + 8 nt + 2 t4 + {0, 1}
+// of rows g (s[4nt + 0..1]) and g + 8 (s[4nt + 2..3]).
+__device__ __forceinline__ void softmax_tile(float (&s)[64], float (&acc)[64],
+                                             uint32_t (&p)[BK / 16][4], float &m0, float &m1,
+                                             float &l0, float &l1, int j0, int Lk,
+                                             const uint8_t *valid, float sl2, int t4) {
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+    if (j0 + BK > Lk || valid) { // tail keys and key_valid
+#pragma unroll
+        for (int nt = 0; nt < BK / 8; nt++) {
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const int key = j0 + nt * 8 + 2 * t4 + e;
+                const bool ok = key < Lk && (!valid || valid[key]);
+                s[4 * nt + e] = ok ? s[4 * nt + e] : -INFINITY;
+                s[4 * nt + e + 2] = ok ? s[4 * nt + e + 2] : -INFINITY;
+            }
+        }
+    }
+#pragma unroll
+    for (int nt = 0; nt < BK / 8; nt++) {
+        mx0 = fmaxf(mx0, fmaxf(s[4 * nt], s[4 * nt + 1]));
+        mx1 = fmaxf(mx1, fmaxf(s[4 * nt + 2], s[4 * nt + 3]));
+    }
+    // the four threads of a quad share a row
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    // scaled maxima; sl2 > 0, so the max of the raw scores gives the max of the scaled
+    const float mn0 = fmaxf(m0, mx0 * sl2), mn1 = fmaxf(m1, mx1 * sl2);
+    // every key so far masked: subtract 0 instead, so that exp2(-inf - x) is 0, not NaN
+    const float ms0 = mn0 == -INFINITY ? 0.0f : mn0, ms1 = mn1 == -INFINITY ? 0.0f : mn1;
+    const float al0 = ex2(m0 - ms0), al1 = ex2(m1 - ms1); // 0 while m was -inf
+    m0 = mn0;
+    m1 = mn1;
+    float ps0 = 0.0f, ps1 = 0.0f;
+#pragma unroll
+    for (int nt = 0; nt < BK / 8; nt++) {
+        s[4 * nt + 0] = ex2(fmaf(s[4 * nt + 0], sl2, -ms0));
+        s[4 * nt + 1] = ex2(fmaf(s[4 * nt + 1], sl2, -ms0));
+        s[4 * nt + 2] = ex2(fmaf(s[4 * nt + 2], sl2, -ms1));
+        s[4 * nt + 3] = ex2(fmaf(s[4 * nt + 3], sl2, -ms1));
+        ps0 += s[4 * nt + 0] + s[4 * nt + 1];
+        ps1 += s[4 * nt + 2] + s[4 * nt + 3];
+    }
+    l0 = l0 * al0 + ps0;
+    l1 = l1 * al1 + ps1;
+    // once the maxima settle most tiles leave them be: skip 64 multiplications by 1
+    if (__any_sync(0xffffffffu, al0 != 1.0f || al1 != 1.0f)) {
+#pragma unroll
+        for (int dt = 0; dt < D / 8; dt++) {
+            acc[4 * dt + 0] *= al0;
+            acc[4 * dt + 1] *= al0;
+            acc[4 * dt + 2] *= al1;
+            acc[4 * dt + 3] *= al1;
+        }
+    }
+    // the accumulators of n-tiles 2kk and 2kk + 1 are the A fragment of keys 16 kk ..
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; kk++) {
+        p[kk][0] = pack_bf16(s[8 * kk + 0], s[8 * kk + 1]);
+        p[kk][1] = pack_bf16(s[8 * kk + 2], s[8 * kk + 3]);
+        p[kk][2] = pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
+        p[kk][3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
+    }
+}
 #endif // ZT_SM90A
 
 // Grid: x = query tile, y = batch * H + head. sl2 = scale * log2(e): the softmax runs in
 // base 2. Lqp and Lkp: the padded lengths (multiples of 128) of the packed inputs.
+template <bool OVERLAP>
 __global__ void __launch_bounds__(THREADS, 1)
     flash_sm90_kernel(float *__restrict__ o, const __grid_constant__ CUtensorMap tq,
                       const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv,
@@ -232,113 +325,80 @@ __global__ void __launch_bounds__(THREADS, 1)
     float m0 = -INFINITY, m1 = -INFINITY; // running max (scaled, base 2) of rows g, g + 8
     float l0 = 0.0f, l1 = 0.0f;           // this thread's part of the running sums
 
+    const uint32_t sq_wg = sq + wg * 64 * 128; // this warpgroup's 64 rows of Q
     mbar_wait_warp(q_full, 0);
-    for (int j = 0; j < n_tiles; j++) {
-        const int st = j & 1;
-        const uint32_t par = ((uint32_t)j >> 1) & 1;
-
-        // S = Q K^T: 8 steps of 16 dims; dims 64.. live in the second slab, and a step
-        // inside a 128-byte row moves the start by 32 bytes (the swizzle is applied to
-        // the address bits, so this stays valid)
-        const bool refill = tid == 0 && j >= 1 && j + 1 < n_tiles;
-        const uint32_t prev = ((uint32_t)(j - 1) >> 1) & 1; // parity of tile j - 1's release
-        if (refill) { // K first: its stage is free early (released after the S product)
-            mbar_wait(k_empty((j + 1) & 1), prev);
-            load_k(j + 1);
+    if constexpr (!OVERLAP) {
+        for (int j = 0; j < n_tiles; j++) {
+            const int st = j & 1;
+            const uint32_t par = ((uint32_t)j >> 1) & 1;
+            const bool refill = tid == 0 && j >= 1 && j + 1 < n_tiles;
+            const uint32_t prev = ((uint32_t)(j - 1) >> 1) & 1; // parity of tile j - 1's release
+            if (refill) { // K first: its stage is free early (released after the S product)
+                mbar_wait(k_empty((j + 1) & 1), prev);
+                load_k(j + 1);
+            }
+            mbar_wait_warp(k_full(st), par);
+            wg_fence();
+            issue_s(s, sq_wg, sk + st * TILE);
+            wg_commit();
+            wg_wait0();
+            reg_fence(s);
+            mbar_arrive(k_empty(st));
+            if (refill) {
+                mbar_wait(v_empty((j + 1) & 1), prev);
+                load_v(j + 1);
+            }
+            uint32_t p[BK / 16][4];
+            softmax_tile(s, acc, p, m0, m1, l0, l1, j * BK, Lk, valid, sl2, t4);
+            mbar_wait_warp(v_full(st), par);
+            reg_fence(acc);
+            wg_fence();
+            issue_pv(acc, p, sv + st * TILE);
+            wg_commit();
+            wg_wait0();
+            reg_fence(acc);
+            mbar_arrive(v_empty(st));
         }
-        mbar_wait_warp(k_full(st), par);
+    } else {
+        // S of tile j + 1 is issued right behind P V of tile j, one wait for both: the
+        // tensor cores get one longer run per tile instead of two. K is requested two
+        // tiles ahead (its stage frees once S is done), V one.
+        mbar_wait_warp(k_full(0), 0);
         wg_fence();
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-            const uint32_t koff = (kk >> 2) * SLAB + (kk & 3) * 32;
-            wgmma_ss(s, desc_sw128(sq + wg * 64 * 128 + koff, 16, 1024),
-                     desc_sw128(sk + st * TILE + koff, 16, 1024), kk > 0);
-        }
+        issue_s(s, sq_wg, sk);
         wg_commit();
         wg_wait0();
         reg_fence(s);
-        mbar_arrive(k_empty(st));
-        if (refill) {
-            mbar_wait(v_empty((j + 1) & 1), prev);
-            load_v(j + 1);
-        }
-
-        // scale, mask (tail keys and key_valid) and the tile's row maxima. This thread
-        // holds keys j0 + 8 nt + 2 t4 + {0, 1} of rows g (s[4nt + 0..1]) and g + 8
-        // (s[4nt + 2..3]).
-        const int j0 = j * BK;
-        float mx0 = -INFINITY, mx1 = -INFINITY;
-        if (j0 + BK > Lk || valid) {
-#pragma unroll
-            for (int nt = 0; nt < BK / 8; nt++) {
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const int key = j0 + nt * 8 + 2 * t4 + e;
-                    const bool ok = key < Lk && (!valid || valid[key]);
-                    s[4 * nt + e] = ok ? s[4 * nt + e] : -INFINITY;
-                    s[4 * nt + e + 2] = ok ? s[4 * nt + e + 2] : -INFINITY;
+        mbar_arrive(k_empty(0));
+        for (int j = 0; j < n_tiles; j++) {
+            const int st = j & 1, nt = (j + 1) & 1;
+            const uint32_t par = ((uint32_t)j >> 1) & 1, npar = ((uint32_t)(j + 1) >> 1) & 1;
+            const bool next = j + 1 < n_tiles;
+            uint32_t p[BK / 16][4];
+            softmax_tile(s, acc, p, m0, m1, l0, l1, j * BK, Lk, valid, sl2, t4);
+            if (tid == 0) {
+                if (j + 2 < n_tiles) { // into K(j)'s stage, released after S(j)
+                    mbar_wait(k_empty(st), par);
+                    load_k(j + 2);
+                }
+                if (j >= 1 && next) { // into V(j - 1)'s stage
+                    mbar_wait(v_empty(nt), ((uint32_t)(j - 1) >> 1) & 1);
+                    load_v(j + 1);
                 }
             }
+            mbar_wait_warp(v_full(st), par);
+            if (next) mbar_wait_warp(k_full(nt), npar);
+            reg_fence(acc);
+            wg_fence();
+            issue_pv(acc, p, sv + st * TILE);
+            if (next) issue_s(s, sq_wg, sk + nt * TILE);
+            wg_commit();
+            wg_wait0();
+            reg_fence(acc);
+            reg_fence(s);
+            mbar_arrive(v_empty(st));
+            if (next) mbar_arrive(k_empty(nt));
         }
-#pragma unroll
-        for (int nt = 0; nt < BK / 8; nt++) {
-            mx0 = fmaxf(mx0, fmaxf(s[4 * nt], s[4 * nt + 1]));
-            mx1 = fmaxf(mx1, fmaxf(s[4 * nt + 2], s[4 * nt + 3]));
-        }
-        // the four threads of a quad share a row
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        // scaled maxima; sl2 > 0, so the max of the raw scores gives the max of the scaled
-        const float mn0 = fmaxf(m0, mx0 * sl2), mn1 = fmaxf(m1, mx1 * sl2);
-        // every key so far masked: subtract 0 instead, so that exp2(-inf - x) is 0, not NaN
-        const float ms0 = mn0 == -INFINITY ? 0.0f : mn0, ms1 = mn1 == -INFINITY ? 0.0f : mn1;
-        const float al0 = ex2(m0 - ms0), al1 = ex2(m1 - ms1); // 0 while m was -inf
-        m0 = mn0;
-        m1 = mn1;
-        float ps0 = 0.0f, ps1 = 0.0f;
-#pragma unroll
-        for (int nt = 0; nt < BK / 8; nt++) {
-            s[4 * nt + 0] = ex2(fmaf(s[4 * nt + 0], sl2, -ms0));
-            s[4 * nt + 1] = ex2(fmaf(s[4 * nt + 1], sl2, -ms0));
-            s[4 * nt + 2] = ex2(fmaf(s[4 * nt + 2], sl2, -ms1));
-            s[4 * nt + 3] = ex2(fmaf(s[4 * nt + 3], sl2, -ms1));
-            ps0 += s[4 * nt + 0] + s[4 * nt + 1];
-            ps1 += s[4 * nt + 2] + s[4 * nt + 3];
-        }
-        l0 = l0 * al0 + ps0;
-        l1 = l1 * al1 + ps1;
-#pragma unroll
-        for (int dt = 0; dt < D / 8; dt++) {
-            acc[4 * dt + 0] *= al0;
-            acc[4 * dt + 1] *= al0;
-            acc[4 * dt + 2] *= al1;
-            acc[4 * dt + 3] *= al1;
-        }
-        // P in bf16: the accumulators of n-tiles 2kk and 2kk + 1 are the A fragment of
-        // keys 16 kk .. 16 kk + 15
-        uint32_t p[BK / 16][4];
-#pragma unroll
-        for (int kk = 0; kk < BK / 16; kk++) {
-            p[kk][0] = pack_bf16(s[8 * kk + 0], s[8 * kk + 1]);
-            p[kk][1] = pack_bf16(s[8 * kk + 2], s[8 * kk + 3]);
-            p[kk][2] = pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
-            p[kk][3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
-        }
-
-        // O += P V: V [keys][dims] is MN-major for this product: 16 keys a step (2048
-        // bytes), the two slabs of dims 1 slab apart
-        mbar_wait_warp(v_full(st), par);
-        reg_fence(acc);
-        wg_fence();
-#pragma unroll
-        for (int kk = 0; kk < BK / 16; kk++)
-            wgmma_rs(acc, p[kk], desc_sw128(sv + st * TILE + kk * 16 * 128, SLAB, 1024));
-        wg_commit();
-        wg_wait0();
-        reg_fence(acc);
-        mbar_arrive(v_empty(st));
     }
 
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
@@ -408,12 +468,13 @@ extern "C" zt_status zt_cuda_flash_sm90(zt_backend *be, float *o, const void *qb
     ZT_TRY(tensor_map(encode, &tq, qb, B * H * Lqp));
     ZT_TRY(tensor_map(encode, &tk, kb, B * H * Lkp));
     ZT_TRY(tensor_map(encode, &tv, vb, B * H * Lkp));
-    ZT_CUDA_CHECK(cudaFuncSetAttribute(flash_sm90_kernel,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SMEM));
+    // 1: S and P V each waited for; 2: P V and the next S issued together
+    auto kernel = c->attn_sm90 == 2 ? flash_sm90_kernel<true> : flash_sm90_kernel<false>;
+    ZT_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SMEM));
     dim3 grid((unsigned)(Lqp / BQ), (unsigned)(B * H));
-    flash_sm90_kernel<<<grid, THREADS, SMEM, c->stream>>>(o, tq, tk, tv, valid, (int)H, (int)Lq,
-                                                          (int)Lk, (int)Lqp, (int)Lkp,
-                                                          scale * 1.4426950408889634f);
+    kernel<<<grid, THREADS, SMEM, c->stream>>>(o, tq, tk, tv, valid, (int)H, (int)Lq, (int)Lk,
+                                               (int)Lqp, (int)Lkp, scale * 1.4426950408889634f);
     ZT_CUDA_LAUNCHED("flash attention (sm90)");
     return ZT_OK;
 }

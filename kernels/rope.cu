@@ -22,28 +22,31 @@ struct rope_desc {
 
 // A block per token (its grid position found once), threads over its heads' pairs
 // (x[2p], x[2p + 1]); 32-bit indices within a token, as 64-bit division is slow here.
+// A pair's section is picked with selects on the three sections' values, never by
+// indexing an array with it: lanes of a warp fall in different sections, and a
+// run-time index into the parameters or a local array is served lane by lane (the
+// first version did so and ran at a third of the memory bandwidth).
 __global__ void rope_kernel(float *x, const double *tab, rope_desc g) {
-    int plane = (int)(g.grid[1] * g.grid[2]), width = (int)g.grid[2];
-    int per_token = (int)(g.heads * g.half), half = (int)g.half;
-    int64_t tokens = g.pairs_total / per_token;
+    const int plane = (int)(g.grid[1] * g.grid[2]), width = (int)g.grid[2];
+    const int per_token = (int)(g.heads * g.half), half = (int)g.half;
+    const int p0 = g.pairs[0], p01 = g.pairs[0] + g.pairs[1];
+    const int64_t tokens = g.pairs_total / per_token;
     for (int64_t t = blockIdx.x; t < tokens; t += gridDim.x) {
-        int l = (int)(t % g.l), in_plane = l % plane;
-        int pos[3] = {l / plane, in_plane / width, in_plane % width};
-        float *row = x + 2 * t * per_token;
+        const int l = (int)(t % g.l), in_plane = l % plane;
+        const int frame = l / plane, row = in_plane / width, col = in_plane % width;
+        float *xt = x + 2 * t * per_token;
         for (int q = threadIdx.x; q < per_token; q += blockDim.x) {
-            int i = q % half, k = 0;
-            if (i >= g.pairs[0]) {
-                i -= g.pairs[0];
-                k = 1;
-                if (i >= g.pairs[1]) {
-                    i -= g.pairs[1];
-                    k = 2;
-                }
-            }
-            int64_t e = (int64_t)pos[k] * g.pairs[k] + i;
-            double c = tab[g.cos_at[k] + e], s = tab[g.sin_at[k] + e];
-            float *v = row + 2 * q;
-            double a = v[0], b = v[1];
+            const int i = q % half;
+            const bool s1 = i >= p0, s2 = i >= p01; // section 1 or 2 (else 0)
+            const int pos = s2 ? col : s1 ? row : frame;
+            const int n = s2 ? g.pairs[2] : s1 ? g.pairs[1] : g.pairs[0];
+            const int li = i - (s2 ? p01 : s1 ? p0 : 0);
+            const int64_t ca = s2 ? g.cos_at[2] : s1 ? g.cos_at[1] : g.cos_at[0];
+            const int64_t sa = s2 ? g.sin_at[2] : s1 ? g.sin_at[1] : g.sin_at[0];
+            const int64_t e = (int64_t)pos * n + li;
+            const double c = tab[ca + e], s = tab[sa + e];
+            float *v = xt + 2 * q;
+            const double a = v[0], b = v[1];
             v[0] = (float)(a * c - b * s);
             v[1] = (float)(a * s + b * c);
         }

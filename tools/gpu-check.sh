@@ -93,7 +93,8 @@ PY
   echo
   echo "Wan2.1-1.3B's shapes (12 heads of 128): self-attention over the 32760 tokens of 81"
   echo "frames at 480x832, cross-attention to 512 text tokens. Zoetrope: f32 in and out, the"
-  echo "bf16 packing included; zoetrope_mma: the sm_80 kernel (ZT_CUDA_ATTN=mma)."
+  echo "bf16 packing included; zoetrope_overlap: the Hopper kernel issuing P V and the next S"
+  echo "together (ZT_CUDA_ATTN=overlap); zoetrope_mma: the sm_80 kernel (ZT_CUDA_ATTN=mma)."
   echo
   echo '```'
   PYTHONUNBUFFERED=1 timeout 180 python3 tools/gpu/bench_attention.py --zt-bench "$bin/attn_bench" \
@@ -118,6 +119,12 @@ PY
   PYTHONUNBUFFERED=1 timeout 300 python3 tools/gpu/bench_diffusers.py --zt-bench "$bin/dit_bench" \
     --frames $frames 2>&1 | tail -20
   [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
+  echo
+  echo "Zoetrope alone, the same weights, with the Hopper attention's second schedule"
+  echo "(ZT_CUDA_ATTN=overlap; compare with zoetrope_step_seconds above):"
+  ZT_CUDA_ATTN=overlap timeout 120 "$bin/dit_bench" /tmp/wan21-1.3b-random.safetensors $frames \
+    832 480 3 0
+  [ $? -ne 0 ] && fail=1
   echo
   echo "The same weights with the blocks offloaded (copied in as they run):"
   ZT_BENCH_OFFLOAD=1 timeout 120 "$bin/dit_bench" /tmp/wan21-1.3b-random.safetensors $frames 832 480 2 0

@@ -1,9 +1,10 @@
 /* Attention on the CUDA backend against the CPU backend: the bf16 tensor-core path
  * (D = 64, 128) and the f32 general path (other D, rel_bias), with odd lengths, B > 1,
  * Lq != Lk, strided q/k/v views, key masks (one batch fully masked), one larger case,
- * and run-to-run determinism. The bf16 cases run a second time on a backend made with
- * ZT_CUDA_ATTN=mma: on Hopper the first run took the wgmma kernel (attention_sm90.cu),
- * so both kernels are checked there. Skipped (exit 77) without a GPU. */
+ * and run-to-run determinism. The D = 128 bf16 cases run again on backends made with
+ * ZT_CUDA_ATTN=mma and =overlap: on Hopper the first run took the wgmma kernel
+ * (attention_sm90.cu), so all three kernels are checked there. Skipped (exit 77)
+ * without a GPU. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,14 +196,18 @@ int main(void) {
     for (size_t i = 0; i < n_cases; i++) run_case(cpu, gpu, &cases[i]);
     zt_backend_free(gpu);
 
-    /* the sm_80 kernel, which Hopper's default skips for D = 128 */
-    setenv("ZT_CUDA_ATTN", "mma", 1);
-    CHECK_OK(zt_backend_cuda_init(&gpu, 0));
-    unsetenv("ZT_CUDA_ATTN");
-    kernel_tag = " mma kernel";
-    for (size_t i = 0; gpu && i < n_cases; i++)
-        if (cases[i].d == 128 && !cases[i].bias) run_case(cpu, gpu, &cases[i]);
-    if (gpu) zt_backend_free(gpu);
+    /* the other D = 128 kernels: sm_80's, which Hopper's default skips, and the Hopper
+     * kernel's second schedule (elsewhere both runs take the sm_80 kernel) */
+    static const char *kernels[][2] = {{"mma", " mma kernel"}, {"overlap", " overlap kernel"}};
+    for (int kn = 0; kn < 2; kn++) {
+        setenv("ZT_CUDA_ATTN", kernels[kn][0], 1);
+        CHECK_OK(zt_backend_cuda_init(&gpu, 0));
+        unsetenv("ZT_CUDA_ATTN");
+        kernel_tag = kernels[kn][1];
+        for (size_t i = 0; gpu && i < n_cases; i++)
+            if (cases[i].d == 128 && !cases[i].bias) run_case(cpu, gpu, &cases[i]);
+        if (gpu) zt_backend_free(gpu);
+    }
     zt_backend_free(cpu);
     return zt_test_finish();
 }

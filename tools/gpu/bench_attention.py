@@ -2,7 +2,8 @@
 """The Wan2.1-1.3B DiT's attention alone on the GPU: torch's SDPA (bf16 [1, H, L, 128],
 the backend torch picks, as diffusers calls it) against Zoetrope's CUDA op
 (tools/gpu/attn_bench.c: f32 in and out, the bf16 packing included) with its default
-kernel and with the sm_80 one (ZT_CUDA_ATTN=mma), on one card in one run. Self-attention
+kernel, the Hopper kernel's second schedule (ZT_CUDA_ATTN=overlap) and the sm_80 kernel
+(ZT_CUDA_ATTN=mma), on one card in one run. Self-attention
 over 32760 tokens (81 frames at 480x832) and cross-attention to 512 text tokens.
 Prints one JSON line per shape."""
 import argparse
@@ -56,7 +57,8 @@ def main():
         res = {"gpu": torch.cuda.get_device_name(), "attention": name, "lq": lq, "lk": lk,
                "heads": a.heads, "sdpa_ms": round(sdpa_ms(lq, lk, a.heads, a.repeat), 3)}
         res["sdpa_tflops"] = round(flop / res["sdpa_ms"] / 1e9, 1)
-        for label, kernel in (("zoetrope", None), ("zoetrope_mma", "mma")):
+        for label, kernel in (("zoetrope", None), ("zoetrope_overlap", "overlap"),
+                              ("zoetrope_mma", "mma")):
             r = zt(a.zt_bench, lq, lk, a.heads, a.repeat, kernel)
             if "error" in r:
                 res[label + "_error"] = r["error"]

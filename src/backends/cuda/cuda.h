@@ -36,8 +36,9 @@ typedef struct zt_cuda_ctx {
     /* ZT_CUDA_EXACT=1 in the environment: GEMMs in plain f32 (16-bit weights widened, no
      * TF32), to tell rounding from bugs when comparing with the CPU */
     int exact;
-    /* the Hopper attention kernel (kernels/attention_sm90.cu) is used: compute capability
-     * 9.0 and not ZT_CUDA_ATTN=mma (which keeps the sm_80 kernel, to compare the two) */
+    /* the Hopper attention kernel (kernels/attention_sm90.cu) on compute capability 9.0:
+     * 1 its serial schedule, 2 with ZT_CUDA_ATTN=overlap (P V and the next S issued
+     * together), 0 elsewhere or with ZT_CUDA_ATTN=mma (the sm_80 kernel), to compare */
     int attn_sm90;
     void *tmap_encode; /* the driver's cuTensorMapEncodeTiled, looked up on first use */
     /* cuBLASLt (NULL where it did not load): products with the bias and GELU in their

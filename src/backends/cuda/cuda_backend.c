@@ -422,7 +422,11 @@ static zt_status cuda_setup(zt_cuda_ctx *c, int device) {
     ZT_CUDA_CHECK(cudaDeviceGetAttribute(&c->cc_major, cudaDevAttrComputeCapabilityMajor, device));
     ZT_CUDA_CHECK(cudaDeviceGetAttribute(&c->cc_minor, cudaDevAttrComputeCapabilityMinor, device));
     const char *attn = getenv("ZT_CUDA_ATTN");
-    c->attn_sm90 = c->cc_major == 9 && c->cc_minor == 0 && !(attn && strcmp(attn, "mma") == 0);
+    c->attn_sm90 = c->cc_major != 9 || c->cc_minor != 0 ? 0
+                   : !attn                              ? 1
+                   : strcmp(attn, "mma") == 0           ? 0
+                   : strcmp(attn, "overlap") == 0       ? 2
+                                                        : 1;
     if (c->cc_major < 8)
         return zt_fail(ZT_ERR_UNSUPPORTED,
                        "cuda: device %d has compute capability %d.%d; "
