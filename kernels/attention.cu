@@ -92,18 +92,19 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
 }
 
 // x[B, L, H, D] f32 with strides (sb, st, sh) -> y[B, H, Lp, D] bf16 packed, rows t >= L
-// zero. One thread per 8 elements (one 16-byte store). D is a multiple of 8.
-template <bool VEC>
+// zero. One thread per 8 elements (one 16-byte store). D is a multiple of 8. I: the type
+// of the index math, 32 bits where n8 fits (a 64-bit division costs tens of instructions,
+// and each thread does four).
+template <bool VEC, typename I>
 __global__ void to_bf16_kernel(__nv_bfloat16 *__restrict__ y, const float *__restrict__ x,
-                               int64_t L, int64_t Lp, int64_t H, int D, int64_t sb, int64_t st,
-                               int64_t sh, int64_t n8) {
-    const int d8n = D / 8;
-    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < n8;
-         idx += (int64_t)gridDim.x * blockDim.x) {
-        int64_t r = idx / d8n;
+                               I L, I Lp, I H, int D, int64_t sb, int64_t st, int64_t sh, I n8) {
+    const I d8n = D / 8;
+    for (I idx = blockIdx.x * (I)blockDim.x + threadIdx.x; idx < n8;
+         idx += (I)gridDim.x * blockDim.x) {
+        I r = idx / d8n;
         int d0 = (int)(idx - r * d8n) * 8;
-        int64_t t = r % Lp, bh = r / Lp;
-        int64_t h = bh % H, b = bh / H;
+        I t = r % Lp, bh = r / Lp;
+        I h = bh % H, b = bh / H;
         float f[8];
         if (t < L) {
             const float *p = x + b * sb + t * st + h * sh + d0;
@@ -442,12 +443,21 @@ zt_status to_bf16(cudaStream_t st, __nv_bfloat16 *dst, const zt_tensor *x, int64
     const int threads = 256;
     const int64_t blocks = cdiv(n8, threads) < 65536 * 8 ? cdiv(n8, threads) : 65536 * 8;
     const float *src = (const float *)x->data;
-    if (vec)
-        to_bf16_kernel<true><<<(unsigned)blocks, threads, 0, st>>>(
-            dst, src, L, Lp, H, D, x->stride[0], x->stride[1], x->stride[2], n8);
+    const int64_t sb = x->stride[0], sx = x->stride[1], sh = x->stride[2];
+    // idx + grid stride stays below 2^31 too: n8 + blocks * threads <= 2^31 - 1
+    const bool small = n8 + blocks * threads < INT32_MAX;
+    if (vec && small)
+        to_bf16_kernel<true, int><<<(unsigned)blocks, threads, 0, st>>>(
+            dst, src, (int)L, (int)Lp, (int)H, D, sb, sx, sh, (int)n8);
+    else if (small)
+        to_bf16_kernel<false, int><<<(unsigned)blocks, threads, 0, st>>>(
+            dst, src, (int)L, (int)Lp, (int)H, D, sb, sx, sh, (int)n8);
+    else if (vec)
+        to_bf16_kernel<true, int64_t><<<(unsigned)blocks, threads, 0, st>>>(
+            dst, src, L, Lp, H, D, sb, sx, sh, n8);
     else
-        to_bf16_kernel<false><<<(unsigned)blocks, threads, 0, st>>>(
-            dst, src, L, Lp, H, D, x->stride[0], x->stride[1], x->stride[2], n8);
+        to_bf16_kernel<false, int64_t><<<(unsigned)blocks, threads, 0, st>>>(
+            dst, src, L, Lp, H, D, sb, sx, sh, n8);
     ZT_CUDA_LAUNCHED("attention bf16 conversion");
     return ZT_OK;
 }

@@ -96,6 +96,16 @@ struct zt_backend {
      * pass, for backends that fuse the activation into the product's epilogue. */
     zt_status (*linear_gelu)(zt_backend *be, zt_tensor *y, const zt_tensor *x,
                              const zt_tensor *w, const zt_tensor *b);
+    /* Optional (NULL: one linear each): y[i] = x . w[i]^T + b[i] for i < n, for backends
+     * that prepare x once for all (the GPU rounds it to the weights' dtype) */
+    zt_status (*linears)(zt_backend *be, int n, zt_tensor *const *y, const zt_tensor *x,
+                         const zt_tensor *const *w, const zt_tensor *const *b);
+    /* Optional (NULL: linear_gelu into h, then linear): the feed-forward block
+     * y = gelu_tanh(x . w0^T + b0) . w2^T + b2 with its hidden layer in h, whose
+     * contents afterwards are the backend's (the GPU keeps it in 16 bits there) */
+    zt_status (*ffn_gelu)(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_tensor *h,
+                          const zt_tensor *w0, const zt_tensor *b0, const zt_tensor *w2,
+                          const zt_tensor *b2);
     /* c[(B,) M, N] = op(a) . op(b), f32; op transposes the last two dims when asked.
      * A batch dim of 1 in a or b broadcasts. */
     zt_status (*matmul)(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,

@@ -137,6 +137,29 @@ zt_status zt_op_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const z
     DISPATCH(linear, y, x, w, b);
 }
 
+zt_status zt_op_linears(zt_backend *be, int n, zt_tensor *const *y, const zt_tensor *x,
+                        const zt_tensor *const *w, const zt_tensor *const *b) {
+    if (!be->linears) {
+        for (int i = 0; i < n; i++) ZT_TRY(zt_op_linear(be, y[i], x, w[i], b[i]));
+        return ZT_OK;
+    }
+    for (int i = 0; i < n; i++) ZT_TRY(check_linear(y[i], x, w[i], b[i]));
+    DISPATCH(linears, n, y, x, w, b);
+}
+
+zt_status zt_op_ffn_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_tensor *h,
+                         const zt_tensor *w0, const zt_tensor *b0, const zt_tensor *w2,
+                         const zt_tensor *b2) {
+    if (!be->ffn_gelu) {
+        ZT_TRY(zt_op_linear_gelu(be, h, x, w0, b0));
+        return zt_op_linear(be, y, h, w2, b2);
+    }
+    ZT_TRY(check_linear(h, x, w0, b0));
+    ZT_TRY(check_linear(y, h, w2, b2));
+    if (y->data == x->data) return zt_fail(ZT_ERR_RUNTIME, "ffn: y may not alias x");
+    DISPATCH(ffn_gelu, y, x, h, w0, b0, w2, b2);
+}
+
 zt_status zt_op_linear_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x,
                             const zt_tensor *w, const zt_tensor *b) {
     if (!be->linear_gelu) {

@@ -22,6 +22,14 @@ zt_status zt_op_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const z
 /* y = gelu_tanh(x . w^T + b): fused where the backend offers it, else the two ops */
 zt_status zt_op_linear_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x,
                             const zt_tensor *w, const zt_tensor *b);
+/* y[i] = x . w[i]^T + b[i] for i < n: several products of one input */
+zt_status zt_op_linears(zt_backend *be, int n, zt_tensor *const *y, const zt_tensor *x,
+                        const zt_tensor *const *w, const zt_tensor *const *b);
+/* y = gelu_tanh(x . w0^T + b0) . w2^T + b2, the hidden layer in h (scratch: what it holds
+ * afterwards is the backend's) */
+zt_status zt_op_ffn_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_tensor *h,
+                         const zt_tensor *w0, const zt_tensor *b0, const zt_tensor *w2,
+                         const zt_tensor *b2);
 zt_status zt_op_matmul(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,
                        int trans_a, int trans_b);
 zt_status zt_op_layer_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,

@@ -554,11 +554,12 @@ static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x, con
     /* self-attention: x += gate * attn(LN(x) * (1 + scale) + shift) */
     ZT_TRY(zt_op_layer_norm(be, &s->hn, x, NULL, NULL, DIT_EPS)); /* [N, D] */
     ZT_TRY(modulate_runs(be, &s->hn, runs, &s->mod, 0, 1));
-    ZT_TRY(zt_op_linear(be, &q, &s->hn, &b->self.q, &b->self.qb)); /* [N, D] */
+    zt_tensor *qkv[3] = {&q, &k, &v}; /* [N, D] each */
+    const zt_tensor *wqkv[3] = {&b->self.q, &b->self.k, &b->self.v};
+    const zt_tensor *bqkv[3] = {&b->self.qb, &b->self.kb, &b->self.vb};
+    ZT_TRY(zt_op_linears(be, 3, qkv, &s->hn, wqkv, bqkv));
     ZT_TRY(zt_op_rms_norm(be, &q, &q, &b->self.norm_q, DIT_EPS));
-    ZT_TRY(zt_op_linear(be, &k, &s->hn, &b->self.k, &b->self.kb));
     ZT_TRY(zt_op_rms_norm(be, &k, &k, &b->self.norm_k, DIT_EPS));
-    ZT_TRY(zt_op_linear(be, &v, &s->hn, &b->self.v, &b->self.vb));
     ZT_TRY(zt_op_rope3d(be, &s->q, rp)); /* [B, N, NH, K] */
     ZT_TRY(zt_op_rope3d(be, &s->k, rp));
     ZT_TRY(zt_op_attention(be, &s->o, &s->q, &s->k, &s->v, ap));
@@ -580,8 +581,8 @@ static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x, con
     /* feed-forward: x += gate * ffn(LN(x) * (1 + scale) + shift) */
     ZT_TRY(zt_op_layer_norm(be, &s->hn, x, NULL, NULL, DIT_EPS));
     ZT_TRY(modulate_runs(be, &s->hn, runs, &s->mod, 3, 4));
-    ZT_TRY(zt_op_linear_gelu(be, &s->g, &s->hn, &b->ffn0, &b->ffn0_b)); /* [N, I] */
-    ZT_TRY(zt_op_linear(be, &s->y, &s->g, &b->ffn2, &b->ffn2_b)); /* [N, D] */
+    ZT_TRY(zt_op_ffn_gelu(be, &s->y, &s->hn, &s->g, &b->ffn0, &b->ffn0_b, &b->ffn2,
+                          &b->ffn2_b)); /* hidden [N, I], y [N, D] */
     return gated_add_runs(be, x, &s->y, runs, &s->mod, 5);
 }
 

@@ -67,6 +67,82 @@ static void test_linear(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng, int 
         }
 }
 
+/* linears (three products of one input, which the GPU rounds to 16 bits once) and
+ * ffn_gelu (the hidden layer kept in 16 bits between the two products on the GPU)
+ * against the CPU, which runs them as plain linear layers; sizes with multiples of 8
+ * take cuBLASLt's epilogues, the odd ones the fallbacks. */
+static void test_linears_ffn(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng) {
+    static const int64_t sizes[][4] = {{260, 1536, 2048, 512}, {77, 129, 33, 17}}; /* m k i n */
+    static const zt_dtype dts[] = {ZT_BF16, ZT_F16, ZT_F32};
+    for (size_t si = 0; si < 2; si++)
+        for (size_t di = 0; di < 3; di++) {
+            int64_t m = sizes[si][0], k = sizes[si][1], hi = sizes[si][2], n = sizes[si][3];
+            zt_dtype dt = dts[di];
+            /* w[0..2]: [hi, k] (linears, and ffn's first), w[3]: [n, hi] (ffn's second) */
+            int64_t wn[4] = {hi * k, hi * k, hi * k, n * hi}, bn[4] = {hi, hi, hi, n};
+            float *x = zt_test_alloc(m * k * 4);
+            zt_test_fill_normal(rng, x, m * k, 1.0);
+            void *w[4], *b[4];
+            zt_tensor tw[4], tb[4], gw[4], gb[4];
+            for (int i = 0; i < 4; i++) {
+                float *f = zt_test_alloc(wn[i] * 4), *fb = zt_test_alloc(bn[i] * 4);
+                zt_test_fill_normal(rng, f, wn[i], 0.05);
+                zt_test_fill_normal(rng, fb, bn[i], 0.5);
+                w[i] = zt_test_alloc(wn[i] * 4);
+                b[i] = zt_test_alloc(bn[i] * 4);
+                zt_convert_from_f32(w[i], dt, f, wn[i]);
+                zt_convert_from_f32(b[i], dt, fb, bn[i]);
+                int64_t rows = i < 3 ? hi : n, cols = i < 3 ? k : hi;
+                tw[i] = zt_tensor_new(dt, w[i], rows, cols);
+                tb[i] = zt_tensor_new(dt, b[i], rows);
+                gw[i] = up(gpu, dt, w[i], 2, ZT_SHAPE(rows, cols));
+                gb[i] = up(gpu, dt, b[i], 1, ZT_SHAPE(rows));
+            }
+            zt_tensor tx = zt_tensor_new(ZT_F32, x, m, k), gx = up(gpu, ZT_F32, x, 2, ZT_SHAPE(m, k));
+            char name[112];
+            /* linears */
+            float *yc[3], *yg[3];
+            zt_tensor ty[3], gy[3], *pty[3], *pgy[3];
+            const zt_tensor *ptw[3], *ptb[3], *pgw[3], *pgb[3];
+            for (int i = 0; i < 3; i++) {
+                yc[i] = zt_test_alloc(m * hi * 4);
+                yg[i] = zt_test_alloc(m * hi * 4);
+                ty[i] = zt_tensor_new(ZT_F32, yc[i], m, hi);
+                gy[i] = up(gpu, ZT_F32, yg[i], 2, ZT_SHAPE(m, hi));
+                pty[i] = &ty[i], pgy[i] = &gy[i];
+                ptw[i] = &tw[i], ptb[i] = &tb[i], pgw[i] = &gw[i];
+                pgb[i] = i == 1 ? NULL : &gb[i]; /* one without a bias */
+                if (i == 1) ptb[i] = NULL;
+            }
+            CHECK_OK(zt_op_linears(cpu, 3, pty, &tx, ptw, ptb));
+            CHECK_OK(zt_op_linears(gpu, 3, pgy, &gx, pgw, pgb));
+            for (int i = 0; i < 3; i++) {
+                down(gpu, yg[i], &gy[i]);
+                snprintf(name, sizeof name, "cuda vs cpu linears[%d] %lldx%lldx%lld %s", i,
+                         (long long)m, (long long)k, (long long)hi, zt_dtype_name(dt));
+                zt_test_compare_f32(name, yg[i], yc[i], m * hi, dt == ZT_F32 ? 1e-5 : 1e-2);
+            }
+            /* ffn_gelu */
+            float *hc = zt_test_alloc(m * hi * 4), *yfc = zt_test_alloc(m * n * 4);
+            float *yfg = zt_test_alloc(m * n * 4);
+            zt_tensor th = zt_tensor_new(ZT_F32, hc, m, hi), tyf = zt_tensor_new(ZT_F32, yfc, m, n);
+            zt_tensor gh = up(gpu, ZT_F32, hc, 2, ZT_SHAPE(m, hi));
+            zt_tensor gyf = up(gpu, ZT_F32, yfg, 2, ZT_SHAPE(m, n));
+            CHECK_OK(zt_op_ffn_gelu(cpu, &tyf, &tx, &th, &tw[0], &tb[0], &tw[3], &tb[3]));
+            CHECK_OK(zt_op_ffn_gelu(gpu, &gyf, &gx, &gh, &gw[0], &gb[0], &gw[3], &gb[3]));
+            down(gpu, yfg, &gyf);
+            gpu->dealloc(gpu, gh.data);
+            snprintf(name, sizeof name, "cuda vs cpu ffn_gelu %lldx%lldx%lldx%lld %s", (long long)m,
+                     (long long)k, (long long)hi, (long long)n, zt_dtype_name(dt));
+            zt_test_compare_f32(name, yfg, yfc, m * n, dt == ZT_F32 ? 1e-5 : 1e-2);
+            gpu->dealloc(gpu, gx.data);
+            for (int i = 0; i < 4; i++) {
+                gpu->dealloc(gpu, gw[i].data);
+                gpu->dealloc(gpu, gb[i].data);
+            }
+        }
+}
+
 /* c = op(a) op(b), every transposition, batched with a broadcast operand */
 static void test_matmul(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng) {
     int64_t bt = 3, m = 37, k = 65, n = 19;
@@ -143,6 +219,7 @@ int main(void) {
     gpu->dealloc(gpu, dy);
     test_linear(cpu, gpu, &rng, 0);
     test_linear(cpu, gpu, &rng, 1);
+    test_linears_ffn(cpu, gpu, &rng);
     test_matmul(cpu, gpu, &rng);
     size_t live = 1, peak = 0, total = 0;
     CHECK_OK(zt_backend_cuda_memory(gpu, &live, &peak, &total));

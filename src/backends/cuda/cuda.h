@@ -46,7 +46,7 @@ typedef struct zt_cuda_ctx {
     cublasLtHandle_t lt;
     struct zt_cuda_lt_algo {
         int64_t m, n, k;
-        int dtype, epilogue, found;
+        int dtype, out_dtype, epilogue, found;
         cublasLtMatmulAlgo_t algo;
     } lt_algos[ZT_CUDA_LT_CACHE];
     int lt_count;
@@ -111,14 +111,14 @@ zt_status zt_cuda_gemm(zt_backend *be, int trans_a, int trans_b, int64_t m, int6
  * GEMM paths); *wf receives the tensor to use. */
 zt_status zt_cuda_gemm_weight(zt_backend *be, const zt_tensor *w, zt_tensor *wf);
 
-/* y[m, n] (f32, row-major) = act(x[m, k] w[n, k]^T + bias) through cuBLASLt with the
- * bias (f32 [n] on the device, or NULL) and GELU (tanh form) in the epilogue; x and w
- * of the 16-bit dtype wt. *done = 0 where cuBLASLt is missing, ZT_CUDA_EXACT is set,
- * a pointer is not 16-byte aligned or no algorithm fits: the caller then runs the
- * product and the epilogue itself. */
+/* y[m, n] (row-major, of dtype yt: F32 or wt) = act(x[m, k] w[n, k]^T + bias) through
+ * cuBLASLt with the bias ([n] on the device, of dtype yt, or NULL) and GELU (tanh form)
+ * in the epilogue; x and w of the 16-bit dtype wt. *done = 0 where cuBLASLt is missing,
+ * ZT_CUDA_EXACT is set, a pointer is not 16-byte aligned or no algorithm fits: the
+ * caller then runs the product and the epilogue itself. */
 zt_status zt_cuda_gemm_lt(zt_backend *be, int64_t m, int64_t n, int64_t k, const void *w,
-                          const void *x, zt_dtype wt, const float *bias, int gelu, float *y,
-                          int *done);
+                          const void *x, zt_dtype wt, const void *bias, int gelu, void *y,
+                          zt_dtype yt, int *done);
 
 /* Convert n packed values between f32, f16 and bf16 on the stream (dst may not alias
  * src). Used by the GEMM paths to bring activations to the weights' dtype. */
@@ -132,6 +132,11 @@ zt_status zt_cuda_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const
                          const zt_tensor *b);
 zt_status zt_cuda_linear_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x,
                               const zt_tensor *w, const zt_tensor *b);
+zt_status zt_cuda_linears(zt_backend *be, int n, zt_tensor *const *y, const zt_tensor *x,
+                          const zt_tensor *const *w, const zt_tensor *const *b);
+zt_status zt_cuda_ffn_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_tensor *h,
+                           const zt_tensor *w0, const zt_tensor *b0, const zt_tensor *w2,
+                           const zt_tensor *b2);
 zt_status zt_cuda_matmul(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,
                          int trans_a, int trans_b);
 /* kernels/norm.cu */

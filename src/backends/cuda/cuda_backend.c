@@ -187,11 +187,12 @@ zt_status zt_cuda_gemm(zt_backend *be, int trans_a, int trans_b, int64_t m, int6
 static const cublasLtMatmulAlgo_t *lt_algo(zt_cuda_ctx *c, cublasLtMatmulDesc_t desc,
                                            cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb,
                                            cublasLtMatrixLayout_t lc, int64_t m, int64_t n,
-                                           int64_t k, int dtype, int epilogue,
+                                           int64_t k, int dtype, int out_dtype, int epilogue,
                                            cublasLtMatmulAlgo_t *scratch) {
     for (int i = 0; i < c->lt_count; i++) {
         struct zt_cuda_lt_algo *e = &c->lt_algos[i];
-        if (e->m == m && e->n == n && e->k == k && e->dtype == dtype && e->epilogue == epilogue)
+        if (e->m == m && e->n == n && e->k == k && e->dtype == dtype &&
+            e->out_dtype == out_dtype && e->epilogue == epilogue)
             return e->found ? &e->algo : NULL;
     }
     cublasLtMatmulPreference_t pref = NULL;
@@ -216,22 +217,28 @@ static const cublasLtMatmulAlgo_t *lt_algo(zt_cuda_ctx *c, cublasLtMatmulDesc_t 
     if (got > 0) *scratch = res.algo;
     if (c->lt_count < ZT_CUDA_LT_CACHE) {
         struct zt_cuda_lt_algo *e = &c->lt_algos[c->lt_count++];
-        *e = (struct zt_cuda_lt_algo){
-            .m = m, .n = n, .k = k, .dtype = dtype, .epilogue = epilogue, .found = got > 0};
+        *e = (struct zt_cuda_lt_algo){.m = m,
+                                      .n = n,
+                                      .k = k,
+                                      .dtype = dtype,
+                                      .out_dtype = out_dtype,
+                                      .epilogue = epilogue,
+                                      .found = got > 0};
         if (got > 0) e->algo = res.algo;
     }
     return got > 0 ? scratch : NULL;
 }
 
 zt_status zt_cuda_gemm_lt(zt_backend *be, int64_t m, int64_t n, int64_t k, const void *w,
-                          const void *x, zt_dtype wt, const float *bias, int gelu, float *y,
-                          int *done) {
+                          const void *x, zt_dtype wt, const void *bias, int gelu, void *y,
+                          zt_dtype yt, int *done) {
     zt_cuda_ctx *c = zt_cuda(be);
     *done = 0;
     const void *ptrs[4] = {w, x, bias, y};
     for (int i = 0; i < 4; i++)
         if (((uintptr_t)ptrs[i] & 15) != 0) return ZT_OK;
-    if (!c->lt || c->exact || (wt != ZT_BF16 && wt != ZT_F16) || m == 0 || n == 0 || k == 0)
+    if (!c->lt || c->exact || (wt != ZT_BF16 && wt != ZT_F16) || (yt != ZT_F32 && yt != wt) ||
+        m == 0 || n == 0 || k == 0)
         return ZT_OK;
     cublasLtEpilogue_t epi = gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
                                   : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
@@ -253,11 +260,11 @@ zt_status zt_cuda_gemm_lt(zt_backend *be, int64_t m, int64_t n, int64_t k, const
                            CUBLAS_STATUS_SUCCESS) &&
              lt.layout_create(&la, ab, (uint64_t)k, (uint64_t)n, k) == CUBLAS_STATUS_SUCCESS &&
              lt.layout_create(&lb, ab, (uint64_t)k, (uint64_t)m, k) == CUBLAS_STATUS_SUCCESS &&
-             lt.layout_create(&lc, CUDA_R_32F, (uint64_t)n, (uint64_t)m, n) ==
+             lt.layout_create(&lc, cuda_type(yt), (uint64_t)n, (uint64_t)m, n) ==
                  CUBLAS_STATUS_SUCCESS;
     cublasLtMatmulAlgo_t found;
     const cublasLtMatmulAlgo_t *algo =
-        ok ? lt_algo(c, desc, la, lb, lc, m, n, k, (int)wt, (int)epi, &found) : NULL;
+        ok ? lt_algo(c, desc, la, lb, lc, m, n, k, (int)wt, (int)yt, (int)epi, &found) : NULL;
     cublasStatus_t st = CUBLAS_STATUS_NOT_SUPPORTED;
     const float one = 1.0f, zero = 0.0f;
     if (algo)
@@ -470,6 +477,8 @@ zt_status zt_backend_cuda_init(zt_backend **out, int device) {
     be->move = cuda_move;
     be->linear = zt_cuda_linear;
     be->linear_gelu = zt_cuda_linear_gelu;
+    be->linears = zt_cuda_linears;
+    be->ffn_gelu = zt_cuda_ffn_gelu;
     be->matmul = zt_cuda_matmul;
     be->layer_norm = zt_cuda_layer_norm;
     be->rms_norm = zt_cuda_rms_norm;
