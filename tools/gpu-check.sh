@@ -126,6 +126,12 @@ PY
     832 480 3 0
   [ $? -ne 0 ] && fail=1
   echo
+  echo "Zoetrope alone, the same weights, without the fused q/k/v and feed-forward products"
+  echo "(ZT_CUDA_FUSE=0):"
+  ZT_CUDA_FUSE=0 timeout 120 "$bin/dit_bench" /tmp/wan21-1.3b-random.safetensors $frames \
+    832 480 3 0
+  [ $? -ne 0 ] && fail=1
+  echo
   echo "The same weights with the blocks offloaded (copied in as they run):"
   ZT_BENCH_OFFLOAD=1 timeout 120 "$bin/dit_bench" /tmp/wan21-1.3b-random.safetensors $frames 832 480 2 0
   [ $? -ne 0 ] && fail=1

@@ -477,8 +477,12 @@ zt_status zt_backend_cuda_init(zt_backend **out, int device) {
     be->move = cuda_move;
     be->linear = zt_cuda_linear;
     be->linear_gelu = zt_cuda_linear_gelu;
-    be->linears = zt_cuda_linears;
-    be->ffn_gelu = zt_cuda_ffn_gelu;
+    /* ZT_CUDA_FUSE=0: the model's plain op sequence instead, to measure what these save */
+    const char *fuse = getenv("ZT_CUDA_FUSE");
+    if (!fuse || strcmp(fuse, "0") != 0) {
+        be->linears = zt_cuda_linears;
+        be->ffn_gelu = zt_cuda_ffn_gelu;
+    }
     be->matmul = zt_cuda_matmul;
     be->layer_norm = zt_cuda_layer_norm;
     be->rms_norm = zt_cuda_rms_norm;
