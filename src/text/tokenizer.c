@@ -186,6 +186,8 @@ zt_status zt_tok_finish(zt_tokenizer *t) {
     return ZT_OK;
 }
 
+static zt_status check_trie(zt_tokenizer *t);
+
 zt_status zt_tok_set_charsmap(zt_tokenizer *t, const uint8_t *blob, size_t n) {
     free(t->units);
     free(t->norm_pool);
@@ -210,7 +212,7 @@ zt_status zt_tok_set_charsmap(zt_tokenizer *t, const uint8_t *blob, size_t n) {
     }
     memcpy(t->norm_pool, blob + 4 + trie, t->norm_pool_size);
     t->norm_pool[t->norm_pool_size] = 0; /* so every entry ends inside the pool */
-    return ZT_OK;
+    return check_trie(t);
 }
 
 /* ---- normalizer -------------------------------------------------------------------- */
@@ -227,6 +229,44 @@ static int unit_has_leaf(uint32_t u) {
 }
 static uint32_t unit_value(uint32_t u) {
     return u & ((1u << 31) - 1);
+}
+
+/* Every replacement the normalizer can reach must start inside the pool. Checked here,
+ * so that a broken file is refused when it is opened, not when some text happens to
+ * walk into the bad entry (valid UTF-8 is never refused at encode). The walk takes the
+ * normalizer's steps (normalize_prefix) from the root over every byte, each reachable
+ * node once: a crafted trie may loop. About 256 steps a node: ~10 ms for T5's table. */
+static zt_status check_trie(zt_tokenizer *t) {
+    const size_t n = t->n_units;
+    const uint32_t *u = t->units;
+    uint8_t *seen = calloc(n / 8 + 1, 1);
+    size_t *stack = malloc((n + 1) * sizeof *stack), top = 0;
+    if (!seen || !stack) {
+        free(seen);
+        free(stack);
+        return zt_fail(ZT_ERR_NOMEM, "%s: out of memory", t->label);
+    }
+    stack[top++] = unit_offset(u[0]); /* the root: not a unit index itself */
+    zt_status st = ZT_OK;
+    while (top && st == ZT_OK) {
+        const size_t pos = stack[--top];
+        for (uint32_t c = 0; c < 256 && st == ZT_OK; c++) {
+            const size_t q = pos ^ c;
+            if (q >= n || unit_label(u[q]) != c) continue;
+            const size_t next = q ^ unit_offset(u[q]);
+            if (next >= n) continue;
+            if (unit_has_leaf(u[q]) && unit_value(u[next]) >= t->norm_pool_size)
+                st = zt_tok_bad(t, "precompiled_charsmap: entry %u past its %zu-byte pool",
+                                (unsigned)unit_value(u[next]), t->norm_pool_size);
+            if (!(seen[next / 8] >> (next % 8) & 1)) {
+                seen[next / 8] |= (uint8_t)(1u << (next % 8));
+                stack[top++] = next;
+            }
+        }
+    }
+    free(seen);
+    free(stack);
+    return st;
 }
 
 typedef struct growbuf {

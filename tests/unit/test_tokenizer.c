@@ -290,6 +290,24 @@ static void check_handmade(void) {
         CHECK_FAILS(zt_tokenizer_open_memory(&tok, b.p, b.n, "charsmap"), ZT_ERR_INPUT,
                     bad[i].needle);
     }
+    /* a trie mapping "a" to pool entry 0 ("b"), then to entry 100 of a 2-byte pool: the
+     * second is refused at open (a fuzzer found one that loaded and then failed to
+     * encode valid text). Units: the root (offset 0x60, so "a" lands on unit 1), "a"
+     * (label 0x61, a leaf, offset 3: its value in unit 2), the value. */
+    for (uint32_t value = 0; value <= 100; value += 100) {
+        const uint32_t units[3] = {0x60u << 10, 3u << 10 | 1u << 8 | 0x61, 1u << 31 | value};
+        uint8_t blob[18] = {12, 0, 0, 0};
+        for (int i = 0; i < 3; i++)
+            for (int k = 0; k < 4; k++) blob[4 + 4 * i + k] = (uint8_t)(units[i] >> (8 * k));
+        blob[16] = 'b', blob[17] = 0;
+        build_model(&b, blob, sizeof blob);
+        if (value == 0) {
+            CHECK(try_open(b.p, b.n, "trie"), "a trie inside its pool does not load");
+        } else {
+            CHECK_FAILS(zt_tokenizer_open_memory(&tok, b.p, b.n, "trie"), ZT_ERR_INPUT,
+                        "trie: precompiled_charsmap: entry 100 past its 2-byte pool");
+        }
+    }
     /* no <unk>; wrong wire type; truncated length */
     b.n = 0;
     put_piece(&b, "a", 0, ZT_PIECE_NORMAL);
