@@ -9,9 +9,16 @@
 # --out FILE: the archive of DIR .gpu/{bin,lib} (default .gpu/pack.tar.gz, which git
 #   ignores). Unpack it with `tar -xzf FILE -C /tmp` and pass --prebuilt /tmp/.gpu.
 # --video FILE: also pack test_cuda_generate (the end-to-end tiny t2v/i2v test) and the
-#   FFmpeg libraries it links, about 55 MB with xz: too much to travel with the rest in
-#   one call of a 64 MiB limit, so it is an archive of its own, to unpack over the first.
+#   FFmpeg libraries it links, about 55 MB with xz: more than can travel beside the
+#   source tree (27 MB) in one call of the device tool (64 MiB), so it is also cut into
+#   FILE.part00, part01, ... of 30 MB. On a machine kept warm between calls, carry one
+#   part per call and append it to /tmp/video.tar.xz; then `tar -xJf /tmp/video.tar.xz
+#   -C /tmp` unpacks it over the first archive's /tmp/.gpu, where gpu-check finds the
+#   test.
 # cuBLAS and cuBLASLt are not packed: the backend opens them from the toolkit there.
+# The tests read their data from this checkout's absolute path, compiled in: on the GPU
+# machine, run from a checkout at the same path or link that path to it
+# (`ln -sfn "$PWD" /work/main` for a build made in /work/main).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -54,4 +61,7 @@ pack "$out" z "${bins[@]}"
 if [ -n "$video" ]; then
   ninja -C "$build" tests/test_cuda_generate >/dev/null
   pack "$video" J tests/test_cuda_generate
+  rm -f "$video".part*
+  split -b 30m -d "$video" "$video.part"
+  ls "$video".part*
 fi
