@@ -119,29 +119,25 @@ PY
   PYTHONUNBUFFERED=1 timeout 300 python3 tools/gpu/bench_diffusers.py --zt-bench "$bin/dit_bench" \
     --frames $frames 2>&1 | tail -20
   [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
+  # Zoetrope alone on the weights bench_diffusers.py wrote: STEPS on device 0
+  dit() { timeout 120 "$bin/dit_bench" /tmp/wan21-1.3b-random.safetensors $frames 832 480 "$1" 0; }
   echo
   echo "Zoetrope alone, the same weights, with the Hopper attention's second schedule"
   echo "(ZT_CUDA_ATTN=overlap; compare with zoetrope_step_seconds above):"
-  ZT_CUDA_ATTN=overlap timeout 120 "$bin/dit_bench" /tmp/wan21-1.3b-random.safetensors $frames \
-    832 480 3 0
-  [ $? -ne 0 ] && fail=1
+  ZT_CUDA_ATTN=overlap dit 3 || fail=1
   echo
   echo "Zoetrope alone, the same weights, without the fused q/k/v and feed-forward products"
   echo "(ZT_CUDA_FUSE=0):"
-  ZT_CUDA_FUSE=0 timeout 120 "$bin/dit_bench" /tmp/wan21-1.3b-random.safetensors $frames \
-    832 480 3 0
-  [ $? -ne 0 ] && fail=1
+  ZT_CUDA_FUSE=0 dit 3 || fail=1
   echo
   echo "The same weights with the blocks offloaded (copied in as they run):"
-  ZT_BENCH_OFFLOAD=1 timeout 120 "$bin/dit_bench" /tmp/wan21-1.3b-random.safetensors $frames 832 480 2 0
-  [ $? -ne 0 ] && fail=1
+  ZT_BENCH_OFFLOAD=1 dit 2 || fail=1
   echo '```'
   echo
   echo "## Where the time goes: one step with guidance, every op waited for (ZT_PROFILE_OPS=1)"
   echo
   echo '```'
-  ZT_PROFILE_OPS=1 timeout 120 "$bin/dit_bench" /tmp/wan21-1.3b-random.safetensors $frames 832 480 \
-    1 0 2>&1 | tail -40
+  ZT_PROFILE_OPS=1 dit 1 2>&1 | tail -40
   [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
   echo '```'
 } > "$report"

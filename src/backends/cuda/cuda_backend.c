@@ -195,23 +195,21 @@ static const cublasLtMatmulAlgo_t *lt_algo(zt_cuda_ctx *c, cublasLtMatmulDesc_t 
             e->out_dtype == out_dtype && e->epilogue == epilogue)
             return e->found ? &e->algo : NULL;
     }
+    static const cublasLtMatmulPreferenceAttributes_t aligns[4] = {
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
     cublasLtMatmulPreference_t pref = NULL;
     cublasLtMatmulHeuristicResult_t res;
     int got = 0;
     size_t ws = ZT_CUDA_LT_WORKSPACE;
     uint32_t align = 16; /* what every pointer here has; the heuristic assumes 256 */
-    if (lt.pref_create(&pref) == CUBLAS_STATUS_SUCCESS &&
-        lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws) ==
-            CUBLAS_STATUS_SUCCESS &&
-        lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align, sizeof align) ==
-            CUBLAS_STATUS_SUCCESS &&
-        lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align, sizeof align) ==
-            CUBLAS_STATUS_SUCCESS &&
-        lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align, sizeof align) ==
-            CUBLAS_STATUS_SUCCESS &&
-        lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align, sizeof align) ==
-            CUBLAS_STATUS_SUCCESS &&
-        lt.heuristic(c->lt, desc, la, lb, lc, lc, pref, 1, &res, &got) != CUBLAS_STATUS_SUCCESS)
+    int ok = lt.pref_create(&pref) == CUBLAS_STATUS_SUCCESS &&
+             lt.pref_set(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws) ==
+                 CUBLAS_STATUS_SUCCESS;
+    for (int i = 0; i < 4 && ok; i++)
+        ok = lt.pref_set(pref, aligns[i], &align, sizeof align) == CUBLAS_STATUS_SUCCESS;
+    if (!ok || lt.heuristic(c->lt, desc, la, lb, lc, lc, pref, 1, &res, &got) !=
+                   CUBLAS_STATUS_SUCCESS)
         got = 0;
     if (pref) lt.pref_destroy(pref);
     if (got > 0) *scratch = res.algo;
