@@ -24,7 +24,8 @@ extern "C" {
 #include "../backend.h"
 
 /* 0: 16-bit activations of a product; 1: f32 weights (ZT_CUDA_EXACT); 2: attention's
- * packed q, k, v; 3: uploaded parameters; 4: cuBLASLt's workspace; 5: f32 biases */
+ * packed q, k, v; 3: uploaded parameters; 4: cuBLASLt's workspace; 5: biases converted
+ * to a product's output dtype for its epilogue */
 #define ZT_CUDA_SCRATCH_SLOTS 6
 #define ZT_CUDA_LT_CACHE 64 /* product shapes whose cuBLASLt algorithm is remembered */
 #define ZT_CUDA_MAX_BLOCKS 1024 /* allocations tracked for the peak */
