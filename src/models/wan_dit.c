@@ -26,6 +26,12 @@
 #define DIT_THETA      10000.0
 #define DIT_HEAD_DIM   128 /* every released Wan DiT */
 #define DIT_MAX_LAYERS 1024
+/* The feed-forward runs over at most this many rows at a time (zt_wan_dit_set_ffn_rows):
+ * its hidden layer is the largest activation (ffn = 5.8 D), whole at 480x832x81 (32760
+ * rows) 1.17 GB in f32 a pass. Rows are independent: chunks change only the rounding of
+ * the products (which kernel a row count picks). 8192
+ * rows still fill a GPU's products. */
+#define DIT_FFN_ROWS 8192
 
 // clang-format off
 #define ATTN_RULES(wan, hf)                                                                \
@@ -100,6 +106,7 @@ struct zt_wan_dit {
     float *tables;           /* the f32 modulation tables: [layers, 6, D] then [2, D] */
     zt_placed placed;        /* the weights' copy in a device's memory (zt_wan_dit_place) */
     struct dit_offload *off; /* zt_wan_dit_place_offload: one block's weights at a time */
+    int64_t ffn_rows;        /* the feed-forward's chunk, DIT_FFN_ROWS unless set */
 };
 
 /* --offload: the blocks stay in host memory; block i is copied into one device buffer
@@ -366,6 +373,10 @@ zt_status zt_wan_dit_place(zt_wan_dit *m, zt_backend *be) {
     return s;
 }
 
+void zt_wan_dit_set_ffn_rows(zt_wan_dit *m, int64_t rows) {
+    m->ffn_rows = rows > 0 ? rows : DIT_FFN_ROWS;
+}
+
 void zt_wan_dit_free(zt_wan_dit *m) {
     if (!m) return;
     if (m->off) {
@@ -509,9 +520,9 @@ static zt_status timestep_embedding(zt_backend *be, zt_tensor *st, const dit_run
 /* Scratch shared by every block. */
 typedef struct dit_scratch {
     zt_tensor hn, y;      /* [B N, D]: B passes' rows one after the other */
-    zt_tensor q, k, v, o; /* [B, N, NH, K] */
+    zt_tensor q, k, v, o; /* [B, N, NH, K]; o is hn's memory, which is dead while it lives */
     zt_tensor ck, cv;     /* [1, L, NH, K]: cross-attention keys and values */
-    zt_tensor g;          /* [B N, I] */
+    zt_tensor g;          /* [min(B N, DIT_FFN_ROWS), I]: one chunk's hidden layer */
     zt_tensor mod;        /* [R, 6, D] */
 } dit_scratch;
 
@@ -581,8 +592,14 @@ static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x, con
     /* feed-forward: x += gate * ffn(LN(x) * (1 + scale) + shift) */
     ZT_TRY(zt_op_layer_norm(be, &s->hn, x, NULL, NULL, DIT_EPS));
     ZT_TRY(modulate_runs(be, &s->hn, runs, &s->mod, 3, 4));
-    ZT_TRY(zt_op_ffn_gelu(be, &s->y, &s->hn, &s->g, &b->ffn0, &b->ffn0_b, &b->ffn2,
-                          &b->ffn2_b)); /* hidden [N, I], y [N, D] */
+    int64_t rows = s->hn.shape[0], step = s->g.shape[0];
+    for (int64_t r0 = 0; r0 < rows; r0 += step) {
+        int64_t r1 = r0 + step < rows ? r0 + step : rows;
+        zt_tensor hc = rows_of(&s->hn, r0, r1), yc = rows_of(&s->y, r0, r1);
+        zt_tensor gc = rows_of(&s->g, 0, r1 - r0);
+        ZT_TRY(zt_op_ffn_gelu(be, &yc, &hc, &gc, &b->ffn0, &b->ffn0_b, &b->ffn2,
+                              &b->ffn2_b)); /* hidden [rows, I], y [rows, D] */
+    }
     return gated_add_runs(be, x, &s->y, runs, &s->mod, 5);
 }
 
@@ -694,12 +711,19 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
     ZT_TRY(zt_arena_tensor(arena, &s.q, ZT_F32, 4, ZT_SHAPE(b, n, nh, kd)));
     ZT_TRY(zt_arena_tensor(arena, &s.k, ZT_F32, 4, ZT_SHAPE(b, n, nh, kd)));
     ZT_TRY(zt_arena_tensor(arena, &s.v, ZT_F32, 4, ZT_SHAPE(b, n, nh, kd)));
-    ZT_TRY(zt_arena_tensor(arena, &s.o, ZT_F32, 4, ZT_SHAPE(b, n, nh, kd)));
+    s.o = zt_tensor_new(ZT_F32, s.hn.data, b, n, nh, kd); /* hn is dead while o lives */
+    s.o.device = s.hn.device;
     if (text) {
         ZT_TRY(zt_arena_tensor(arena, &s.ck, ZT_F32, 4, ZT_SHAPE(1, l, nh, kd)));
         ZT_TRY(zt_arena_tensor(arena, &s.cv, ZT_F32, 4, ZT_SHAPE(1, l, nh, kd)));
     }
-    ZT_TRY(zt_arena_tensor(arena, &s.g, ZT_F32, 2, ZT_SHAPE(b * n, info->ffn)));
+    /* the feed-forward's chunks: of equal size, at most ffn_rows, past 64 a multiple of 64 */
+    int64_t limit = m->ffn_rows > 0 ? m->ffn_rows : DIT_FFN_ROWS;
+    int64_t chunks = (b * n + limit - 1) / limit;
+    int64_t g_rows = (b * n + chunks - 1) / chunks;
+    if (chunks > 1 && g_rows > 64 && (g_rows + 63) / 64 * 64 <= limit)
+        g_rows = (g_rows + 63) / 64 * 64;
+    ZT_TRY(zt_arena_tensor(arena, &s.g, ZT_F32, 2, ZT_SHAPE(g_rows, info->ffn)));
     ZT_TRY(zt_arena_tensor(arena, &s.mod, ZT_F32, 3, ZT_SHAPE(r, 6, d)));
     /* the head dim's pairs split over (frame, row, column) as c - 2(c/3), c/3, c/3 */
     int c = (int)kd / 2;

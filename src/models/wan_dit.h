@@ -70,6 +70,11 @@ zt_status zt_wan_dit_forward(const zt_wan_dit *m, zt_backend *be, zt_arena *aren
                              const zt_tensor *x, float t, const float *t_tokens,
                              const zt_tensor *text, zt_tensor *v);
 
+/* The feed-forward runs over at most `rows` latent rows at a time (its hidden layer is
+ * the largest activation); rows <= 0 restores the default, 8192. The velocity does not
+ * depend on it (tests check that with small chunks). */
+void zt_wan_dit_set_ffn_rows(zt_wan_dit *m, int64_t rows);
+
 /* Per-prompt state for the forward pass: every block's cross-attention keys and values
  * ([L, dim] each, RMS-normed keys), which depend on the text alone. A sampler calls the
  * model twice per step (with and without the prompt) for many steps; computing them

@@ -47,13 +47,16 @@ static void test_t5(zt_backend *cpu, zt_backend *gpu) {
     zt_t5_free(tc);
 }
 
-/* One forward pass (t = 700) of the fixture DiT on the GPU, placed whole or offloaded. */
-static void dit_gpu(zt_backend *gpu, int offload, const float *x, const float *ctx, float *v,
-                    int64_t C, int64_t F, int64_t H, int64_t W, int64_t L, int64_t td) {
+/* One forward pass (t = 700) of a fixture DiT on the GPU, placed whole or offloaded,
+ * the feed-forward in chunks of ffn_rows rows (0: the default). */
+static void dit_gpu(zt_backend *gpu, const char *file, int offload, int64_t ffn_rows,
+                    const float *x, const float *ctx, float *v, int64_t C, int64_t F, int64_t H,
+                    int64_t W, int64_t L, int64_t td) {
     zt_wan_dit *m = NULL;
-    CHECK_OK(zt_wan_dit_open(&m, zt_test_data("dit/diffusers.safetensors")));
+    CHECK_OK(zt_wan_dit_open(&m, zt_test_data(file)));
     if (!m) return;
     CHECK_OK(offload ? zt_wan_dit_place_offload(m, gpu) : zt_wan_dit_place(m, gpu));
+    zt_wan_dit_set_ffn_rows(m, ffn_rows);
     const zt_wan_dit_info *di = zt_wan_dit_get_info(m);
     zt_arena *a = NULL;
     CHECK_OK(zt_arena_init_on(&a, gpu, (size_t)128 << 20));
@@ -91,12 +94,21 @@ static void test_dit(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng) {
     CHECK_OK(zt_wan_dit_forward(m, cpu, a, &tx, 700.0f, NULL, &te, &tv));
     zt_arena_free(a);
     zt_wan_dit_free(m);
-    dit_gpu(gpu, 0, x, ctx, vg, C, F, H, W, L, td);
-    dit_gpu(gpu, 0, x, ctx, vg2, C, F, H, W, L, td);
-    dit_gpu(gpu, 1, x, ctx, vo, C, F, H, W, L, td);
+    const char *f32 = "dit/diffusers.safetensors", *bf16 = "dit/diffusers_bf16.safetensors";
+    dit_gpu(gpu, f32, 0, 0, x, ctx, vg, C, F, H, W, L, td);
+    dit_gpu(gpu, f32, 0, 0, x, ctx, vg2, C, F, H, W, L, td);
+    dit_gpu(gpu, f32, 1, 0, x, ctx, vo, C, F, H, W, L, td);
     zt_test_compare_f32("wan dit on cuda vs cpu", vg, vc, n, 1e-2);
     CHECK(!memcmp(vg, vg2, (size_t)n * 4), "two GPU forward passes differ");
     CHECK(!memcmp(vg, vo, (size_t)n * 4), "the offloaded forward pass differs from the placed one");
+    /* the feed-forward in chunks of 7 of the 120 rows (views at row offsets, an uneven
+     * last chunk), with f32 weights and with bf16 (cuBLASLt's fused path) */
+    dit_gpu(gpu, f32, 0, 7, x, ctx, vo, C, F, H, W, L, td);
+    zt_test_compare_f32("wan dit on cuda, feed-forward in 7-row chunks vs whole", vo, vg, n, 1e-5);
+    dit_gpu(gpu, bf16, 0, 0, x, ctx, vg, C, F, H, W, L, td);
+    dit_gpu(gpu, bf16, 0, 7, x, ctx, vo, C, F, H, W, L, td);
+    zt_test_compare_f32("wan dit on cuda (bf16), feed-forward in 7-row chunks vs whole", vo, vg, n,
+                        2e-3);
 }
 
 int main(void) {

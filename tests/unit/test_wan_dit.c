@@ -173,6 +173,20 @@ static void run_cases(const char *model_path, const char *naming, const char *re
         CHECK(!memcmp(got, got_ts, (size_t)nref * sizeof *got), "%s: the text state changes "
               "the velocity", what);
         zt_wan_dit_text_free(ts);
+        /* the feed-forward in chunks of 5 rows (an uneven last one): the same velocity */
+        if (tol == TOL_F32) {
+            float *chunked = zt_test_alloc((size_t)nref * sizeof *chunked);
+            double *want = malloc((size_t)nref * sizeof *want);
+            zt_tensor vc = zt_tensor_make(ZT_F32, 4, xe->shape, chunked);
+            zt_wan_dit_set_ffn_rows(m, 5);
+            CHECK_OK(zt_wan_dit_forward(m, be, arena, &xt, t[0], ntt > 1 ? t : NULL, &te, &vc));
+            zt_wan_dit_set_ffn_rows(m, 0);
+            for (int64_t k = 0; want && k < nref; k++) want[k] = got[k];
+            snprintf(what, sizeof what, "%s, case %s: feed-forward in 5-row chunks vs whole",
+                     file, c);
+            if (want) zt_test_compare(what, chunked, want, nref, 1e-6);
+            free(want);
+        }
         outs->out[outs->n] = got;
         outs->size[outs->n] = nref;
     }
