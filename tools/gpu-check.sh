@@ -2,15 +2,16 @@
 # GPU check for the CUDA backend: builds (or takes prebuilt binaries), runs the CUDA
 # parity tests (every op against the CPU backend), a DiT run on both backends from the
 # same inputs, the attention op against torch's SDPA, the Wan2.1-1.3B speed and memory
-# benchmark against diffusers on the same card, and where a step's time goes (per op);
-# writes a Markdown report.
+# benchmark against diffusers on the same card, where a step's time goes (per op), and
+# a whole 50-step generation at 480x832x81 with its peak GPU memory; writes a Markdown
+# report.
 #
 #   tools/gpu-check.sh [--prebuilt DIR] [--report FILE] [--quick]
 #
-# --prebuilt DIR: DIR/bin holds test_cuda*, dit_bench, vae_bench and attn_bench, DIR/lib
-#   their libraries
-#   (for GPU machines without FFmpeg or OpenBLAS development packages); otherwise the
-#   project is built here with CMake (scripts/deps.sh installs what that needs).
+# --prebuilt DIR: DIR/bin holds test_cuda*, dit_bench, vae_bench, attn_bench and
+#   zoetrope, DIR/lib their libraries (tools/gpu/pack-prebuilt.sh: for GPU machines
+#   without FFmpeg or OpenBLAS); otherwise the project is built here with CMake
+#   (scripts/deps.sh installs what that needs).
 # --quick: the benchmark at 17 frames instead of 81 (a smoke test).
 # Needs an NVIDIA GPU (sm_80 or newer); the benchmark needs torch and diffusers.
 set -uo pipefail
@@ -34,7 +35,7 @@ else
     ninja -C build-gpu >/dev/null || { echo "gpu-check: build failed" >&2; exit 1; }
   bin="build-gpu/tests"
   cp build-gpu/tools/dit_bench build-gpu/tools/vae_bench build-gpu/tools/attn_bench \
-    build-gpu/tests/ 2>/dev/null
+    build-gpu/zoetrope build-gpu/tests/ 2>/dev/null
 fi
 
 fail=0
@@ -51,9 +52,10 @@ fail=0
   echo
   for t in test_cuda test_cuda_elementwise test_cuda_attention test_cuda_conv test_cuda_vae \
     test_cuda_models test_cuda_generate; do
-    if [ ! -x "$bin/$t" ]; then # prebuilt sets carry no test_cuda_generate (it needs FFmpeg)
+    if [ ! -x "$bin/$t" ]; then
       echo "### $t: not in $bin, not run"
       echo
+      fail=1
       continue
     fi
     start=$(date +%s)
@@ -138,6 +140,21 @@ PY
   echo
   echo '```'
   ZT_PROFILE_OPS=1 dit 1 2>&1 | tail -40
+  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
+  echo '```'
+
+  echo "## A whole generation: 50 steps at 480x832x81, text encoder on the CPU"
+  echo
+  echo "zoetrope t2v on the weights above (the DiT and the VAE on CUDA), umT5-XXL at full"
+  echo "size with random weights on the CPU, into an MP4 (tools/gpu/e2e_generate.py). The"
+  echo "target: peak GPU memory within 8 GiB. device_peak_mib is zoetrope's count of its"
+  echo "allocations (as torch.cuda.max_memory_allocated); nvidia_smi_peak_mib adds the CUDA"
+  echo "context."
+  echo
+  echo '```'
+  steps=50; [ $quick = 1 ] && steps=3
+  PYTHONUNBUFFERED=1 timeout 400 python3 tools/gpu/e2e_generate.py --zoetrope "$bin/zoetrope" \
+    --frames $frames --steps $steps 2>&1 | tail -20
   [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
   echo '```'
 } > "$report"

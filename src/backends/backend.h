@@ -167,6 +167,9 @@ int zt_backend_cuda_available(void);
 /* Bytes a CUDA backend has allocated now and at most at once, and the card's memory. */
 zt_status zt_backend_cuda_memory(const zt_backend *be, size_t *live, size_t *peak,
                                  size_t *total);
+/* Restarts the peak count from what is allocated now (per-stage peaks); no-op on other
+ * backends. */
+void zt_backend_cuda_reset_peak(zt_backend *be);
 /* The null backend: ops do nothing, allocations are counted and never touched (see
  * null/null_backend.c); for memory planning. zt_backend_null_peak: most bytes its
  * alloc had out at once. */

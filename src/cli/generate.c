@@ -359,12 +359,16 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
         json_t *stages = json_object();
         for (int i = 0; o && stages && i < ZT_STAGE_COUNT; i++) {
             const zt_stage_plan *p = &res.plan.stage[i];
-            if (p->used)
-                json_object_set_new(stages, zt_stage_name((zt_stage)i),
-                                    json_pack("{s:f, s:f}", "planned_mib",
-                                              (double)p->total / 1048576.0, "measured_mib",
-                                              (double)p->measured / 1048576.0));
+            if (!p->used) continue;
+            json_t *e = json_pack("{s:f, s:f}", "planned_mib", (double)p->total / 1048576.0,
+                                  "measured_mib", (double)p->measured / 1048576.0);
+            if (e && res.device_peak > 0) /* the GPU's memory, whichever stage used it */
+                json_object_set_new(e, "device_mib", json_real((double)p->device / 1048576.0));
+            if (e) json_object_set_new(stages, zt_stage_name((zt_stage)i), e);
         }
+        if (o && res.device_peak > 0)
+            json_object_set_new(o, "device_peak_mib",
+                                json_real((double)res.device_peak / 1048576.0));
         if (o && stages)
             json_object_set_new(o, "stages", stages);
         else

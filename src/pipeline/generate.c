@@ -57,6 +57,7 @@ typedef struct gen {
     zt_mem_plan plan;
     int plan_only; /* stop after the checks and the plan (--dry-run) */
     int64_t frames_done;
+    int64_t device_peak;   /* the GPU's, over the stages so far */
     zt_model_cache *cache; /* NULL: each model is loaded for its stage and freed after */
 } gen;
 
@@ -203,6 +204,15 @@ static zt_status component_backend(gen *g, const char *device, zt_backend **be) 
     return ZT_OK;
 }
 
+/* The GPU's peak since the last restart, into the run's; restart it when asked. */
+static int64_t device_peak_take(gen *g, int restart) {
+    size_t live, peak, total;
+    if (!g->gpu || zt_backend_cuda_memory(g->gpu, &live, &peak, &total) != ZT_OK) return 0;
+    if ((int64_t)peak > g->device_peak) g->device_peak = (int64_t)peak;
+    if (restart) zt_backend_cuda_reset_peak(g->gpu);
+    return (int64_t)peak;
+}
+
 /* Each stage starts with a fresh arena, so pages the last one touched are given back,
  * and with the process's peak count restarted, so its own peak can be set against the
  * plan (--verbose, --json). On a GPU the arena is one block: the stage's planned working
@@ -215,6 +225,7 @@ static zt_status stage_arena(gen *g, zt_backend *be, int64_t device_bytes) {
     else
         ZT_TRY(zt_arena_init(&g->arena, 0, 0));
     zt_plan_peak_reset();
+    device_peak_take(g, 1);
     return ZT_OK;
 }
 
@@ -236,9 +247,11 @@ static zt_status vae_enter(gen *g, zt_wan_vae *vae, int decoder, const zt_vae_ti
 static void stage_leave(gen *g, zt_stage st) {
     zt_stage_plan *p = &g->plan.stage[st];
     p->measured = zt_plan_peak_now();
+    p->device = device_peak_take(g, 0);
     char a[32], b[32];
     ZT_LOGD("plan: %s measured peak %s, planned %s", zt_stage_name(st),
             zt_plan_fmt(p->measured, a, sizeof a), zt_plan_fmt(p->total, b, sizeof b));
+    if (g->gpu) ZT_LOGD("gpu: %s peak %s", zt_stage_name(st), zt_plan_fmt(p->device, a, sizeof a));
 }
 
 /* Sizes the model pair takes: width and height in steps of the VAE stride times the
@@ -980,6 +993,8 @@ zt_status zt_generate_cached(const zt_settings *s, zt_gen_mode mode, zt_model_ca
         result->height = s->height;
         result->seconds = now_s() - t0;
         result->plan = g->plan;
+        device_peak_take(g, 0);
+        result->device_peak = g->device_peak;
     }
     gen_free(g);
     return rc;

@@ -31,7 +31,8 @@ typedef struct zt_gen_result {
     int64_t frames;
     int width, height;
     double seconds;
-    zt_mem_plan plan; /* the memory plan the run was made under */
+    zt_mem_plan plan;    /* the memory plan the run was made under */
+    int64_t device_peak; /* with a GPU: most bytes allocated on it at once in the run */
 } zt_gen_result;
 
 /* The negative prompt used when the settings give none: Wan's own

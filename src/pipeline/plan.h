@@ -33,6 +33,9 @@ typedef struct zt_stage_plan {
     int64_t held;     /* pipeline buffers alive during the stage */
     int64_t total;    /* base + weights + work + held */
     int64_t measured; /* after a run: the process's peak resident bytes during the stage */
+    int64_t device;   /* after a run with a GPU: most bytes allocated on it at once during
+                       * the stage (weights, arena, scratch), whichever device the stage's
+                       * own model ran on; else 0 */
 } zt_stage_plan;
 
 typedef struct zt_mem_plan {

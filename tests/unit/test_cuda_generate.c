@@ -1,11 +1,14 @@
 /* The whole t2v / i2v pipeline on the GPU against the CPU: the same settings, seed and
- * fixture models (tests/data/pipeline: umT5 d_model 32, 2-layer Wan DiTs, the VAE
- * fixtures) through zt_generate with every model on the CPU, then on CUDA, and once
- * more on CUDA with the text encoder on the CPU and the DiT offloaded. Decoded frames
- * must agree by PSNR >= 40 dB (over [-1, 1] mapped to 8 bits), and two GPU runs must
- * give identical files. Skipped (exit 77) without a GPU. Unlike the tests/unit/test_cuda_*
- * op tests this needs the video libraries too, so tools/gpu-check.sh runs it only on a
- * GPU machine with the whole build. */
+ * models through zt_generate with every model on the CPU, then on CUDA, and once more on
+ * CUDA with the text encoder on the CPU and the DiT offloaded. Two sets of models: the
+ * built-in zoetrope-tiny with its preset (presets/tiny.cfg: 128x128, 17 frames, 20 UniPC
+ * steps with guidance), and the fixtures of tests/data/pipeline (umT5 d_model 32, 2-layer
+ * Wan2.1 and Wan2.2 DiTs, the VAE fixtures). Decoded frames must agree by PSNR >= 40 dB
+ * (over [-1, 1] mapped to 8 bits), and two GPU runs must give identical frames and
+ * identical files. Skipped (exit 77) without a GPU. Unlike the tests/unit/test_cuda_* op
+ * tests this needs FFmpeg's libraries too (the writer, the picture's decoder): GPU
+ * machines without them take tools/gpu/build-ffmpeg-min.sh's, which
+ * tools/gpu/pack-prebuilt.sh packs. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,30 +35,42 @@ static zt_status keep_frame(void *user, const zt_tensor *f, int64_t index) {
     return ZT_OK;
 }
 
-static void run(const char *dit, const char *vae, const char *image, const char *device,
-                const char *te_device, int offload, const char *out, frames *fr) {
+#define TINY_DIR ZT_TEST_DATA "/../../models/zoetrope-tiny/"
+
+/* One generation's models and settings: a preset file (or none) and model files. */
+typedef struct job {
+    const char *preset; /* NULL: the settings below only */
+    char dit[512], vae[512], text_encoder[512], tokenizer[512], image[512];
+    const char *width, *height, *frames, *steps, *prompt;
+} job;
+
+static void run(const job *j, const char *device, const char *te_device, int offload,
+                const char *out, frames *fr) {
     zt_settings s;
     zt_settings_init(&s);
-    CHECK_OK(zt_settings_set(&s, "prompt", "a red circle moving left"));
-    CHECK_OK(zt_settings_set(&s, "model", zt_test_data(dit)));
-    CHECK_OK(zt_settings_set(&s, "vae", zt_test_data(vae)));
-    CHECK_OK(zt_settings_set(&s, "text_encoder", zt_test_data("pipeline/t5.safetensors")));
-    CHECK_OK(zt_settings_set(&s, "tokenizer", zt_test_data("tokenizer/bf.model")));
-    CHECK_OK(zt_settings_set(&s, "width", image ? "64" : "48"));
-    CHECK_OK(zt_settings_set(&s, "height", image ? "32" : "32"));
-    CHECK_OK(zt_settings_set(&s, "frames", "9"));
-    CHECK_OK(zt_settings_set(&s, "steps", "4"));
+    if (j->preset) CHECK_OK(zt_settings_load_file(&s, j->preset));
+    CHECK_OK(zt_settings_set(&s, "prompt", j->prompt));
+    CHECK_OK(zt_settings_set(&s, "model", j->dit));
+    CHECK_OK(zt_settings_set(&s, "vae", j->vae));
+    CHECK_OK(zt_settings_set(&s, "text_encoder", j->text_encoder));
+    CHECK_OK(zt_settings_set(&s, "tokenizer", j->tokenizer));
+    if (j->width) CHECK_OK(zt_settings_set(&s, "width", j->width));
+    if (j->height) CHECK_OK(zt_settings_set(&s, "height", j->height));
+    if (j->frames) CHECK_OK(zt_settings_set(&s, "frames", j->frames));
+    if (j->steps) CHECK_OK(zt_settings_set(&s, "steps", j->steps));
     CHECK_OK(zt_settings_set(&s, "seed", "11"));
     CHECK_OK(zt_settings_set(&s, "device", device));
     if (te_device) CHECK_OK(zt_settings_set(&s, "text_encoder_device", te_device));
     if (offload) CHECK_OK(zt_settings_set(&s, "offload", "1"));
-    if (image) CHECK_OK(zt_settings_set(&s, "image", zt_test_data(image)));
+    if (j->image[0]) CHECK_OK(zt_settings_set(&s, "image", j->image));
     CHECK_OK(zt_settings_set(&s, "output", out));
     zt_gen_callbacks cb = {0};
     cb.frame = keep_frame;
     cb.user = fr;
     zt_gen_result res;
-    CHECK_OK(zt_generate(&s, image ? ZT_GEN_I2V : ZT_GEN_T2V, &cb, &res));
+    CHECK_OK(zt_generate(&s, j->image[0] ? ZT_GEN_I2V : ZT_GEN_T2V, &cb, &res));
+    if (strcmp(device, "cpu") != 0)
+        printf("  %s on %s: GPU peak %.1f MiB\n", out, device, (double)res.device_peak / 1048576.0);
     zt_settings_free(&s);
 }
 
@@ -78,21 +93,51 @@ static void compare_files(const char *a, const char *b, const char *what) {
     free(y);
 }
 
-static void check_case(const char *name, const char *dit, const char *vae, const char *image) {
+static void check_case(const char *name, const job *j) {
     char p[4][512];
     for (int i = 0; i < 4; i++)
         snprintf(p[i], sizeof p[i], "%s/%s-%d.y4m", zt_test_tmpdir(), name, i);
     frames cpu = {0}, gpu = {0}, gpu2 = {0}, mixed = {0};
-    run(dit, vae, image, "cpu", NULL, 0, p[0], &cpu);
-    run(dit, vae, image, "cuda", NULL, 0, p[1], &gpu);
-    run(dit, vae, image, "cuda", NULL, 0, p[2], &gpu2);
-    run(dit, vae, image, "cuda", "cpu", 1, p[3], &mixed);
+    run(j, "cpu", NULL, 0, p[0], &cpu);
+    run(j, "cuda", NULL, 0, p[1], &gpu);
+    run(j, "cuda", NULL, 0, p[2], &gpu2);
+    run(j, "cuda", "cpu", 1, p[3], &mixed);
     double q = psnr(&cpu, &gpu), q2 = psnr(&cpu, &mixed);
-    printf("%s: cuda vs cpu PSNR %.1f dB, text encoder on the cpu + offload %.1f dB\n", name, q,
-           q2);
+    printf("%s: %lld frames, cuda vs cpu PSNR %.1f dB, text encoder on the cpu + offload %.1f dB\n",
+           name, (long long)cpu.n, q, q2);
+    CHECK(cpu.n > 0 && gpu.n == cpu.n, "%s: %lld frames on the cpu, %lld on cuda", name,
+          (long long)cpu.n, (long long)gpu.n);
     CHECK(q >= 40.0, "%s: cuda vs cpu PSNR %.1f dB < 40", name, q);
     CHECK(q2 >= 40.0, "%s: mixed placement vs cpu PSNR %.1f dB < 40", name, q2);
+    CHECK(gpu.n == gpu2.n && gpu.v && gpu2.v &&
+              !memcmp(gpu.v, gpu2.v, (size_t)(gpu.n < 64 ? gpu.n : 64) * gpu.per * 4),
+          "%s: the two GPU runs' frames differ", name);
     compare_files(p[1], p[2], name);
+}
+
+static void fixture_job(job *j, const char *dit, const char *vae, const char *image) {
+    memset(j, 0, sizeof *j);
+    snprintf(j->dit, sizeof j->dit, "%s", zt_test_data(dit));
+    snprintf(j->vae, sizeof j->vae, "%s", zt_test_data(vae));
+    snprintf(j->text_encoder, sizeof j->text_encoder, "%s", zt_test_data("pipeline/t5.safetensors"));
+    snprintf(j->tokenizer, sizeof j->tokenizer, "%s", zt_test_data("tokenizer/bf.model"));
+    if (image) snprintf(j->image, sizeof j->image, "%s", zt_test_data(image));
+    j->width = image ? "64" : "48";
+    j->height = "32";
+    j->frames = "9";
+    j->steps = "4";
+    j->prompt = "a red circle moving left";
+}
+
+static void tiny_job(job *j, const char *image) {
+    memset(j, 0, sizeof *j);
+    j->preset = ZT_TEST_DATA "/../../presets/tiny.cfg";
+    snprintf(j->dit, sizeof j->dit, "%s", TINY_DIR "transformer.safetensors");
+    snprintf(j->vae, sizeof j->vae, "%s", TINY_DIR "vae.safetensors");
+    snprintf(j->text_encoder, sizeof j->text_encoder, "%s", TINY_DIR "text_encoder.safetensors");
+    snprintf(j->tokenizer, sizeof j->tokenizer, "%s", TINY_DIR "spiece.model");
+    if (image) snprintf(j->image, sizeof j->image, "%s", zt_test_data(image));
+    j->prompt = "a red circle moving left";
 }
 
 int main(void) {
@@ -100,8 +145,15 @@ int main(void) {
         printf("SKIP: no CUDA GPU (or no CUDA backend in this build)\n");
         return 77;
     }
-    check_case("t2v", "pipeline/dit21.safetensors", "vae/wan21/diffusers.safetensors", NULL);
-    check_case("i2v", "pipeline/dit22.safetensors", "vae/wan22/diffusers.safetensors",
-               "pipeline/image.png");
+    job j;
+    tiny_job(&j, NULL);
+    check_case("tiny-t2v", &j);
+    tiny_job(&j, "pipeline/image.png");
+    check_case("tiny-i2v", &j);
+    fixture_job(&j, "pipeline/dit21.safetensors", "vae/wan21/diffusers.safetensors", NULL);
+    check_case("t2v", &j);
+    fixture_job(&j, "pipeline/dit22.safetensors", "vae/wan22/diffusers.safetensors",
+                "pipeline/image.png");
+    check_case("i2v", &j);
     return zt_test_finish();
 }

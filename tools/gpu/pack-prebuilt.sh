@@ -1,20 +1,18 @@
 #!/usr/bin/env bash
-# Packs the CUDA tests and GPU benchmarks of a build, with the shared libraries they need
-# beyond the C/C++ runtime and the CUDA driver, for GPU machines that have the CUDA
-# toolkit but not the project's build dependencies (tools/gpu-check.sh --prebuilt DIR).
+# Packs the CUDA tests, the GPU benchmarks and the zoetrope program of a build, with the
+# shared libraries they need beyond the C/C++ runtime and the CUDA driver, for GPU
+# machines that have the CUDA toolkit but not the project's build dependencies
+# (tools/gpu-check.sh --prebuilt DIR).
 #
-#   tools/gpu/pack-prebuilt.sh [--build DIR] [--out FILE] [--video FILE]
+#   tools/gpu/pack-prebuilt.sh [--build DIR] [--out FILE]
 #
 # --build DIR: the CMake build with the CUDA backend (default: build).
-# --out FILE: the archive of DIR .gpu/{bin,lib} (default .gpu/pack.tar.gz, which git
-#   ignores). Unpack it with `tar -xzf FILE -C /tmp` and pass --prebuilt /tmp/.gpu.
-# --video FILE: also pack test_cuda_generate (the end-to-end tiny t2v/i2v test) and the
-#   FFmpeg libraries it links, about 55 MB with xz: more than can travel beside the
-#   source tree (27 MB) in one call of the device tool (64 MiB), so it is also cut into
-#   FILE.part00, part01, ... of 30 MB. On a machine kept warm between calls, carry one
-#   part per call and append it to /tmp/video.tar.xz; then `tar -xJf /tmp/video.tar.xz
-#   -C /tmp` unpacks it over the first archive's /tmp/.gpu, where gpu-check finds the
-#   test.
+# --out FILE: the archive of DIR .gpu/{bin,lib} (default .gpu/pack.tar.xz, which git
+#   ignores). Unpack it with `tar -xJf FILE -C /tmp` and pass --prebuilt /tmp/.gpu.
+# FFmpeg's libraries are a small build of Debian's own FFmpeg source with only what
+# Zoetrope calls (tools/gpu/build-ffmpeg-min.sh, run here when .gpu/ffmpeg-min is
+# missing): Debian's whole closure is 55 MB with xz, more than can travel beside the
+# source tree in one call of the device tool (64 MiB).
 # cuBLAS and cuBLASLt are not packed: the backend opens them from the toolkit there.
 # The tests read their data from this checkout's absolute path, compiled in: on the GPU
 # machine, run from a checkout at the same path or link that path to it
@@ -22,46 +20,40 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-build=build out=.gpu/pack.tar.gz video=""
+build=build out=.gpu/pack.tar.xz
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    --video) video="$2"; shift 2 ;;
     *) echo "pack-prebuilt: unknown option $1" >&2; exit 2 ;;
   esac
 done
 
 bins=(tests/test_cuda tests/test_cuda_attention tests/test_cuda_conv tests/test_cuda_elementwise
-  tests/test_cuda_models tests/test_cuda_vae tools/attn_bench tools/dit_bench tools/vae_bench)
+  tests/test_cuda_models tests/test_cuda_vae tests/test_cuda_generate tools/attn_bench
+  tools/dit_bench tools/vae_bench zoetrope)
 ninja -C "$build" "${bins[@]}" >/dev/null ||
   { echo "pack-prebuilt: building the CUDA tests in $build failed" >&2; exit 1; }
+tools/gpu/build-ffmpeg-min.sh --out .gpu/ffmpeg-min >/dev/null
+ffmin=$(realpath .gpu/ffmpeg-min/lib)
 
-# pack BIN... into ARCHIVE (tar's compressor flag COMP): binaries stripped, and the
-# libraries ldd resolves for them except the runtime, the driver and CUDA's own
-pack() {
-  local archive="$1" comp="$2"; shift 2
-  local stage; stage=$(mktemp -d)
-  mkdir -p "$stage/.gpu/bin" "$stage/.gpu/lib"
-  for b in "$@"; do
-    [ -x "$build/$b" ] || { echo "pack-prebuilt: $build/$b is missing" >&2; exit 1; }
-    cp "$build/$b" "$stage/.gpu/bin/"
-    ldd "$build/$b" | awk '/=> \// {print $3}' |
-      grep -v -E '/(libc|libm|libpthread|libdl|librt|libgcc_s|libstdc\+\+|libcuda|libcublas)[.-]' |
-      while read -r lib; do cp -Ln "$lib" "$stage/.gpu/lib/" 2>/dev/null || true; done
-  done
-  strip "$stage"/.gpu/bin/*
-  mkdir -p "$(dirname "$archive")"
-  tar -c"$comp"f "$archive" -C "$stage" .gpu
-  rm -rf "$stage"
-  echo "$archive: $(du -h "$archive" | cut -f1)"
-}
-
-pack "$out" z "${bins[@]}"
-if [ -n "$video" ]; then
-  ninja -C "$build" tests/test_cuda_generate >/dev/null
-  pack "$video" J tests/test_cuda_generate
-  rm -f "$video".part*
-  split -b 30m -d "$video" "$video.part"
-  ls "$video".part*
+# BIN... into the archive: binaries stripped, and the libraries ldd resolves for them
+# (FFmpeg's from the small build) except the runtime, the driver and CUDA's own
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/.gpu/bin" "$stage/.gpu/lib"
+for b in "${bins[@]}"; do
+  [ -x "$build/$b" ] || { echo "pack-prebuilt: $build/$b is missing" >&2; exit 1; }
+  cp "$build/$b" "$stage/.gpu/bin/"
+  LD_LIBRARY_PATH="$ffmin" ldd "$build/$b" | awk '/=> \// {print $3}' |
+    grep -v -E '/(libc|libm|libpthread|libdl|librt|libgcc_s|libstdc\+\+|libcuda|libcublas)[.-]' |
+    while read -r lib; do cp -Ln "$lib" "$stage/.gpu/lib/" 2>/dev/null || true; done
+done
+if LD_LIBRARY_PATH="$stage/.gpu/lib" ldd "$stage"/.gpu/bin/* | grep -q "not found"; then
+  echo "pack-prebuilt: a library is missing from the pack" >&2
+  exit 1
 fi
+strip "$stage"/.gpu/bin/*
+mkdir -p "$(dirname "$out")"
+tar -cJf "$out" -C "$stage" .gpu
+echo "$out: $(du -h "$out" | cut -f1)"

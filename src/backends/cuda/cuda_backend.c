@@ -348,6 +348,12 @@ zt_status zt_backend_cuda_memory(const zt_backend *be, size_t *live, size_t *pea
     return ZT_OK;
 }
 
+void zt_backend_cuda_reset_peak(zt_backend *be) {
+    if (!be || strcmp(be->name, "cuda")) return;
+    zt_cuda_ctx *c = zt_cuda(be);
+    c->peak = c->live;
+}
+
 static zt_status cuda_alloc(zt_backend *be, size_t bytes, void **ptr) {
     cudaError_t e = cudaMalloc(ptr, bytes ? bytes : 1);
     if (e == cudaSuccess) track(zt_cuda(be), *ptr, bytes ? bytes : 1);

@@ -15,3 +15,5 @@ zt_status zt_backend_cuda_memory(const zt_backend *be, size_t *live, size_t *pea
     *live = *peak = *total = 0;
     return zt_fail(ZT_ERR_UNSUPPORTED, "this build has no CUDA backend");
 }
+
+void zt_backend_cuda_reset_peak(zt_backend *be) {}
