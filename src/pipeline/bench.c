@@ -139,6 +139,7 @@ static zt_status bench(run *r, const zt_bench_dit_opts *o, zt_bench_dit_stats *s
 
     t0 = now_s();
     ZT_TRY(o->offload ? zt_wan_dit_place_offload(r->m, be) : zt_wan_dit_place(r->m, be));
+    zt_wan_dit_set_ffn_rows(r->m, o->ffn_rows);
     st->place_s = now_s() - t0;
     size_t cap = 0;
     if (be->device) { /* a device arena is one block: size it from the plan */

@@ -23,6 +23,7 @@ typedef struct zt_bench_dit_opts {
     int uncached; /* text keys and values again in every forward pass */
     int device;   /* -1: CPU; else the CUDA device index */
     int offload;  /* GPU: the blocks' weights copied in as they run (zt_wan_dit_place_offload) */
+    int64_t ffn_rows; /* the feed-forward's row chunk (zt_wan_dit_set_ffn_rows); 0: default */
 } zt_bench_dit_opts;
 
 typedef struct zt_bench_dit_stats {

@@ -119,7 +119,8 @@ static void fixture_job(job *j, const char *dit, const char *vae, const char *im
     memset(j, 0, sizeof *j);
     snprintf(j->dit, sizeof j->dit, "%s", zt_test_data(dit));
     snprintf(j->vae, sizeof j->vae, "%s", zt_test_data(vae));
-    snprintf(j->text_encoder, sizeof j->text_encoder, "%s", zt_test_data("pipeline/t5.safetensors"));
+    snprintf(j->text_encoder, sizeof j->text_encoder, "%s",
+             zt_test_data("pipeline/t5.safetensors"));
     snprintf(j->tokenizer, sizeof j->tokenizer, "%s", zt_test_data("tokenizer/bf.model"));
     if (image) snprintf(j->image, sizeof j->image, "%s", zt_test_data(image));
     j->width = image ? "64" : "48";

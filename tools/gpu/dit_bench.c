@@ -5,7 +5,9 @@
  *   dit_bench MODEL FRAMES WIDTH HEIGHT STEPS DEVICE [LATENTS.f32]
  * DEVICE: -1 for the CPU, else the CUDA device index. ZT_PROFILE_OPS=1 in the
  * environment adds each op's total time on stderr (with a wait around every op);
- * ZT_BENCH_OFFLOAD=1 runs the blocks offloaded (zt_wan_dit_place_offload). */
+ * ZT_BENCH_OFFLOAD=1 runs the blocks offloaded (zt_wan_dit_place_offload);
+ * ZT_BENCH_FFN_ROWS=N runs the feed-forward over chunks of N rows
+ * (zt_wan_dit_set_ffn_rows). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -28,6 +30,7 @@ int main(int argc, char **argv) {
                            .shift = 3.0,
                            .device = atoi(argv[6]),
                            .offload = getenv("ZT_BENCH_OFFLOAD") && *getenv("ZT_BENCH_OFFLOAD")};
+    if (getenv("ZT_BENCH_FFN_ROWS")) o.ffn_rows = atoll(getenv("ZT_BENCH_FFN_ROWS"));
     zt_bench_dit_stats st;
     const char *profile = getenv("ZT_PROFILE_OPS"); /* per-op times on stderr */
     if (profile && *profile) zt_op_profile(1);

@@ -64,7 +64,6 @@ def tensors():
 
 def write_model(work):
     import torch
-    from transformers import UMT5Config
 
     mdir = os.path.join(work, "umt5-xxl-random" + ("" if CONFIG["num_layers"] == 24 else
                                                    "-%dlayers" % CONFIG["num_layers"]))
@@ -72,9 +71,14 @@ def write_model(work):
     if os.path.exists(path):
         return mdir
     os.makedirs(mdir, exist_ok=True)
-    cfg = UMT5Config(**CONFIG)
-    cfg.architectures = ["UMT5EncoderModel"]
-    cfg.to_json_file(os.path.join(mdir, "config.json"))
+    try:
+        from transformers import UMT5Config
+        cfg = UMT5Config(**CONFIG)
+        cfg.architectures = ["UMT5EncoderModel"]
+        cfg.to_json_file(os.path.join(mdir, "config.json"))
+    except ImportError:  # a GPU machine with torch alone: Zoetrope reads only the tensors
+        with open(os.path.join(mdir, "config.json"), "w") as f:
+            json.dump(dict(CONFIG, model_type="umt5", architectures=["UMT5EncoderModel"]), f)
     header, off = {"__metadata__": {"format": "pt"}}, 0
     items = list(tensors())
     for name, shape, _ in items:
