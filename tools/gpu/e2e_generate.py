@@ -31,13 +31,13 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
-def write_t5(work, layers):
+def write_t5(work, layers, device):
     spec = importlib.util.spec_from_file_location("t5_bench",
                                                   os.path.join(ROOT, "tools", "t5", "bench.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     mod.CONFIG["num_layers"] = layers
-    return os.path.join(mod.write_model(work), "model.safetensors")
+    return os.path.join(mod.write_model(work, device), "model.safetensors")
 
 
 def smi_used_mib(pid):
@@ -75,7 +75,7 @@ def main():
             raise SystemExit("e2e_generate: %s is missing (bench_diffusers.py and bench_vae.py "
                              "write it)" % p)
     t0 = time.time()
-    t5 = write_t5(a.work, a.t5_layers)
+    t5 = write_t5(a.work, a.t5_layers, "cuda" if a.device.startswith("cuda") else "cpu")
     write_s = time.time() - t0
     out = os.path.join(a.work, "e2e.mp4")
     if os.path.exists(out):
