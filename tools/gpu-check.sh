@@ -48,6 +48,16 @@ fail=0
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
   echo '```'
   echo
+  missing=$(ldd "$bin"/* 2>/dev/null | grep "not found" | sort -u)
+  if [ -n "$missing" ]; then
+    echo "Libraries missing for the programs in $bin:"
+    echo
+    echo '```'
+    echo "$missing"
+    echo '```'
+    echo
+    fail=1
+  fi
   echo "## Parity: every op on CUDA against the CPU backend"
   echo
   for t in test_cuda test_cuda_elementwise test_cuda_attention test_cuda_conv test_cuda_vae \

@@ -519,10 +519,10 @@ static zt_status timestep_embedding(zt_backend *be, zt_tensor *st, const dit_run
 
 /* Scratch shared by every block. */
 typedef struct dit_scratch {
-    zt_tensor hn, y;      /* [B N, D]: B passes' rows one after the other */
-    zt_tensor q, k, v, o; /* [B, N, NH, K]; o is hn's memory, which is dead while it lives */
+    zt_tensor hn, y;      /* [B N, D]: B passes' rows one after the other; y in q's memory */
+    zt_tensor q, k, v, o; /* [B, N, NH, K]; o in hn's memory */
     zt_tensor ck, cv;     /* [1, L, NH, K]: cross-attention keys and values */
-    zt_tensor g;          /* [min(B N, DIT_FFN_ROWS), I]: one chunk's hidden layer */
+    zt_tensor g;          /* [<= ffn_rows, I]: one chunk's hidden layer, in k and v if it fits */
     zt_tensor mod;        /* [R, 6, D] */
 } dit_scratch;
 
@@ -705,14 +705,19 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
     e0v.device = e0.device;
 
     /* blocks */
+    /* Buffers share memory where their lives do not overlap (run_block's order): o lives
+     * in hn, y in q (each written after the attention that last reads q), the hidden layer
+     * in k and v when it fits there (the feed-forward comes after both attentions). */
     dit_scratch s = {0};
+    zt_tensor kv;
     ZT_TRY(zt_arena_tensor(arena, &s.hn, ZT_F32, 2, ZT_SHAPE(b * n, d)));
-    ZT_TRY(zt_arena_tensor(arena, &s.y, ZT_F32, 2, ZT_SHAPE(b * n, d)));
     ZT_TRY(zt_arena_tensor(arena, &s.q, ZT_F32, 4, ZT_SHAPE(b, n, nh, kd)));
-    ZT_TRY(zt_arena_tensor(arena, &s.k, ZT_F32, 4, ZT_SHAPE(b, n, nh, kd)));
-    ZT_TRY(zt_arena_tensor(arena, &s.v, ZT_F32, 4, ZT_SHAPE(b, n, nh, kd)));
-    s.o = zt_tensor_new(ZT_F32, s.hn.data, b, n, nh, kd); /* hn is dead while o lives */
-    s.o.device = s.hn.device;
+    ZT_TRY(zt_arena_tensor(arena, &kv, ZT_F32, 5, ZT_SHAPE(2, b, n, nh, kd)));
+    s.k = zt_tensor_new(ZT_F32, kv.data, b, n, nh, kd);
+    s.v = zt_tensor_new(ZT_F32, (float *)kv.data + b * n * d, b, n, nh, kd);
+    s.o = zt_tensor_new(ZT_F32, s.hn.data, b, n, nh, kd);
+    s.y = zt_tensor_new(ZT_F32, s.q.data, b * n, d);
+    s.k.device = s.v.device = s.o.device = s.y.device = kv.device;
     if (text) {
         ZT_TRY(zt_arena_tensor(arena, &s.ck, ZT_F32, 4, ZT_SHAPE(1, l, nh, kd)));
         ZT_TRY(zt_arena_tensor(arena, &s.cv, ZT_F32, 4, ZT_SHAPE(1, l, nh, kd)));
@@ -723,7 +728,12 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
     int64_t g_rows = (b * n + chunks - 1) / chunks;
     if (chunks > 1 && g_rows > 64 && (g_rows + 63) / 64 * 64 <= limit)
         g_rows = (g_rows + 63) / 64 * 64;
-    ZT_TRY(zt_arena_tensor(arena, &s.g, ZT_F32, 2, ZT_SHAPE(g_rows, info->ffn)));
+    if (g_rows * info->ffn <= 2 * b * n * d) {
+        s.g = zt_tensor_new(ZT_F32, kv.data, g_rows, info->ffn);
+        s.g.device = kv.device;
+    } else {
+        ZT_TRY(zt_arena_tensor(arena, &s.g, ZT_F32, 2, ZT_SHAPE(g_rows, info->ffn)));
+    }
     ZT_TRY(zt_arena_tensor(arena, &s.mod, ZT_F32, 3, ZT_SHAPE(r, 6, d)));
     /* the head dim's pairs split over (frame, row, column) as c - 2(c/3), c/3, c/3 */
     int c = (int)kd / 2;

@@ -77,6 +77,11 @@ def main():
     t0 = time.time()
     t5 = write_t5(a.work, a.t5_layers, "cuda" if a.device.startswith("cuda") else "cpu")
     write_s = time.time() - t0
+    try:  # give back what torch's allocator keeps from drawing the weights
+        import torch
+        torch.cuda.empty_cache()
+    except (ImportError, RuntimeError):
+        pass
     out = os.path.join(a.work, "e2e.mp4")
     if os.path.exists(out):
         os.remove(out)

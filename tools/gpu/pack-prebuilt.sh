@@ -8,7 +8,9 @@
 #
 # --build DIR: the CMake build with the CUDA backend (default: build).
 # --out FILE: the archive of DIR .gpu/{bin,lib} (default .gpu/pack.tar.xz, which git
-#   ignores). Unpack it with `tar -xJf FILE -C /tmp` and pass --prebuilt /tmp/.gpu.
+#   ignores). Unpack it with `tar -xJf FILE -C /tmp` (or, where xz is missing, python3
+#   -c "import tarfile; tarfile.open('FILE').extractall('/tmp')") and pass --prebuilt
+#   /tmp/.gpu.
 # FFmpeg's libraries are a small build of Debian's own FFmpeg source with only what
 # Zoetrope calls (tools/gpu/build-ffmpeg-min.sh, run here when .gpu/ffmpeg-min is
 # missing): Debian's whole closure is 55 MB with xz, more than can travel beside the
