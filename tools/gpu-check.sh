@@ -143,7 +143,7 @@ PY
   ZT_CUDA_FUSE=0 dit 3 || fail=1
   echo
   echo "Zoetrope alone, the same weights, the feed-forward over all rows at once instead of"
-  echo "chunks of 8192 (ZT_BENCH_FFN_ROWS; the chunks save 1.08 GB):"
+  echo "chunks of 8192 in k and v's memory (ZT_BENCH_FFN_ROWS; the chunks save 1.17 GB):"
   ZT_BENCH_FFN_ROWS=1000000 dit 3 || fail=1
   echo
   echo "The same weights with the blocks offloaded (copied in as they run):"

@@ -29,8 +29,7 @@
 /* The feed-forward runs over at most this many rows at a time (zt_wan_dit_set_ffn_rows):
  * its hidden layer is the largest activation (ffn = 5.8 D), whole at 480x832x81 (32760
  * rows) 1.17 GB in f32 a pass. Rows are independent: chunks change only the rounding of
- * the products (which kernel a row count picks). 8192
- * rows still fill a GPU's products. */
+ * the products (which kernel a row count picks). 8192 rows still fill a GPU's products. */
 #define DIT_FFN_ROWS 8192
 
 // clang-format off
@@ -106,7 +105,7 @@ struct zt_wan_dit {
     float *tables;           /* the f32 modulation tables: [layers, 6, D] then [2, D] */
     zt_placed placed;        /* the weights' copy in a device's memory (zt_wan_dit_place) */
     struct dit_offload *off; /* zt_wan_dit_place_offload: one block's weights at a time */
-    int64_t ffn_rows;        /* the feed-forward's chunk, DIT_FFN_ROWS unless set */
+    int64_t ffn_rows;        /* the feed-forward's chunk (zt_wan_dit_set_ffn_rows) */
 };
 
 /* --offload: the blocks stay in host memory; block i is copied into one device buffer
@@ -270,6 +269,7 @@ zt_status zt_wan_dit_open(zt_wan_dit **out, const char *path) {
     *out = NULL;
     zt_wan_dit *m = calloc(1, sizeof *m);
     if (!m) return zt_fail(ZT_ERR_NOMEM, "wan dit: out of memory");
+    m->ffn_rows = DIT_FFN_ROWS;
     zt_status rc = zt_weights_open(&m->w, path);
     if (rc == ZT_OK) rc = dit_load(m);
     if (rc != ZT_OK) {
@@ -723,7 +723,7 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
         ZT_TRY(zt_arena_tensor(arena, &s.cv, ZT_F32, 4, ZT_SHAPE(1, l, nh, kd)));
     }
     /* the feed-forward's chunks: of equal size, at most ffn_rows, past 64 a multiple of 64 */
-    int64_t limit = m->ffn_rows > 0 ? m->ffn_rows : DIT_FFN_ROWS;
+    int64_t limit = m->ffn_rows;
     int64_t chunks = (b * n + limit - 1) / limit;
     int64_t g_rows = (b * n + chunks - 1) / chunks;
     if (chunks > 1 && g_rows > 64 && (g_rows + 63) / 64 * 64 <= limit)
