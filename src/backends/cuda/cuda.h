@@ -23,9 +23,10 @@ extern "C" {
 #include "../../core/status.h"
 #include "../backend.h"
 
-/* 0: 16-bit activations of a product; 1: f32 weights (ZT_CUDA_EXACT); 2: attention's
- * packed q, k, v; 3: uploaded parameters; 4: cuBLASLt's workspace; 5: biases converted
- * to a product's output dtype for its epilogue */
+/* 0: 16-bit activations of a product, or attention's packed q, k, v (ops never share
+ * it); 1: f32 weights (ZT_CUDA_EXACT); 2: the f32 attention's key mask; 3: uploaded
+ * parameters; 4: cuBLASLt's workspace; 5: biases converted to a product's output dtype
+ * for its epilogue */
 #define ZT_CUDA_SCRATCH_SLOTS 6
 #define ZT_CUDA_LT_CACHE 64 /* product shapes whose cuBLASLt algorithm is remembered */
 #define ZT_CUDA_MAX_BLOCKS 1024 /* allocations tracked for the peak */
