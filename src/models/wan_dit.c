@@ -106,6 +106,7 @@ struct zt_wan_dit {
     zt_placed placed;        /* the weights' copy in a device's memory (zt_wan_dit_place) */
     struct dit_offload *off; /* zt_wan_dit_place_offload: one block's weights at a time */
     int64_t ffn_rows;        /* the feed-forward's chunk (zt_wan_dit_set_ffn_rows) */
+    zt_dit_text_keys keys;   /* what text states hold (zt_wan_dit_set_text_keys) */
 };
 
 /* --offload: the blocks stay in host memory; block i is copied into one device buffer
@@ -377,6 +378,10 @@ void zt_wan_dit_set_ffn_rows(zt_wan_dit *m, int64_t rows) {
     m->ffn_rows = rows > 0 ? rows : DIT_FFN_ROWS;
 }
 
+void zt_wan_dit_set_text_keys(zt_wan_dit *m, zt_dit_text_keys how) {
+    m->keys = how;
+}
+
 void zt_wan_dit_free(zt_wan_dit *m) {
     if (!m) return;
     if (m->off) {
@@ -521,7 +526,6 @@ static zt_status timestep_embedding(zt_backend *be, zt_tensor *st, const dit_run
 typedef struct dit_scratch {
     zt_tensor hn, y;      /* [B N, D]: B passes' rows one after the other; y in q's memory */
     zt_tensor q, k, v, o; /* [B, N, NH, K]; o in hn's memory */
-    zt_tensor ck, cv;     /* [1, L, NH, K]: cross-attention keys and values */
     zt_tensor g;          /* [<= ffn_rows, I]: one chunk's hidden layer, in k and v if it fits */
     zt_tensor mod;        /* [R, 6, D] */
 } dit_scratch;
@@ -553,12 +557,12 @@ static zt_status cross_kv(zt_backend *be, const dit_block *b, const zt_tensor *t
     return zt_op_linear(be, &cv, text, &b->cross.v, &b->cross.vb);
 }
 
-/* text: the embedded context, whose keys and values go through s->ck, s->cv (one
- * pass); or NULL and ck[p], cv[p] already hold pass p's, read with cap[p]. */
-static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x, const zt_tensor *text,
-                           const zt_tensor *ck, const zt_tensor *cv, const zt_tensor *e0,
-                           const dit_runs *runs, const zt_rope_params *rp, const zt_attn_params *ap,
-                           const zt_attn_params *cap, dit_scratch *s) {
+/* Pass p reads the keys and values ck[p], cv[p] with cap[p]: projected here from
+ * text[p], or where that is NULL, already there (a kept text state's). */
+static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x,
+                           const zt_tensor *const *text, zt_tensor *ck, zt_tensor *cv,
+                           const zt_tensor *e0, const dit_runs *runs, const zt_rope_params *rp,
+                           const zt_attn_params *ap, const zt_attn_params *cap, dit_scratch *s) {
     zt_tensor q = flat(&s->q), k = flat(&s->k), v = flat(&s->v), o = flat(&s->o);
     ZT_TRY(zt_op_add(be, &s->mod, e0, &b->modulation)); /* [R, 6, D] */
 
@@ -581,9 +585,9 @@ static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x, con
     ZT_TRY(zt_op_layer_norm(be, &s->hn, x, &b->norm3_w, &b->norm3_b, DIT_EPS));
     ZT_TRY(zt_op_linear(be, &q, &s->hn, &b->cross.q, &b->cross.qb)); /* [B N, D] */
     ZT_TRY(zt_op_rms_norm(be, &q, &q, &b->cross.norm_q, DIT_EPS));
-    if (text) ZT_TRY(cross_kv(be, b, text, &s->ck, &s->cv));
     for (int64_t p = 0; p < runs->passes; p++) { /* each pass its own text */
         zt_tensor op = pass_of(&s->o, p), qp = pass_of(&s->q, p);
+        if (text[p]) ZT_TRY(cross_kv(be, b, text[p], &ck[p], &cv[p])); /* [1, Lk, NH, K] */
         ZT_TRY(zt_op_attention(be, &op, &qp, &ck[p], &cv[p], &cap[p])); /* [1, N, NH, K] */
     }
     ZT_TRY(zt_op_linear(be, &s->y, &o, &b->cross.o, &b->cross.ob)); /* [B N, D] */
@@ -638,13 +642,21 @@ struct zt_wan_dit_text {
     int64_t lk;  /* keys the cross-attention reads: l, or fewer with the padding folded */
     float *bias; /* NULL, or [lk] logit bias: log n on the row that stands for n */
     int device;
-    float *data; /* [layers, 2, L, D]: each block's keys, then values */
+    int kept;    /* data: 1, each block's keys and values; 0, the text they come from */
+    float *data; /* kept: [layers, 2, lk, D], each block's keys, then values; else [lk, D] */
 };
 
-/* Block i's keys (which 0) or values (1) in ts: [1, L, NH, K]. */
+/* Rows [0, lk) of the text a state projects in every forward pass: [lk, D]. */
+static zt_tensor text_rows(const zt_wan_dit_text *ts) {
+    zt_tensor v = zt_tensor_new(ZT_F32, ts->data, ts->lk, ts->m->info.dim);
+    v.device = ts->device;
+    return v;
+}
+
+/* Block i's keys (which 0) or values (1) in a kept state: [1, lk, NH, K]. */
 static zt_tensor text_kv(const zt_wan_dit_text *ts, int i, int which) {
     const zt_wan_dit_info *info = &ts->m->info;
-    int64_t ld = ts->l * info->dim;
+    int64_t ld = ts->lk * info->dim;
     zt_tensor v = zt_tensor_new(ZT_F32, ts->data + ((int64_t)i * 2 + which) * ld, 1, ts->lk,
                                 info->heads, info->head_dim);
     v.device = ts->device;
@@ -660,7 +672,7 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
     const zt_wan_dit_info *info = &m->info;
     const int *pt = info->patch;
     int64_t d = info->dim, nh = info->heads, kd = info->head_dim, e = info->freq_dim;
-    int64_t ci = info->in_channels, l = text ? text->shape[0] : 0, b = runs->passes;
+    int64_t ci = info->in_channels, b = runs->passes;
     int64_t grid[3] = {xin->shape[1] / pt[0], xin->shape[2] / pt[1], xin->shape[3] / pt[2]};
     int64_t n = grid[0] * grid[1] * grid[2];
     int64_t p = (int64_t)info->out_channels * pt[0] * pt[1] * pt[2];
@@ -718,9 +730,17 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
     s.o = zt_tensor_new(ZT_F32, s.hn.data, b, n, nh, kd);
     s.y = zt_tensor_new(ZT_F32, s.q.data, b * n, d);
     s.k.device = s.v.device = s.o.device = s.y.device = kv.device;
-    if (text) {
-        ZT_TRY(zt_arena_tensor(arena, &s.ck, ZT_F32, 4, ZT_SHAPE(1, l, nh, kd)));
-        ZT_TRY(zt_arena_tensor(arena, &s.cv, ZT_F32, 4, ZT_SHAPE(1, l, nh, kd)));
+    /* pass p's text: projected in every block into keys and values here (a few MB), or
+     * a kept state's, read where they are */
+    const zt_tensor *tx[2] = {NULL, NULL};
+    zt_tensor rows[2], pk[2], pv[2];
+    for (int64_t j = 0; j < b; j++) {
+        if (!text && ts[j]->kept) continue;
+        rows[j] = text ? *text : text_rows(ts[j]);
+        tx[j] = &rows[j];
+        int64_t lk = rows[j].shape[0];
+        ZT_TRY(zt_arena_tensor(arena, &pk[j], ZT_F32, 4, ZT_SHAPE(1, lk, nh, kd)));
+        ZT_TRY(zt_arena_tensor(arena, &pv[j], ZT_F32, 4, ZT_SHAPE(1, lk, nh, kd)));
     }
     /* the feed-forward's chunks: of equal size, at most ffn_rows, past 64 a multiple of 64 */
     int64_t limit = m->ffn_rows;
@@ -744,14 +764,14 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
     zt_attn_params cap[2] = {ap, ap}; /* the cross-attention's, with the padding's bias */
     for (int64_t i = 0; !text && i < b; i++) cap[i].key_bias = ts[i]->bias;
     for (int i = 0; i < info->layers; i++) {
-        zt_tensor ck[2] = {s.ck, s.ck}, cv[2] = {s.cv, s.cv};
-        for (int64_t j = 0; !text && j < b; j++) {
-            ck[j] = text_kv(ts[j], i, 0);
-            cv[j] = text_kv(ts[j], i, 1);
+        zt_tensor ck[2], cv[2];
+        for (int64_t j = 0; j < b; j++) {
+            ck[j] = tx[j] ? pk[j] : text_kv(ts[j], i, 0);
+            cv[j] = tx[j] ? pv[j] : text_kv(ts[j], i, 1);
         }
         const dit_block *blk;
         ZT_TRY(block_at(m, i, &blk));
-        ZT_TRY(run_block(be, blk, &x, text, ck, cv, &e0v, runs, &rp, &ap, cap, &s));
+        ZT_TRY(run_block(be, blk, &x, tx, ck, cv, &e0v, runs, &rp, &ap, cap, &s));
     }
 
     /* head: modulation from e (before the projection), then unpatchify */
@@ -839,9 +859,10 @@ zt_status zt_wan_dit_forward(const zt_wan_dit *m, zt_backend *be, zt_arena *aren
  * rows and one more: 512 keys -> about 20 for a short prompt, a third of a small model's
  * step. The copies agree to rounding only (BLAS tiles rows), so rows count as copies of
  * the last when they differ from it by at most 1e-5 of its largest value; the fold then
- * changes the output by rounding alone.
- * Elsewhere (the GPU, the plan's null backend) the text is not read here and nothing
- * changes; the memory is the same either way. */
+ * changes the output by rounding alone. The state then holds keys and values for those
+ * rows alone (a short prompt's: a few MB on Wan2.1-1.3B instead of 189).
+ * Elsewhere (the GPU, the plan's null backend) the text is not read here and all its
+ * rows are keys. */
 static zt_status fold_padding(zt_wan_dit_text *ts, const zt_tensor *text) {
     if (!ts->be->attn_key_bias || ts->l < 3) return ZT_OK;
     int64_t l = ts->l, d = text->shape[1], first = l - 1; /* first row of the equal tail */
@@ -866,6 +887,17 @@ static zt_status fold_padding(zt_wan_dit_text *ts, const zt_tensor *text) {
     return ZT_OK;
 }
 
+/* Whether a text state on be keeps every block's keys and values. On the host they are
+ * computed once: two [L, D] x [D, D] products a block saved per call (at 17 frames of
+ * 128x128, a sixth of the pass). On a GPU, where passes are long, they are projected
+ * again in each one instead: on Wan2.1-1.3B at 480x832x81, 145 GFLOP against the pass's
+ * ~280 TFLOP, while keeping them would hold 189 MB a prompt (30 blocks, 2 x 512 x 1536
+ * floats each), with both prompts 9% of the denoiser's GPU memory. */
+static int keeps_keys(const zt_wan_dit *m, const zt_backend *be) {
+    if (m->keys != ZT_DIT_TEXT_AUTO) return m->keys == ZT_DIT_TEXT_KEEP;
+    return !be->device;
+}
+
 zt_status zt_wan_dit_text_init(zt_wan_dit_text **out, const zt_wan_dit *m, zt_backend *be,
                                const zt_tensor *text) {
     *out = NULL;
@@ -877,19 +909,22 @@ zt_status zt_wan_dit_text_init(zt_wan_dit_text **out, const zt_wan_dit *m, zt_ba
     ts->m = m;
     ts->l = ts->lk = text->shape[0];
     ts->device = text->device;
-    size_t bytes = (size_t)(2 * (int64_t)info->layers * ts->l * info->dim) * sizeof(float);
-    zt_status rc = be->alloc(be, bytes, (void **)&ts->data);
-    if (rc != ZT_OK) {
-        free(ts);
-        return rc;
-    }
-    for (int i = 0; i < info->layers && rc == ZT_OK; i++) {
+    ts->kept = keeps_keys(m, be);
+    zt_status rc = fold_padding(ts, text);
+    int64_t rows = ts->kept ? 2 * (int64_t)info->layers * ts->lk : ts->lk;
+    zt_tensor src = rows_of(text, 0, ts->lk); /* the rows the keys come from */
+    size_t bytes = (size_t)(rows * info->dim) * sizeof(float);
+    if (rc == ZT_OK) rc = be->alloc(be, bytes, (void **)&ts->data);
+    for (int i = 0; ts->kept && i < info->layers && rc == ZT_OK; i++) {
         zt_tensor ck = text_kv(ts, i, 0), cv = text_kv(ts, i, 1);
         const dit_block *b;
         rc = block_at(m, i, &b);
-        if (rc == ZT_OK) rc = cross_kv(be, b, text, &ck, &cv);
+        if (rc == ZT_OK) rc = cross_kv(be, b, &src, &ck, &cv);
     }
-    if (rc == ZT_OK) rc = fold_padding(ts, text);
+    if (rc == ZT_OK && !ts->kept) {
+        zt_tensor dst = text_rows(ts);
+        rc = zt_op_copy(be, &dst, &src); /* [lk, D] */
+    }
     if (rc != ZT_OK) {
         zt_wan_dit_text_free(ts);
         return rc;

@@ -75,12 +75,23 @@ zt_status zt_wan_dit_forward(const zt_wan_dit *m, zt_backend *be, zt_arena *aren
  * depend on it (tests check that with small chunks). */
 void zt_wan_dit_set_ffn_rows(zt_wan_dit *m, int64_t rows);
 
-/* Per-prompt state for the forward pass: every block's cross-attention keys and values
- * ([L, dim] each, RMS-normed keys), which depend on the text alone. A sampler calls the
- * model twice per step (with and without the prompt) for many steps; computing them
- * once per prompt saves two [L, dim] x [dim, dim] products per block and call (at
- * 17 frames of 128x128, a sixth of the forward pass). Memory: 2 * layers * L * dim
- * floats (180 MB for Wan2.1 1.3B at L = 512).
+/* What text states made after this call hold (zt_wan_dit_text_init): AUTO, every block's
+ * keys and values on the host and the text on a device; KEEP or PROJECT, the keys or
+ * the text everywhere. The velocity does not depend on it, to f32 rounding. */
+typedef enum zt_dit_text_keys {
+    ZT_DIT_TEXT_AUTO,
+    ZT_DIT_TEXT_KEEP,
+    ZT_DIT_TEXT_PROJECT
+} zt_dit_text_keys;
+void zt_wan_dit_set_text_keys(zt_wan_dit *m, zt_dit_text_keys how);
+
+/* Per-prompt state for the forward pass. The cross-attention's keys and values ([L, dim]
+ * each, RMS-normed keys) depend on the text alone, and a sampler calls the model twice
+ * per step (with and without the prompt) for many steps. On the host the state holds
+ * every block's keys and values, computed once (2 * layers * L * dim floats: 189 MB for
+ * Wan2.1-1.3B at L = 512, a few MB where the padding folds, below); on a GPU it holds
+ * the text, projected again in every pass (L * dim floats), where the products are
+ * 0.05% of the arithmetic (zt_wan_dit_set_text_keys chooses otherwise, for tests).
  *
  * zt_wan_dit_text_init takes the embedded context [L, dim] f32 from
  * zt_wan_dit_embed_text; text is not referenced after it returns. The state lives in

@@ -144,7 +144,8 @@ static zt_status bench(run *r, const zt_bench_dit_opts *o, zt_bench_dit_stats *s
     size_t cap = 0;
     if (be->device) { /* a device arena is one block: size it from the plan */
         int64_t work = 0;
-        ZT_TRY(zt_plan_denoise(r->m, tf, lh, lw, 0, 1, 0, &work));
+        zt_plan_dit pr = {.T = tf, .h = lh, .w = lw, .prompts = 1, .device = 1};
+        ZT_TRY(zt_plan_denoise(r->m, &pr, &work));
         cap = (size_t)work + ((size_t)l * (size_t)(td + d) * sizeof(float)) + ((size_t)64 << 20);
     }
     ZT_TRY(zt_arena_init_on(&r->arena, be, cap));

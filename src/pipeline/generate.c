@@ -545,6 +545,18 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
                      zt_tokenizer_vocab_size(tok), zt_t5_get_info(t5)->vocab, g->text_encoder);
     if (rc == ZT_OK) rc = zt_plan_text(t5, WAN_TEXT_LEN, &work);
     if (rc == ZT_OK) rc = zt_plan_weight_bytes(g->text_encoder, ZT_PLAN_T5, &w);
+    /* the denoiser's run; on the host each prompt's state keeps the keys of its tokens
+     * and of one row standing for the zero padding (zt_wan_dit_text_init folds the rest) */
+    int dit_dev = zt_parse_device(s->device) >= 0;
+    zt_plan_dit pr = {.T = g->T, .h = g->h, .w = g->w, .per_token = i2v, .prompts = prompts};
+    pr.device = dit_dev;
+    pr.paired = prompts == 2 && zt_wan_dit_pairs(dit, dit_dev, g->tokens);
+    for (int i = 0; rc == ZT_OK && !dit_dev && i < prompts; i++) {
+        int32_t ids[WAN_TEXT_LEN];
+        size_t n = 0;
+        rc = zt_tokenizer_encode(tok, g->text[i], strlen(g->text[i]), ids, WAN_TEXT_LEN, &n);
+        pr.keys[i] = (int64_t)n + 1;
+    }
     int64_t t5_tables = heap_in_use() - heap0 - tok_bytes;
     int text_dim = t5 ? zt_t5_get_info(t5)->d_model : 0;
     model_release(g, M_T5, t5);
@@ -570,10 +582,7 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
         ZT_TRY(zt_plan_weight_bytes(g->vae, ZT_PLAN_VAE_ENCODER, &w));
         ZT_TRY(choose_encode_tiling(g, vae, w, pixels * 3 * (1 + (int64_t)sizeof(float)) + cond));
     }
-    /* the guidance passes batched as the denoiser's backend will run them */
-    int paired =
-        prompts == 2 && zt_wan_dit_pairs(dit, zt_parse_device(s->device) >= 0, g->tokens);
-    ZT_TRY(zt_plan_denoise(dit, g->T, g->h, g->w, i2v, prompts, paired, &work));
+    ZT_TRY(zt_plan_denoise(dit, &pr, &work));
     ZT_TRY(zt_plan_weight_bytes(g->model, ZT_PLAN_ALL, &w));
     /* x, one velocity per pass, the i2v model input, the sampler's history (three
      * latents at most), and the embedded prompts while their states are made */

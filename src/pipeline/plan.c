@@ -65,20 +65,25 @@ zt_status zt_plan_text(const zt_t5 *t5, int64_t tokens, int64_t *work) {
     return rc;
 }
 
-zt_status zt_plan_denoise(const zt_wan_dit *m, int64_t T, int64_t h, int64_t w, int per_token,
-                          int prompts, int paired, int64_t *work) {
+zt_status zt_plan_denoise(const zt_wan_dit *m, const zt_plan_dit *r, int64_t *work) {
     const zt_wan_dit_info *di = zt_wan_dit_get_info(m);
-    int64_t L = 512, tokens = T / di->patch[0] * (h / di->patch[1]) * (w / di->patch[2]);
+    int64_t L = 512, T = r->T, h = r->h, w = r->w;
+    int64_t tokens = T / di->patch[0] * (h / di->patch[1]) * (w / di->patch[2]);
     probe p;
     ZT_TRY(probe_begin(&p));
-    zt_tensor x, v, text;
+    p.be->device = r->device ? 1 : 0; /* the model's device paths; nothing runs either way */
+    zt_tensor x, v, text[2];
     float *tt = NULL;
     zt_wan_dit_text *ts[2] = {NULL, NULL};
     zt_status rc = probe_tensor(&p, &x, 4, ZT_SHAPE(di->in_channels, T, h, w));
     if (rc == ZT_OK) rc = probe_tensor(&p, &v, 4, ZT_SHAPE(di->out_channels, T, h, w));
-    if (rc == ZT_OK) rc = probe_tensor(&p, &text, 2, ZT_SHAPE(L, di->dim));
+    /* the null backend folds nothing: a state of k rows comes from a text of k rows */
+    for (int i = 0; rc == ZT_OK && i < r->prompts; i++) {
+        int64_t k = r->keys[i] > 0 && r->keys[i] < L && !r->device ? r->keys[i] : L;
+        rc = probe_tensor(&p, &text[i], 2, ZT_SHAPE(k, di->dim));
+    }
     int64_t inputs = (int64_t)zt_arena_used(p.arena); /* the pipeline's, counted as held */
-    if (rc == ZT_OK && per_token) {
+    if (rc == ZT_OK && r->per_token) {
         /* as i2v gives them: 0 on the first latent frame, t elsewhere (the forward pass
          * groups tokens by timestep, so the values shape its memory) */
         tt = malloc((size_t)tokens * sizeof *tt);
@@ -86,10 +91,10 @@ zt_status zt_plan_denoise(const zt_wan_dit *m, int64_t T, int64_t h, int64_t w, 
         for (int64_t k = 0; tt && k < tokens; k++)
             tt[k] = k < tokens / (T / di->patch[0]) ? 0.0f : 999.0f;
     }
-    for (int i = 0; rc == ZT_OK && i < prompts; i++)
-        rc = zt_wan_dit_text_init(&ts[i], m, p.be, &text);
+    for (int i = 0; rc == ZT_OK && i < r->prompts; i++)
+        rc = zt_wan_dit_text_init(&ts[i], m, p.be, &text[i]);
     zt_tensor v2[2] = {v, v}; /* the pair's velocities are the pipeline's, held */
-    if (rc == ZT_OK && prompts == 2 && paired)
+    if (rc == ZT_OK && r->prompts == 2 && r->paired)
         rc = zt_wan_dit_forward_pair(m, p.be, p.arena, &x, 999.0f, tt,
                                      (const zt_wan_dit_text *const *)ts, v2);
     else if (rc == ZT_OK)

@@ -54,11 +54,20 @@ const char *zt_stage_name(zt_stage s); /* "text encoder", "denoiser", ... */
 /* Working memory of one stage, measured on the null backend: */
 /* umT5 over `tokens` ids */
 zt_status zt_plan_text(const zt_t5 *t5, int64_t tokens, int64_t *work);
-/* one DiT forward at latents [C, T, h, w] (with per-token timesteps when per_token),
- * plus the per-prompt text states of `prompts` prompts; with paired (two prompts), the
- * two passes through zt_wan_dit_forward_pair as the CPU runs it */
-zt_status zt_plan_denoise(const zt_wan_dit *m, int64_t T, int64_t h, int64_t w, int per_token,
-                          int prompts, int paired, int64_t *work);
+/* A denoising run, as far as its memory depends on more than the model. */
+typedef struct zt_plan_dit {
+    int64_t T, h, w; /* latents [C, T, h, w] */
+    int per_token;   /* per-token timesteps (image to video) */
+    int prompts;     /* 1, or 2 with guidance */
+    int paired;      /* two prompts through zt_wan_dit_forward_pair as the CPU batches them */
+    int device;      /* on a GPU: its text states hold the text, not every block's keys */
+    /* text rows each prompt's state keeps: 0 for all 512, or fewer where the host folds
+     * the padding (a prompt of n tokens: n + 1) */
+    int64_t keys[2];
+} zt_plan_dit;
+
+/* one DiT forward of run r, plus its prompts' text states */
+zt_status zt_plan_denoise(const zt_wan_dit *m, const zt_plan_dit *r, int64_t *work);
 /* VAE decode (decoder 1) of latents h x w, or encode (0) of one frame of that latent
  * size (a picture: the stream's first chunk alone); for a tiled decode, h and w are the
  * tile's latent size. Caches included. */

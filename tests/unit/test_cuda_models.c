@@ -48,8 +48,10 @@ static void test_t5(zt_backend *cpu, zt_backend *gpu) {
 }
 
 /* One forward pass (t = 700) of a fixture DiT on the GPU, placed whole or offloaded,
- * the feed-forward in chunks of ffn_rows rows (0: the default). */
-static void dit_gpu(zt_backend *gpu, const char *file, int offload, int64_t ffn_rows,
+ * the feed-forward in chunks of ffn_rows rows (0: the default). state: 0, the embedded
+ * text to zt_wan_dit_forward; 1, a text state as the GPU makes it (the text, projected
+ * in the pass); 2, one that keeps every block's keys and values, as the host's. */
+static void dit_gpu(zt_backend *gpu, const char *file, int offload, int64_t ffn_rows, int state,
                     const float *x, const float *ctx, float *v, int64_t C, int64_t F, int64_t H,
                     int64_t W, int64_t L, int64_t td) {
     zt_wan_dit *m = NULL;
@@ -65,7 +67,14 @@ static void dit_gpu(zt_backend *gpu, const char *file, int offload, int64_t ffn_
     CHECK_OK(zt_arena_tensor(a, &dv, ZT_F32, 4, ZT_SHAPE(C, F, H, W)));
     CHECK_OK(zt_arena_tensor(a, &emb, ZT_F32, 2, ZT_SHAPE(L, di->dim)));
     CHECK_OK(zt_wan_dit_embed_text(m, gpu, a, &dc, &emb));
-    CHECK_OK(zt_wan_dit_forward(m, gpu, a, &dx, 700.0f, NULL, &emb, &dv));
+    zt_wan_dit_text *ts = NULL;
+    zt_wan_dit_set_text_keys(m, state == 2 ? ZT_DIT_TEXT_KEEP : ZT_DIT_TEXT_AUTO);
+    if (state) CHECK_OK(zt_wan_dit_text_init(&ts, m, gpu, &emb));
+    if (!state)
+        CHECK_OK(zt_wan_dit_forward(m, gpu, a, &dx, 700.0f, NULL, &emb, &dv));
+    else if (ts)
+        CHECK_OK(zt_wan_dit_forward_text(m, gpu, a, &dx, 700.0f, NULL, ts, &dv));
+    zt_wan_dit_text_free(ts);
     CHECK_OK(gpu->download(gpu, v, dv.data, zt_tensor_nbytes(&dv)));
     gpu->dealloc(gpu, dx.data);
     gpu->dealloc(gpu, dc.data);
@@ -95,18 +104,24 @@ static void test_dit(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng) {
     zt_arena_free(a);
     zt_wan_dit_free(m);
     const char *f32 = "dit/diffusers.safetensors", *bf16 = "dit/diffusers_bf16.safetensors";
-    dit_gpu(gpu, f32, 0, 0, x, ctx, vg, C, F, H, W, L, td);
-    dit_gpu(gpu, f32, 0, 0, x, ctx, vg2, C, F, H, W, L, td);
-    dit_gpu(gpu, f32, 1, 0, x, ctx, vo, C, F, H, W, L, td);
+    dit_gpu(gpu, f32, 0, 0, 0, x, ctx, vg, C, F, H, W, L, td);
+    dit_gpu(gpu, f32, 0, 0, 0, x, ctx, vg2, C, F, H, W, L, td);
+    dit_gpu(gpu, f32, 1, 0, 0, x, ctx, vo, C, F, H, W, L, td);
     zt_test_compare_f32("wan dit on cuda vs cpu", vg, vc, n, 1e-2);
     CHECK(!memcmp(vg, vg2, (size_t)n * 4), "two GPU forward passes differ");
     CHECK(!memcmp(vg, vo, (size_t)n * 4), "the offloaded forward pass differs from the placed one");
+    /* text states: the same products on the same rows (cuBLAS may pick another kernel
+     * for another pointer's alignment, hence a tolerance, not bits) */
+    dit_gpu(gpu, f32, 0, 0, 1, x, ctx, vo, C, F, H, W, L, td);
+    zt_test_compare_f32("wan dit on cuda, projecting text state vs none", vo, vg, n, 1e-6);
+    dit_gpu(gpu, f32, 0, 0, 2, x, ctx, vo, C, F, H, W, L, td);
+    zt_test_compare_f32("wan dit on cuda, keeping text state vs none", vo, vg, n, 1e-6);
     /* the feed-forward in chunks of 7 of the 120 rows (views at row offsets, an uneven
      * last chunk), with f32 weights and with bf16 (cuBLASLt's fused path) */
-    dit_gpu(gpu, f32, 0, 7, x, ctx, vo, C, F, H, W, L, td);
+    dit_gpu(gpu, f32, 0, 7, 0, x, ctx, vo, C, F, H, W, L, td);
     zt_test_compare_f32("wan dit on cuda, feed-forward in 7-row chunks vs whole", vo, vg, n, 1e-5);
-    dit_gpu(gpu, bf16, 0, 0, x, ctx, vg, C, F, H, W, L, td);
-    dit_gpu(gpu, bf16, 0, 7, x, ctx, vo, C, F, H, W, L, td);
+    dit_gpu(gpu, bf16, 0, 0, 0, x, ctx, vg, C, F, H, W, L, td);
+    dit_gpu(gpu, bf16, 0, 7, 0, x, ctx, vo, C, F, H, W, L, td);
     zt_test_compare_f32("wan dit on cuda (bf16), feed-forward in 7-row chunks vs whole", vo, vg, n,
                         2e-3);
 }

@@ -94,14 +94,23 @@ static void test_text(void) {
 }
 
 /* paired: both guidance passes through zt_wan_dit_forward_pair, batched on the CPU at
- * this size, against a plan made for it */
-static void test_denoise(int per_token, int paired) {
+ * this size, against a plan made for it. how: 0, the host's text states (every block's
+ * keys, the random text folding nothing); 1, the same where the padding folds (rows from
+ * 5 on equal: a prompt of 5 tokens, 6 keys); 2, a GPU's states (the text, projected in
+ * each pass), on the CPU with ZT_DIT_TEXT_PROJECT against a plan made for a device,
+ * whose passes are not paired. */
+static void test_denoise(int per_token, int paired, int how) {
     zt_wan_dit *m = NULL;
     CHECK_OK(zt_wan_dit_open(&m, data("pipeline/dit22.safetensors")));
     if (!m) return;
     const zt_wan_dit_info *di = zt_wan_dit_get_info(m);
-    int64_t T = 3, h = 4, w = 6, L = 512, planned = -1;
-    CHECK_OK(zt_plan_denoise(m, T, h, w, per_token, 2, paired, &planned));
+    int64_t T = 3, h = 4, w = 6, L = 512, keys = how == 1 ? 6 : L, planned = -1;
+    zt_plan_dit run = {.T = T, .h = h, .w = w, .per_token = per_token, .prompts = 2};
+    run.paired = paired;
+    run.device = how == 2;
+    run.keys[0] = run.keys[1] = how == 1 ? keys : 0;
+    CHECK_OK(zt_plan_denoise(m, &run, &planned));
+    if (how == 2) zt_wan_dit_set_text_keys(m, ZT_DIT_TEXT_PROJECT);
     int64_t n = di->in_channels * T * h * w, tokens = T * (h / 2) * (w / 2);
     CHECK(zt_wan_dit_pairs(m, 0, tokens), "dit: a pair of %lld tokens should be batched",
           (long long)tokens);
@@ -111,6 +120,8 @@ static void test_denoise(int per_token, int paired) {
     float *tt = zt_test_alloc((size_t)tokens * sizeof *tt);
     fill(x, n);
     fill(text, L * di->dim);
+    for (int64_t r = 5; how == 1 && r < L; r++)
+        memcpy(text + r * di->dim, text + 5 * di->dim, (size_t)di->dim * sizeof *text);
     for (int64_t k = 0; k < tokens; k++) tt[k] = k < tokens / T ? 0.0f : 500.0f;
     zt_tensor xt = zt_tensor_new(ZT_F32, x, di->in_channels, T, h, w);
     zt_tensor vt[2] = {zt_tensor_new(ZT_F32, v, di->out_channels, T, h, w),
@@ -122,6 +133,8 @@ static void test_denoise(int per_token, int paired) {
     CHECK_OK(zt_arena_init(&a, 0, 0));
     CHECK_OK(zt_wan_dit_text_init(&t0, m, be, &te));
     CHECK_OK(zt_wan_dit_text_init(&t1, m, be, &te));
+    CHECK(zt_wan_dit_text_keys(t0) == keys, "dit: the text reads %lld keys, want %lld",
+          (long long)zt_wan_dit_text_keys(t0), (long long)keys);
     ts[0] = t0;
     ts[1] = t1;
     const float *tk = per_token ? tt : NULL;
@@ -129,11 +142,12 @@ static void test_denoise(int per_token, int paired) {
         CHECK_OK(zt_wan_dit_forward_pair(m, be, a, &xt, 500.0f, tk, ts, vt));
     else
         CHECK_OK(zt_wan_dit_forward_text(m, be, a, &xt, 500.0f, tk, t0, &vt[0]));
-    /* two prompts' states: every block's keys and values, [L, dim] each */
-    int64_t states = 2 * (int64_t)di->layers * 2 * L * di->dim * (int64_t)sizeof(float);
+    /* two prompts' states: every block's keys and values, [keys, dim] each; or the text */
+    int64_t rows = how == 2 ? L : (int64_t)di->layers * 2 * keys;
+    int64_t states = 2 * rows * di->dim * (int64_t)sizeof(float);
     int64_t real = (int64_t)zt_arena_peak(a) + states;
-    CHECK(planned == real, "dit%s%s: planned %lld, used %lld (arena %zu + states %lld)",
-          per_token ? " per-token" : "", paired ? " paired" : "", (long long)planned,
+    CHECK(planned == real, "dit%s%s %d: planned %lld, used %lld (arena %zu + states %lld)",
+          per_token ? " per-token" : "", paired ? " paired" : "", how, (long long)planned,
           (long long)real, zt_arena_peak(a), (long long)states);
     zt_wan_dit_text_free(t0);
     zt_wan_dit_text_free(t1);
@@ -164,10 +178,14 @@ int main(void) {
     test_vae("vae/wan21/diffusers.safetensors", 5, 3);
     test_vae("vae/wan22/diffusers.safetensors", 2, 3);
     test_text();
-    test_denoise(0, 0);
-    test_denoise(1, 0);
-    test_denoise(0, 1);
-    test_denoise(1, 1);
+    for (int how = 0; how < 2; how++) {
+        test_denoise(0, 0, how);
+        test_denoise(1, 0, how);
+        test_denoise(0, 1, how);
+        test_denoise(1, 1, how);
+    }
+    test_denoise(0, 0, 2);
+    test_denoise(1, 0, 2);
     test_measuring_untouched();
     zt_backend_free(be);
     return zt_test_finish();

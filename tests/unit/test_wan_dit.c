@@ -173,6 +173,16 @@ static void run_cases(const char *model_path, const char *naming, const char *re
         CHECK(!memcmp(got, got_ts, (size_t)nref * sizeof *got), "%s: the text state changes "
               "the velocity", what);
         zt_wan_dit_text_free(ts);
+        /* a GPU's state (the text, projected again in each pass), here on the CPU: the
+         * same bits too */
+        zt_wan_dit_set_text_keys(m, ZT_DIT_TEXT_PROJECT);
+        CHECK_OK(zt_wan_dit_text_init(&ts, m, be, &te));
+        zt_wan_dit_set_text_keys(m, ZT_DIT_TEXT_AUTO);
+        memset(got_ts, 0, (size_t)nref * sizeof *got_ts);
+        CHECK_OK(zt_wan_dit_forward_text(m, be, arena, &xt, t[0], ntt > 1 ? t : NULL, ts, &vts));
+        CHECK(!memcmp(got, got_ts, (size_t)nref * sizeof *got), "%s: the projecting text "
+              "state changes the velocity", what);
+        zt_wan_dit_text_free(ts);
         /* the feed-forward in chunks of 5 rows (an uneven last one): the same velocity */
         if (tol == TOL_F32) {
             float *chunked = zt_test_alloc((size_t)nref * sizeof *chunked);
@@ -225,6 +235,21 @@ static void run_cases(const char *model_path, const char *naming, const char *re
             snprintf(what, sizeof what, "%s: padding folded into one key vs all 40 keys", file);
             zt_test_compare(what, fold, want, nx, 1e-5);
             pair_vs_apart(m, file, &xt, t[0], &te, ts);
+            /* the same with projecting states (a GPU's), folded as the CPU folds: the
+             * velocities of the kept state's bits, and the pair's passes as apart */
+            zt_wan_dit_text *tp = NULL;
+            float *proj = zt_test_alloc((size_t)nx * sizeof(float));
+            zt_tensor vq = zt_tensor_make(ZT_F32, 4, xe->shape, proj);
+            zt_wan_dit_set_text_keys(m, ZT_DIT_TEXT_PROJECT);
+            CHECK_OK(zt_wan_dit_text_init(&tp, m, be, &pe));
+            CHECK(zt_wan_dit_text_keys(tp) == 4, "%s: the projecting state reads %lld keys, "
+                  "want 4", file, (long long)zt_wan_dit_text_keys(tp));
+            CHECK_OK(zt_wan_dit_forward_text(m, be, arena, &xt, t[0], NULL, tp, &vq));
+            CHECK(!memcmp(proj, fold, (size_t)nx * sizeof *proj), "%s: the projecting padded "
+                  "state's velocity differs from the kept one's", file);
+            if (tp) pair_vs_apart(m, file, &xt, t[0], &te, tp);
+            zt_wan_dit_set_text_keys(m, ZT_DIT_TEXT_AUTO);
+            zt_wan_dit_text_free(tp);
             zt_wan_dit_text_free(ts);
         }
         free(pctx);
