@@ -415,7 +415,8 @@ static void print_dit_help(void) {
            "                      \"context_neg\" [L, text_dim] f32 instead of generated ones\n"
            "  --dump-f32 FILE     write the final latents as raw f32\n"
            "  --uncached          zt_wan_dit_forward: the text's cross-attention keys and\n"
-           "                      values again in every call, not once per prompt\n"
+           "                      values again in every call, not once per prompt (a GPU's\n"
+           "                      text state does that too, to save memory)\n"
            "  --device D          cpu (default), cuda or cuda:N\n"
            "  --offload           on a GPU, copy each block's weights in as it runs\n"
            "  -t, --threads N     CPU threads, 0 for all cores (default 0)\n"
@@ -546,7 +547,8 @@ static int bench_dit(int argc, char **argv) {
                st.naming, st.layers, st.dim, a.frames, a.width, a.height, (long long)st.tokens,
                a.steps, a.guidance, dev, st.threads);
         printf("load %.2f s, per prompt (embedding%s) %.2f s\n", st.load_s,
-               a.uncached ? "" : ", cross-attention keys and values", st.prompt_s);
+               a.uncached || a.device >= 0 ? "" : ", cross-attention keys and values",
+               st.prompt_s);
         printf("seconds per step: %.3f (", st.mean_step_s);
         for (int i = 0; i < a.steps; i++) printf("%s%.3f", i ? ", " : "", st.step_s[i]);
         printf(")\npeak RSS %.0f MiB (weights %.0f MiB, activations %.0f MiB)\n", rss,
