@@ -4,7 +4,8 @@
 # same inputs, the attention op against torch's SDPA, the Wan2.1-1.3B speed and memory
 # benchmark against diffusers on the same card, where a step's time goes (per op), and
 # a whole 50-step generation at 480x832x81 with its peak GPU memory; writes a Markdown
-# report.
+# report as it goes, what the issue asks for first (tests, the step and the VAE against
+# diffusers, the whole generation), so a run cut short keeps those.
 #
 #   tools/gpu-check.sh [--prebuilt DIR] [--report FILE] [--quick]
 #
@@ -39,6 +40,7 @@ else
 fi
 
 fail=0
+t_start=$(date +%s)
 {
   echo "# GPU check"
   echo
@@ -101,6 +103,41 @@ PY
   echo '```'
   echo
 
+  echo "## Wan2.1-1.3B, random bf16 weights: one step with guidance, against diffusers"
+  echo
+  frames=81; [ $quick = 1 ] && frames=17
+  echo '```'
+  PYTHONUNBUFFERED=1 timeout 300 python3 tools/gpu/bench_diffusers.py --zt-bench "$bin/dit_bench" \
+    --frames $frames 2>&1 | tail -20
+  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
+  echo '```'
+  echo
+
+  echo "## Wan2.1 VAE, random weights: decoding against diffusers"
+  echo
+  echo '```'
+  PYTHONUNBUFFERED=1 timeout 300 python3 tools/gpu/bench_vae.py --zt-bench "$bin/vae_bench" \
+    --frames $([ $quick = 1 ] && echo 17 || echo 81) 2>&1 | tail -20
+  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
+  echo '```'
+  echo
+
+  echo "## A whole generation: 50 steps at 480x832x81, text encoder on the CPU"
+  echo
+  echo "zoetrope t2v on the weights above (the DiT and the VAE on CUDA), umT5-XXL at full"
+  echo "size with random weights on the CPU, into an MP4 (tools/gpu/e2e_generate.py). The"
+  echo "target: peak GPU memory within 8 GiB. device_peak_mib is zoetrope's count of its"
+  echo "allocations (as torch.cuda.max_memory_allocated); nvidia_smi_peak_mib adds the CUDA"
+  echo "context."
+  echo
+  echo '```'
+  steps=50; [ $quick = 1 ] && steps=3
+  PYTHONUNBUFFERED=1 timeout 400 python3 tools/gpu/e2e_generate.py --zoetrope "$bin/zoetrope" \
+    --frames $frames --steps $steps 2>&1 | tail -20
+  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
+  echo '```'
+  echo
+
   echo "## Attention alone: Zoetrope's op against torch's SDPA"
   echo
   echo "Wan2.1-1.3B's shapes (12 heads of 128): self-attention over the 32760 tokens of 81"
@@ -115,22 +152,9 @@ PY
   echo '```'
   echo
 
-  echo "## Wan2.1 VAE, random weights: decoding against diffusers"
+  echo "## The same weights, Zoetrope alone: other kernels, paths and placements"
   echo
   echo '```'
-  PYTHONUNBUFFERED=1 timeout 300 python3 tools/gpu/bench_vae.py --zt-bench "$bin/vae_bench" \
-    --frames $([ $quick = 1 ] && echo 17 || echo 81) 2>&1 | tail -20
-  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
-  echo '```'
-  echo
-
-  echo "## Wan2.1-1.3B, random bf16 weights: one step with guidance, against diffusers"
-  echo
-  frames=81; [ $quick = 1 ] && frames=17
-  echo '```'
-  PYTHONUNBUFFERED=1 timeout 300 python3 tools/gpu/bench_diffusers.py --zt-bench "$bin/dit_bench" \
-    --frames $frames 2>&1 | tail -20
-  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
   # Zoetrope alone on the weights bench_diffusers.py wrote: STEPS on device 0
   dit() { timeout 120 "$bin/dit_bench" /tmp/wan21-1.3b-random.safetensors $frames 832 480 "$1" 0; }
   echo
@@ -156,21 +180,8 @@ PY
   ZT_PROFILE_OPS=1 dit 1 2>&1 | tail -40
   [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
   echo '```'
-
-  echo "## A whole generation: 50 steps at 480x832x81, text encoder on the CPU"
   echo
-  echo "zoetrope t2v on the weights above (the DiT and the VAE on CUDA), umT5-XXL at full"
-  echo "size with random weights on the CPU, into an MP4 (tools/gpu/e2e_generate.py). The"
-  echo "target: peak GPU memory within 8 GiB. device_peak_mib is zoetrope's count of its"
-  echo "allocations (as torch.cuda.max_memory_allocated); nvidia_smi_peak_mib adds the CUDA"
-  echo "context."
-  echo
-  echo '```'
-  steps=50; [ $quick = 1 ] && steps=3
-  PYTHONUNBUFFERED=1 timeout 400 python3 tools/gpu/e2e_generate.py --zoetrope "$bin/zoetrope" \
-    --frames $frames --steps $steps 2>&1 | tail -20
-  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
-  echo '```'
+  echo "gpu-check: $(( $(date +%s) - t_start )) s in all, exit $fail"
 } > "$report"
 cat "$report"
 exit $fail
