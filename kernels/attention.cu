@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "../src/backends/cuda/cuda.h"
+#include "common.cuh"
 
 namespace {
 
@@ -236,10 +237,8 @@ __global__ void __launch_bounds__(FA_THREADS, FA_MIN_BLOCKS(D))
             }
         }
         // the four threads of a quad share a row
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        mx0 = zt_k::quad_max(mx0);
+        mx1 = zt_k::quad_max(mx1);
         const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
         // every key so far masked: subtract 0 instead, so that exp2(-inf - x) is 0, not NaN
         const float ms0 = mn0 == -INFINITY ? 0.0f : mn0, ms1 = mn1 == -INFINITY ? 0.0f : mn1;
@@ -286,10 +285,8 @@ __global__ void __launch_bounds__(FA_THREADS, FA_MIN_BLOCKS(D))
         __syncthreads(); // this stage is refilled in step j + 1
     }
 
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    l0 = zt_k::quad_sum(l0);
+    l1 = zt_k::quad_sum(l1);
     const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f; // all keys masked: zeros
     const float inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
     const int64_t r0 = i0 + warp * 16 + g, r1 = r0 + 8;

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "../src/backends/cuda/cuda.h"
+#include "common.cuh"
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define ZT_SM90A 1 // wgmma exists only in the sm_90a target
@@ -212,10 +213,8 @@ __device__ __forceinline__ void softmax_tile(float (&s)[64], float (&acc)[64],
         mx1 = fmaxf(mx1, fmaxf(s[4 * nt + 2], s[4 * nt + 3]));
     }
     // the four threads of a quad share a row
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    mx0 = zt_k::quad_max(mx0);
+    mx1 = zt_k::quad_max(mx1);
     // scaled maxima; sl2 > 0, so the max of the raw scores gives the max of the scaled
     const float mn0 = fmaxf(m0, mx0 * sl2), mn1 = fmaxf(m1, mx1 * sl2);
     // every key so far masked: subtract 0 instead, so that exp2(-inf - x) is 0, not NaN
@@ -401,10 +400,8 @@ __global__ void __launch_bounds__(THREADS, 1)
         }
     }
 
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    l0 = zt_k::quad_sum(l0);
+    l1 = zt_k::quad_sum(l1);
     const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f; // all keys masked: zeros
     const float inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
     const int r0 = q0 + wg * 64 + wl * 16 + g, r1 = r0 + 8;
