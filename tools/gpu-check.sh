@@ -41,6 +41,17 @@ fi
 
 fail=0
 t_start=$(date +%s)
+# A Python tool's last LINES lines in a fenced block, within SECS; its failure fails the
+# check: py SECS LINES SCRIPT ARGS...
+py() {
+  local secs=$1 lines=$2
+  shift 2
+  echo '```'
+  PYTHONUNBUFFERED=1 timeout "$secs" python3 "$@" 2>&1 | tail -"$lines"
+  [ "${PIPESTATUS[0]}" -ne 0 ] && fail=1
+  echo '```'
+  echo
+}
 {
   echo "# GPU check"
   echo
@@ -106,21 +117,11 @@ PY
   echo "## Wan2.1-1.3B, random bf16 weights: one step with guidance, against diffusers"
   echo
   frames=81; [ $quick = 1 ] && frames=17
-  echo '```'
-  PYTHONUNBUFFERED=1 timeout 300 python3 tools/gpu/bench_diffusers.py --zt-bench "$bin/dit_bench" \
-    --frames $frames 2>&1 | tail -20
-  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
-  echo '```'
-  echo
+  py 300 20 tools/gpu/bench_diffusers.py --zt-bench "$bin/dit_bench" --frames $frames
 
   echo "## Wan2.1 VAE, random weights: decoding against diffusers"
   echo
-  echo '```'
-  PYTHONUNBUFFERED=1 timeout 300 python3 tools/gpu/bench_vae.py --zt-bench "$bin/vae_bench" \
-    --frames $([ $quick = 1 ] && echo 17 || echo 81) 2>&1 | tail -20
-  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
-  echo '```'
-  echo
+  py 300 20 tools/gpu/bench_vae.py --zt-bench "$bin/vae_bench" --frames $frames
 
   echo "## A whole generation: 50 steps at 480x832x81, text encoder on the CPU"
   echo
@@ -130,13 +131,8 @@ PY
   echo "allocations (as torch.cuda.max_memory_allocated); nvidia_smi_peak_mib adds the CUDA"
   echo "context."
   echo
-  echo '```'
   steps=50; [ $quick = 1 ] && steps=3
-  PYTHONUNBUFFERED=1 timeout 400 python3 tools/gpu/e2e_generate.py --zoetrope "$bin/zoetrope" \
-    --frames $frames --steps $steps 2>&1 | tail -20
-  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
-  echo '```'
-  echo
+  py 400 20 tools/gpu/e2e_generate.py --zoetrope "$bin/zoetrope" --frames $frames --steps $steps
 
   echo "## Attention alone: Zoetrope's op against torch's SDPA"
   echo
@@ -145,12 +141,8 @@ PY
   echo "bf16 packing included; zoetrope_overlap: the Hopper kernel issuing P V and the next S"
   echo "together (ZT_CUDA_ATTN=overlap); zoetrope_mma: the sm_80 kernel (ZT_CUDA_ATTN=mma)."
   echo
-  echo '```'
-  PYTHONUNBUFFERED=1 timeout 180 python3 tools/gpu/bench_attention.py --zt-bench "$bin/attn_bench" \
-    --tokens $([ $quick = 1 ] && echo 6552 || echo 32760) 2>&1 | tail -10
-  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
-  echo '```'
-  echo
+  py 180 10 tools/gpu/bench_attention.py --zt-bench "$bin/attn_bench" \
+    --tokens $([ $quick = 1 ] && echo 6552 || echo 32760)
 
   echo "## The same weights, Zoetrope alone: other kernels, paths and placements"
   echo
