@@ -8,7 +8,9 @@
  * identical files. Skipped (exit 77) without a GPU. Unlike the tests/unit/test_cuda_* op
  * tests this needs FFmpeg's libraries too (the writer, the picture's decoder): GPU
  * machines without them take tools/gpu/build-ffmpeg-min.sh's, which
- * tools/gpu/pack-prebuilt.sh packs. */
+ * tools/gpu/pack-prebuilt.sh packs. ZT_TEST_GPU_DEVICE=cpu runs the "GPU" runs on the CPU
+ * too: a check of this harness (settings, outputs, comparisons) on machines without a GPU,
+ * before device time is spent on it. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,9 @@
 #include "pipeline/generate.h"
 #include "pipeline/settings.h"
 #include "testlib.h"
+
+/* the device of the runs compared with the CPU's: "cuda", or "cpu" for the harness check */
+static const char *gpu_device = "cuda";
 
 typedef struct frames {
     float *v; /* [F, 3, H, W] */
@@ -99,12 +104,12 @@ static void check_case(const char *name, const job *j) {
         snprintf(p[i], sizeof p[i], "%s/%s-%d.y4m", zt_test_tmpdir(), name, i);
     frames cpu = {0}, gpu = {0}, gpu2 = {0}, mixed = {0};
     run(j, "cpu", NULL, 0, p[0], &cpu);
-    run(j, "cuda", NULL, 0, p[1], &gpu);
-    run(j, "cuda", NULL, 0, p[2], &gpu2);
-    run(j, "cuda", "cpu", 1, p[3], &mixed);
+    run(j, gpu_device, NULL, 0, p[1], &gpu);
+    run(j, gpu_device, NULL, 0, p[2], &gpu2);
+    run(j, gpu_device, "cpu", 1, p[3], &mixed);
     double q = psnr(&cpu, &gpu), q2 = psnr(&cpu, &mixed);
-    printf("%s: %lld frames, cuda vs cpu PSNR %.1f dB, text encoder on the cpu + offload %.1f dB\n",
-           name, (long long)cpu.n, q, q2);
+    printf("%s: %lld frames, %s vs cpu PSNR %.1f dB, text encoder on the cpu + offload %.1f dB\n",
+           name, (long long)cpu.n, gpu_device, q, q2);
     CHECK(cpu.n > 0 && gpu.n == cpu.n, "%s: %lld frames on the cpu, %lld on cuda", name,
           (long long)cpu.n, (long long)gpu.n);
     CHECK(q >= 40.0, "%s: cuda vs cpu PSNR %.1f dB < 40", name, q);
@@ -142,7 +147,11 @@ static void tiny_job(job *j, const char *image) {
 }
 
 int main(void) {
-    if (!zt_backend_cuda_available()) {
+    const char *dev = getenv("ZT_TEST_GPU_DEVICE");
+    if (dev && !strcmp(dev, "cpu")) {
+        gpu_device = "cpu";
+        printf("ZT_TEST_GPU_DEVICE=cpu: every run on the CPU (a check of this test itself)\n");
+    } else if (!zt_backend_cuda_available()) {
         printf("SKIP: no CUDA GPU (or no CUDA backend in this build)\n");
         return 77;
     }
