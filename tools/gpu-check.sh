@@ -2,10 +2,10 @@
 # GPU check for the CUDA backend: builds (or takes prebuilt binaries), runs the CUDA
 # parity tests (every op against the CPU backend), a DiT run on both backends from the
 # same inputs, the attention op against torch's SDPA, the Wan2.1-1.3B speed and memory
-# benchmark against diffusers on the same card, where a step's time goes (per op), and
-# a whole 50-step generation at 480x832x81 with its peak GPU memory; writes a Markdown
-# report as it goes, what the issue asks for first (tests, the step and the VAE against
-# diffusers, the whole generation), so a run cut short keeps those.
+# benchmark against diffusers on the same card, where a step's and a VAE decode's time
+# goes (per op), and a whole 50-step generation at 480x832x81 with its peak GPU memory;
+# writes a Markdown report as it goes, what the issue asks for first (tests, the step and
+# the VAE against diffusers, the whole generation), so a run cut short keeps those.
 #
 #   tools/gpu-check.sh [--prebuilt DIR] [--report FILE] [--quick]
 #
@@ -170,6 +170,16 @@ PY
   echo
   echo '```'
   ZT_PROFILE_OPS=1 dit 1 2>&1 | tail -40
+  [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
+  echo '```'
+  echo
+  echo "## Where the VAE's time goes: the untiled decode above, every op waited for"
+  echo
+  echo "Convolutions by kernel and channels; TFLOP/s counts the direct form's multiply-adds."
+  echo
+  echo '```'
+  ZT_PROFILE_OPS=1 timeout 120 "$bin/vae_bench" /tmp/wan21-vae-random.safetensors $frames 832 \
+    480 0 0 2>&1 | tail -40
   [ ${PIPESTATUS[0]} -ne 0 ] && fail=1
   echo '```'
   echo

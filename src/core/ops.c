@@ -9,14 +9,16 @@
 #define SHAPE(t) zt_tensor_shape_str((t), (char[96]){0}, 96)
 
 /* ---- profiling: with zt_op_profile(1), each op waits for the backend before and after
- * and its wall time is added to its name's total (for finding where a model's time goes;
- * the waiting makes the whole slower) */
-#define PROF_MAX 32
+ * and its wall time is added to its label's total (for finding where a model's time goes;
+ * the waiting makes the whole slower). Products and convolutions count their
+ * multiply-adds too, so the report shows the rate each achieves; convolutions are
+ * labelled by kernel and channels, as their shapes differ most in cost. */
+#define PROF_MAX 48
 static struct {
     int on;
     struct {
-        const char *name;
-        double seconds;
+        char name[40];
+        double seconds, flops;
         long calls;
     } ops[PROF_MAX];
 } prof;
@@ -28,7 +30,7 @@ static double prof_now(void) {
 }
 
 void zt_op_profile(int on) {
-    memset(&prof, 0, sizeof prof);
+    if (on) memset(&prof, 0, sizeof prof); /* off keeps the totals for the report */
     prof.on = on;
 }
 
@@ -38,38 +40,56 @@ static double prof_begin(zt_backend *be) {
     return prof_now();
 }
 
-static zt_status prof_end(zt_backend *be, const char *name, double t0, zt_status s) {
+static zt_status prof_end(zt_backend *be, const char *name, double flops, double t0,
+                          zt_status s) {
     if (!prof.on) return s;
     if (be->sync) be->sync(be);
     double dt = prof_now() - t0;
-    for (int i = 0; i < PROF_MAX; i++) {
-        if (prof.ops[i].name && strcmp(prof.ops[i].name, name)) continue;
-        prof.ops[i].name = name;
+    for (int i = 0; i < PROF_MAX; i++) { /* a full table drops new labels */
+        if (prof.ops[i].name[0] && strcmp(prof.ops[i].name, name)) continue;
+        if (!prof.ops[i].name[0]) snprintf(prof.ops[i].name, sizeof prof.ops[i].name, "%s", name);
         prof.ops[i].seconds += dt;
+        prof.ops[i].flops += flops;
         prof.ops[i].calls++;
         break;
     }
     return s;
 }
 
-void zt_op_profile_report(FILE *f) {
-    double total = 0;
-    for (int i = 0; i < PROF_MAX && prof.ops[i].name; i++) total += prof.ops[i].seconds;
-    fprintf(f, "%-28s %10s %8s %10s %6s\n", "op", "calls", "seconds", "ms/call", "share");
-    for (int i = 0; i < PROF_MAX && prof.ops[i].name; i++)
-        fprintf(f, "%-28s %10ld %8.3f %10.3f %5.1f%%\n", prof.ops[i].name, prof.ops[i].calls,
-                prof.ops[i].seconds, 1e3 * prof.ops[i].seconds / (double)prof.ops[i].calls,
-                100.0 * prof.ops[i].seconds / (total > 0 ? total : 1));
-    fprintf(f, "%-28s %10s %8.3f\n", "all ops", "", total);
+int zt_op_profile_entry(int i, const char **name, long *calls, double *seconds, double *flops) {
+    if (i < 0 || i >= PROF_MAX || !prof.ops[i].name[0]) return 0;
+    *name = prof.ops[i].name;
+    *calls = prof.ops[i].calls;
+    *seconds = prof.ops[i].seconds;
+    *flops = prof.ops[i].flops;
+    return 1;
 }
 
-#define DISPATCH_AS(label, fn, ...)                                                                \
+void zt_op_profile_report(FILE *f) {
+    double total = 0;
+    for (int i = 0; i < PROF_MAX && prof.ops[i].name[0]; i++) total += prof.ops[i].seconds;
+    fprintf(f, "%-32s %8s %8s %9s %6s %8s\n", "op", "calls", "seconds", "ms/call", "share",
+            "TFLOP/s");
+    for (int i = 0; i < PROF_MAX && prof.ops[i].name[0]; i++) {
+        const double sec = prof.ops[i].seconds;
+        fprintf(f, "%-32s %8ld %8.3f %9.3f %5.1f%%", prof.ops[i].name, prof.ops[i].calls, sec,
+                1e3 * sec / (double)prof.ops[i].calls, 100.0 * sec / (total > 0 ? total : 1));
+        if (prof.ops[i].flops > 0 && sec > 0)
+            fprintf(f, " %8.2f", prof.ops[i].flops / sec * 1e-12);
+        fputc('\n', f);
+    }
+    fprintf(f, "%-32s %8s %8.3f\n", "all ops", "", total);
+}
+
+/* FLOPS: the op's floating-point operations (2 per multiply-add), 0 where not counted */
+#define DISPATCH_FLOPS(label, flops, fn, ...)                                                      \
     do {                                                                                           \
         if (!be->fn) return zt_fail(ZT_ERR_UNSUPPORTED, #fn ": not on the %s backend", be->name);  \
         if (!prof.on) return be->fn(be, __VA_ARGS__);                                              \
         double t0_ = prof_begin(be);                                                               \
-        return prof_end(be, (label), t0_, be->fn(be, __VA_ARGS__));                                \
+        return prof_end(be, (label), (flops), t0_, be->fn(be, __VA_ARGS__));                      \
     } while (0)
+#define DISPATCH_AS(label, fn, ...) DISPATCH_FLOPS(label, 0, fn, __VA_ARGS__)
 #define DISPATCH(fn, ...) DISPATCH_AS(#fn, fn, __VA_ARGS__)
 
 static zt_status need_f32(const char *op, const char *arg, const zt_tensor *t) {
@@ -131,10 +151,15 @@ static zt_status check_linear(const zt_tensor *y, const zt_tensor *x, const zt_t
     return ZT_OK;
 }
 
+/* x [.., K] times w [N, K]^T */
+static double linear_flops(const zt_tensor *x, const zt_tensor *w) {
+    return 2.0 * (double)zt_tensor_numel(x) * (double)w->shape[0];
+}
+
 zt_status zt_op_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
                        const zt_tensor *b) {
     ZT_TRY(check_linear(y, x, w, b));
-    DISPATCH(linear, y, x, w, b);
+    DISPATCH_FLOPS("linear", linear_flops(x, w), linear, y, x, w, b);
 }
 
 zt_status zt_op_linears(zt_backend *be, int n, zt_tensor *const *y, const zt_tensor *x,
@@ -143,8 +168,12 @@ zt_status zt_op_linears(zt_backend *be, int n, zt_tensor *const *y, const zt_ten
         for (int i = 0; i < n; i++) ZT_TRY(zt_op_linear(be, y[i], x, w[i], b[i]));
         return ZT_OK;
     }
-    for (int i = 0; i < n; i++) ZT_TRY(check_linear(y[i], x, w[i], b[i]));
-    DISPATCH(linears, n, y, x, w, b);
+    double flops = 0;
+    for (int i = 0; i < n; i++) {
+        ZT_TRY(check_linear(y[i], x, w[i], b[i]));
+        flops += linear_flops(x, w[i]);
+    }
+    DISPATCH_FLOPS("linears", flops, linears, n, y, x, w, b);
 }
 
 zt_status zt_op_ffn_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_tensor *h,
@@ -157,7 +186,8 @@ zt_status zt_op_ffn_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_te
     ZT_TRY(check_linear(h, x, w0, b0));
     ZT_TRY(check_linear(y, h, w2, b2));
     if (y->data == x->data) return zt_fail(ZT_ERR_RUNTIME, "ffn: y may not alias x");
-    DISPATCH(ffn_gelu, y, x, h, w0, b0, w2, b2);
+    DISPATCH_FLOPS("ffn_gelu", linear_flops(x, w0) + linear_flops(h, w2), ffn_gelu, y, x, h, w0,
+                   b0, w2, b2);
 }
 
 zt_status zt_op_linear_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x,
@@ -167,7 +197,7 @@ zt_status zt_op_linear_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x,
         return zt_op_gelu_tanh(be, y, y);
     }
     ZT_TRY(check_linear(y, x, w, b));
-    DISPATCH(linear_gelu, y, x, w, b);
+    DISPATCH_FLOPS("linear_gelu", linear_flops(x, w), linear_gelu, y, x, w, b);
 }
 
 zt_status zt_op_matmul(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,
@@ -325,8 +355,10 @@ zt_status zt_op_attention(zt_backend *be, zt_tensor *o, const zt_tensor *q, cons
         return zt_fail(ZT_ERR_RUNTIME, "attention: q %s, k %s, v %s, o %s disagree", SHAPE(q),
                        SHAPE(k), SHAPE(v), SHAPE(o));
     if (k->shape[1] < 1) return zt_fail(ZT_ERR_RUNTIME, "attention: no keys");
-    DISPATCH_AS(k->shape[1] == q->shape[1] ? "attention" : "attention (Lk != Lq)", attention, o, q,
-                k, v, p);
+    /* q k^T and p v: 2 * 2 * B * H * Lq * Lk * D */
+    const double flops = 4.0 * (double)zt_tensor_numel(q) * (double)k->shape[1];
+    DISPATCH_FLOPS(k->shape[1] == q->shape[1] ? "attention" : "attention (Lk != Lq)", flops,
+                   attention, o, q, k, v, p);
 }
 
 zt_status zt_op_rope3d(zt_backend *be, zt_tensor *x, const zt_rope_params *p) {
@@ -390,16 +422,36 @@ static zt_status check_conv(const char *op, int nsp, const zt_tensor *y, const z
     return need_vec(op, "bias", b, w->shape[0]);
 }
 
+/* "conv3d 3x3x3 384->384": the kernel and the channels, w [Cout, Cin, k...] */
+static void conv_label(char *buf, size_t n, const char *op, const zt_tensor *w) {
+    int at = snprintf(buf, n, "%s ", op);
+    for (int i = 2; i < w->ndim && at > 0 && (size_t)at < n; i++)
+        at += snprintf(buf + at, n - (size_t)at, "%s%lld", i > 2 ? "x" : "",
+                       (long long)w->shape[i]);
+    if (at > 0 && (size_t)at < n)
+        snprintf(buf + at, n - (size_t)at, " %lld->%lld", (long long)w->shape[1],
+                 (long long)w->shape[0]);
+}
+
+/* every output value: Cin * (kernel volume) multiply-adds */
+static double conv_flops(const zt_tensor *y, const zt_tensor *w) {
+    return 2.0 * (double)zt_tensor_numel(y) * (double)(zt_tensor_numel(w) / w->shape[0]);
+}
+
 zt_status zt_op_conv2d(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
                        const zt_tensor *b, const zt_conv_params *p) {
     ZT_TRY(check_conv("conv2d", 2, y, x, w, b, p));
-    DISPATCH(conv2d, y, x, w, b, p);
+    char label[40] = "conv2d";
+    if (prof.on) conv_label(label, sizeof label, "conv2d", w);
+    DISPATCH_FLOPS(label, conv_flops(y, w), conv2d, y, x, w, b, p);
 }
 
 zt_status zt_op_conv3d(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
                        const zt_tensor *b, const zt_conv_params *p) {
     ZT_TRY(check_conv("conv3d", 3, y, x, w, b, p));
-    DISPATCH(conv3d, y, x, w, b, p);
+    char label[40] = "conv3d";
+    if (prof.on) conv_label(label, sizeof label, "conv3d", w);
+    DISPATCH_FLOPS(label, conv_flops(y, w), conv3d, y, x, w, b, p);
 }
 
 zt_status zt_op_upsample_nearest(zt_backend *be, zt_tensor *y, const zt_tensor *x) {

@@ -13,8 +13,14 @@
 #include "../backends/backend.h"
 
 /* Per-op wall time (process-wide, not thread-safe: for benchmarks). zt_op_profile(1)
- * clears the totals and starts; each op then waits for its backend before and after. */
+ * clears the totals and starts, (0) stops; each op then waits for its backend before and
+ * after. Totals are kept per label: the op's name, convolutions' with their kernel and
+ * channels ("conv3d 3x3x3 96->96"); products, attention and convolutions count their
+ * FLOPs (2 per multiply-add, of the direct form whatever the backend computes).
+ * zt_op_profile_entry gives the i-th label's totals (0 past the last);
+ * zt_op_profile_report prints them all with each one's achieved TFLOP/s. */
 void zt_op_profile(int on);
+int zt_op_profile_entry(int i, const char **name, long *calls, double *seconds, double *flops);
 void zt_op_profile_report(FILE *f);
 
 zt_status zt_op_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,

@@ -296,6 +296,52 @@ static void test_prev(zt_backend *be) {
     printf("  prev frames: %d modes bit-identical to concatenation\n", COUNT(cs));
 }
 
+/* zt_op_profile's totals: a label per convolution kernel and channels, the calls, and
+ * the FLOPs of the direct form (2 per multiply-add: output values * Cin * kernel volume),
+ * however the backend computes it; a product's 2 * rows * N * K; nothing once off. */
+static void test_profile(zt_backend *be) {
+    const conv_case *c3 = &cases[12], *c2 = &cases[0];
+    CHECK(!strcmp(c3->name, "3d 3x3x3 causal cin3 (im2col)") && c2->dims == 2, "profile cases");
+    conv_data d3, d2;
+    data_init(&d3, c3);
+    data_init(&d2, c2);
+    float xv[12] = {0}, wv[20] = {0}, yv[15];
+    zt_tensor x = zt_tensor_new(ZT_F32, xv, 3, 4), w = zt_tensor_new(ZT_F32, wv, 5, 4);
+    zt_tensor y = zt_tensor_new(ZT_F32, yv, 3, 5);
+    zt_op_profile(1);
+    CHECK_OK(run_conv(be, c3, &d3));
+    CHECK_OK(run_conv(be, c3, &d3));
+    CHECK_OK(run_conv(be, c2, &d2));
+    CHECK_OK(zt_op_linear(be, &y, &x, &w, NULL));
+    zt_op_profile(0);
+    CHECK_OK(run_conv(be, c2, &d2)); /* not counted */
+    const struct {
+        const char *name;
+        long calls;
+        double flops;
+    } want[] = {
+        {"conv3d 3x3x3 3->5", 2, 2 * 2.0 * (double)d3.ny * 3 * 27},
+        {"conv2d 3x3 3->5", 1, 2.0 * (double)d2.ny * 3 * 9},
+        {"linear", 1, 2.0 * 3 * 5 * 4},
+    };
+    int found = 0;
+    const char *name;
+    long calls;
+    double sec, flops;
+    for (int i = 0; zt_op_profile_entry(i, &name, &calls, &sec, &flops); i++)
+        for (int j = 0; j < COUNT(want); j++)
+            if (!strcmp(name, want[j].name)) {
+                found++;
+                CHECK(calls == want[j].calls && flops == want[j].flops && sec >= 0,
+                      "profile %s: %ld calls, %.0f flops (want %ld, %.0f)", name, calls, flops,
+                      want[j].calls, want[j].flops);
+            }
+    CHECK(found == COUNT(want), "profile: %d of %d labels", found, COUNT(want));
+    printf("profile: %d labels, calls and FLOPs as counted\n", found);
+    data_free(&d3);
+    data_free(&d2);
+}
+
 int main(void) {
     zt_backend *be1 = NULL, *be3 = NULL;
     CHECK_OK(zt_backend_cpu_init(&be1, 1));
@@ -308,6 +354,7 @@ int main(void) {
     for (int i = 0; i < COUNT(tiled); i++) check_case(be3, &tiled[i]);
 
     test_prev(be3);
+    test_profile(be3);
 
     printf("1 vs 3 threads:\n");
     for (int i = 0; i < COUNT(cases); i++) check_threads(be1, be3, &cases[i]);
