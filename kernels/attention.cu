@@ -32,6 +32,8 @@ namespace {
 constexpr int FA_BQ = 128;           // queries per block
 constexpr int FA_BK = 64;            // keys per step
 constexpr int FA_WARPS = FA_BQ / 16; // one warp per 16 query rows
+static_assert(FA_BQ <= ZT_CUDA_PACK_TILE_MAX && FA_BK <= ZT_CUDA_PACK_TILE_MAX,
+              "the memory plan pads attention's packing to at most ZT_CUDA_PACK_TILE_MAX");
 constexpr int FA_THREADS = FA_WARPS * 32;
 // Blocks per SM asked of the register allocator. Two cap registers at 128 (D = 128
 // spills ~72 bytes, outside the loop): 16 warps per SM hide the barriers and the
@@ -475,7 +477,7 @@ zt_status pack_qkv(zt_backend *be, const zt_tensor *q, const zt_tensor *k, const
     const int64_t D = q->shape[3];
     pk->Lqp = cdiv(Lq, tile_q) * tile_q;
     pk->Lkp = cdiv(Lk, tile_k) * tile_k;
-    const size_t bytes = (size_t)(B * H * (pk->Lqp + 2 * pk->Lkp) * D) * sizeof(__nv_bfloat16);
+    const size_t bytes = (size_t)zt_cuda_pack_bytes(B * H, Lq, Lk, D, tile_q, tile_k);
     void *buf = NULL;
     ZT_TRY(zt_cuda_scratch(be, 0, bytes, &buf));
     pk->q = (__nv_bfloat16 *)buf;

@@ -30,6 +30,7 @@
 namespace {
 
 constexpr int BQ = 128, D = 128;
+static_assert(BQ <= ZT_CUDA_PACK_TILE_MAX, "the memory plan pads to ZT_CUDA_PACK_TILE_MAX");
 [[maybe_unused]] constexpr int BK = 128; // keys per step (unused where sm_90a code is not built)
 constexpr int CONSUMERS = 2;                        // warpgroups of 64 queries
 // No producer warp: a consumer thread issues the copies. A consumer needs ~210 registers

@@ -33,8 +33,6 @@
 
 namespace {
 
-// Column-buffer budget in bytes when ZT_CUDA_CONV_BUDGET is not set.
-constexpr int64_t CONV_BUDGET_DEFAULT = (int64_t)256 << 20;
 // Gather: threads per block along positions, and weight rows (K) per block, over
 // which one thread's position decode (three divisions) is amortized.
 constexpr int COL_THREADS = 256;
@@ -125,21 +123,8 @@ __global__ void __launch_bounds__(EPI_THREADS)
     }
 }
 
-int64_t parse_budget(void) {
-    const char *s = getenv("ZT_CUDA_CONV_BUDGET");
-    if (!s || !*s) return CONV_BUDGET_DEFAULT;
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    int shift = 0;
-    if (end && (*end == 'k' || *end == 'K')) shift = 10;
-    if (end && (*end == 'm' || *end == 'M')) shift = 20;
-    if (end && (*end == 'g' || *end == 'G')) shift = 30;
-    if (v <= 0 || v > (LLONG_MAX >> 30)) return CONV_BUDGET_DEFAULT;
-    return (int64_t)v << shift;
-}
-
 int64_t conv_budget(void) {
-    static const int64_t budget = parse_budget(); // C++11: initialized once, thread-safe
+    static const int64_t budget = zt_cuda_conv_budget_env(); // C++11: once, thread-safe
     return budget;
 }
 
@@ -238,14 +223,7 @@ zt_status conv_run(zt_backend *be, const char *op, zt_tensor *y, const zt_tensor
                                 ZT_F32, cin, 0, 0.0f, yd + n * cout * s, s, 0, 1, 1));
     } else {
         int64_t es = (int64_t)zt_dtype_size(w->dtype);
-        int64_t cap = conv_budget() / (k * es);
-        if (cap >= 8) cap -= cap % 8; // lda and y offsets of whole 16-byte units, as tensor cores like
-        if (cap < 1) cap = 1;
-        if (cap > s) cap = s;
-        // even chunks: as few as the budget allows, then spread the positions over them
-        int64_t chunks = (s + cap - 1) / cap;
-        int64_t len_max = (s + chunks - 1) / chunks;
-        if (chunks > 1 && cap >= 8) len_max = (len_max + 7) / 8 * 8; // still <= cap
+        int64_t len_max = zt_cuda_conv_chunk(s, k, es, conv_budget());
         void *col = NULL;
         ZT_TRY(zt_cuda_scratch(be, 0, (size_t)(len_max * k * es), &col));
         for (int64_t n = 0; n < nb; n++) {

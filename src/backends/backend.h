@@ -170,11 +170,18 @@ zt_status zt_backend_cuda_memory(const zt_backend *be, size_t *live, size_t *pea
 /* Restarts the peak count from what is allocated now (per-stage peaks); no-op on other
  * backends. */
 void zt_backend_cuda_reset_peak(zt_backend *be);
+/* Frees the scratch buffers the ops grew (they grow again on demand): between stages,
+ * so that one stage's largest buffers do not stay through the next. */
+void zt_backend_cuda_release_scratch(zt_backend *be);
+/* The card's free memory now (cudaMemGetInfo: what this and other processes leave). */
+zt_status zt_backend_cuda_free_memory(const zt_backend *be, size_t *free_bytes);
 /* The null backend: ops do nothing, allocations are counted and never touched (see
  * null/null_backend.c); for memory planning. zt_backend_null_peak: most bytes its
- * alloc had out at once. */
+ * alloc had out at once. zt_backend_null_model_cuda: its ops keep the scratch the CUDA
+ * backend's would take as well, which its scratch_bytes then gives. */
 zt_status zt_backend_null_init(zt_backend **be);
 size_t zt_backend_null_peak(const zt_backend *be);
+void zt_backend_null_model_cuda(zt_backend *be);
 void zt_backend_free(zt_backend *be);
 
 #endif

@@ -526,7 +526,7 @@ static int bench_dit(int argc, char **argv) {
         for (int i = 0; i < a.steps; i++) json_array_append_new(steps, json_real(st.step_s[i]));
         json_t *j = json_pack(
             "{s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:i, s:f, s:f, s:i, s:f, s:f, s:f, s:o, "
-            "s:f, s:f, s:f, s:I, s:b, s:f}",
+            "s:f, s:f, s:f, s:I, s:b, s:f, s:f}",
             "model", a.model, "naming", st.naming, "device", dev, "frames", (int)a.frames,
             "width", (int)a.width, "height", (int)a.height, "latent_tokens",
             (json_int_t)st.tokens, "text_rows", (json_int_t)ZT_BENCH_TEXT_ROWS, "steps",
@@ -535,7 +535,8 @@ static int bench_dit(int argc, char **argv) {
             st.prompt_s, "step_seconds", steps, "mean_step_seconds", st.mean_step_s,
             "peak_rss_mib", rss, "arena_peak_mib", arena_mib, "weight_bytes",
             (json_int_t)st.weight_bytes, "text_cached", !a.uncached, "device_peak_mib",
-            (double)st.device_peak / 1048576.0);
+            (double)st.device_peak / 1048576.0, "device_plan_mib",
+            (double)st.device_plan / 1048576.0);
         if (j) {
             json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
             printf("\n");
@@ -554,8 +555,9 @@ static int bench_dit(int argc, char **argv) {
         printf(")\npeak RSS %.0f MiB (weights %.0f MiB, activations %.0f MiB)\n", rss,
                (double)st.weight_bytes / 1048576.0, arena_mib);
         if (a.device >= 0)
-            printf("GPU memory: at most %.0f MiB allocated (card: %.0f MiB)\n",
-                   (double)st.device_peak / 1048576.0, (double)st.device_total / 1048576.0);
+            printf("GPU memory: at most %.0f MiB allocated (planned %.0f MiB; card: %.0f MiB)\n",
+                   (double)st.device_peak / 1048576.0, (double)st.device_plan / 1048576.0,
+                   (double)st.device_total / 1048576.0);
     }
     zt_bench_dit_stats_free(&st);
     return ZT_EXIT_OK;

@@ -52,6 +52,7 @@ static const struct {
     {"device", 0, "device"},
     {"text-encoder-device", 0, "text_encoder_device"},
     {"vae-device", 0, "vae_device"},
+    {"max-gpu-memory", 0, "max_gpu_memory"},
     {"output", 'o', "output"},
     {"codec", 'c', "codec"},
     {"crf", 0, "crf"},
@@ -109,6 +110,10 @@ static void print_help(const char *cmd) {
         "      --vae-device D         the VAE's (default: --device)\n"
         "      --offload              on a GPU, keep the transformer's blocks in host memory\n"
         "                             and copy each in as it runs (for small cards)\n"
+        "      --max-gpu-memory SIZE  GPU memory budget like 6G (default: the card's free\n"
+        "                             memory when the run starts; a --dry-run without it\n"
+        "                             checks none): stages on the GPU are planned against\n"
+        "                             it as --max-memory's against the host's\n"
         "  -o, --output PATH          .mp4 (H.264), .webm (VP9), .mkv (FFV1), .gif, .y4m, '-'\n"
         "                             (y4m to stdout) or a PNG pattern like frames/%%04d.png\n"
         "  -c, --codec NAME           h264, vp9, ffv1, gif, png or y4m (default: from -o)\n"
@@ -136,7 +141,7 @@ static void print_setting(const char *key, const char *value, const char *source
         json_object_set_new(d->obj, key, value ? json_string(value) : json_null());
         return;
     }
-    printf("%-16s = %-40s # %s\n", key, value ? value : "(unset)", source);
+    printf("%-19s = %-40s # %s\n", key, value ? value : "(unset)", source);
 }
 
 /* --dry-run: the resolved settings and, when every model file is named, the memory
@@ -153,21 +158,33 @@ static int dry_run_print(const zt_settings *s, zt_gen_mode mode, int json) {
             const zt_stage_plan *p = &plan.stage[i];
             if (!p->used) continue;
             if (stages) {
-                json_object_set_new(stages, zt_stage_name((zt_stage)i),
-                                    json_pack("{s:I, s:I, s:I, s:I}", "total", (json_int_t)p->total,
-                                              "weights", (json_int_t)p->weights, "work",
-                                              (json_int_t)p->work, "buffers", (json_int_t)p->held));
+                json_t *e = json_pack("{s:I, s:I, s:I, s:I}", "total", (json_int_t)p->total,
+                                      "weights", (json_int_t)p->weights, "work",
+                                      (json_int_t)p->work, "buffers", (json_int_t)p->held);
+                if (e && p->gpu) { /* a stage on the GPU: what it allocates there */
+                    json_object_set_new(e, "gpu", json_integer(p->gpu));
+                    json_object_set_new(e, "gpu_weights", json_integer(p->gpu_weights));
+                    json_object_set_new(e, "gpu_scratch", json_integer(p->gpu_scratch));
+                }
+                json_object_set_new(stages, zt_stage_name((zt_stage)i), e);
             } else {
                 char a[32], b[32], c[32], e[32];
                 printf("plan: %-14s %10s = weights %s + working %s + buffers %s + process\n",
                        zt_stage_name((zt_stage)i), zt_plan_fmt(p->total, a, sizeof a),
                        zt_plan_fmt(p->weights, b, sizeof b), zt_plan_fmt(p->work, c, sizeof c),
                        zt_plan_fmt(p->held, e, sizeof e));
+                if (p->gpu)
+                    printf("plan: %-14s %10s on the GPU = weights %s + working %s + scratch %s\n",
+                           "", zt_plan_fmt(p->gpu, a, sizeof a),
+                           zt_plan_fmt(p->gpu_weights, b, sizeof b),
+                           zt_plan_fmt(p->gpu - p->gpu_weights - p->gpu_scratch, c, sizeof c),
+                           zt_plan_fmt(p->gpu_scratch, e, sizeof e));
             }
         }
         if (d.obj) {
             json_object_set_new(stages, "peak", json_integer(plan.peak));
             json_object_set_new(stages, "budget", json_integer(plan.budget));
+            json_object_set_new(stages, "gpu_budget", json_integer(plan.gpu_budget));
             json_object_set_new(stages, "vae_tile", json_integer(plan.vae_tile));
             json_object_set_new(stages, "vae_tile_overlap", json_integer(plan.vae_overlap));
             json_object_set_new(stages, "scratch_bytes", json_integer(plan.scratch_bytes));
@@ -178,6 +195,8 @@ static int dry_run_print(const zt_settings *s, zt_gen_mode mode, int json) {
                    zt_plan_fmt(plan.peak, a, sizeof a), zt_stage_name(plan.peak_stage),
                    plan.budget ? zt_plan_fmt(plan.budget, b, sizeof b) : "none",
                    plan.vae_tile ? "tiled" : "untiled");
+            if (plan.gpu_budget)
+                printf("plan: GPU budget %s\n", zt_plan_fmt(plan.gpu_budget, a, sizeof a));
             if (plan.enc_tile)
                 printf("plan: image encode tiles of %d px, overlap %d\n", plan.enc_tile,
                        plan.enc_overlap);
@@ -364,6 +383,9 @@ static int run_generate(int argc, char **argv, zt_gen_mode mode) {
                                   "measured_mib", (double)p->measured / 1048576.0);
             if (e && res.device_peak > 0) /* the GPU's memory, whichever stage used it */
                 json_object_set_new(e, "device_mib", json_real((double)p->device / 1048576.0));
+            if (e && p->gpu > 0) /* and the plan's, for a stage whose model ran there */
+                json_object_set_new(e, "device_planned_mib",
+                                    json_real((double)p->gpu / 1048576.0));
             if (e) json_object_set_new(stages, zt_stage_name((zt_stage)i), e);
         }
         if (o && res.device_peak > 0)

@@ -8,6 +8,12 @@ static size_t align_up(size_t n) {
     return (n + PLACE_ALIGN - 1) & ~(size_t)(PLACE_ALIGN - 1);
 }
 
+size_t zt_place_bytes(zt_tensor *const *list, size_t n) {
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += align_up(zt_tensor_nbytes(list[i]));
+    return total;
+}
+
 zt_status zt_place_tensors(zt_placed *pl, zt_backend *be, zt_tensor *const *list, size_t n) {
     *pl = (zt_placed){0};
     if (!be->device) return ZT_OK;

@@ -17,6 +17,8 @@ typedef struct zt_placed {
 /* Copy the n tensors (contiguous, in host memory) into one allocation of be and point
  * them at it. On a host backend it does nothing. */
 zt_status zt_place_tensors(zt_placed *pl, zt_backend *be, zt_tensor *const *list, size_t n);
+/* The bytes that allocation takes (each tensor aligned): for memory plans. */
+size_t zt_place_bytes(zt_tensor *const *list, size_t n);
 void zt_placed_free(zt_placed *pl);
 
 #endif

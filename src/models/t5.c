@@ -200,21 +200,40 @@ zt_status zt_t5_open(zt_t5 **out, const char *path) {
     return ZT_OK;
 }
 
-zt_status zt_t5_place(zt_t5 *t, zt_backend *be) {
-    if (t->placed.be) return zt_fail(ZT_ERR_USAGE, "t5: weights are already placed");
-    size_t n = 0, cap = 1 + (size_t)t->info.layers * 9;
+/* The tensors placement copies (malloc'd list of *n), or NULL out of memory. */
+static zt_tensor **placed_tensors(zt_t5 *t, size_t *n) {
+    size_t cap = 1 + (size_t)t->info.layers * 9;
     zt_tensor **list = malloc(cap * sizeof *list);
-    if (!list) return zt_fail(ZT_ERR_NOMEM, "t5: out of memory");
-    list[n++] = &t->norm; /* the token table stays on the host: embed() reads its rows */
+    *n = 0;
+    if (!list) return NULL;
+    list[(*n)++] = &t->norm; /* the token table stays on the host: embed() reads its rows */
     for (int i = 0; i < t->info.layers; i++) {
         t5_layer *ly = &t->layers[i];
         zt_tensor *ts[9] = {&ly->norm1, &ly->q,    &ly->k,   &ly->v,  &ly->o,
                             &ly->norm2, &ly->gate, &ly->fc1, &ly->fc2}; /* 9 per layer: cap */
-        for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) list[n++] = ts[k];
+        for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) list[(*n)++] = ts[k];
     }
+    return list;
+}
+
+zt_status zt_t5_place(zt_t5 *t, zt_backend *be) {
+    if (t->placed.be) return zt_fail(ZT_ERR_USAGE, "t5: weights are already placed");
+    size_t n;
+    zt_tensor **list = placed_tensors(t, &n);
+    if (!list) return zt_fail(ZT_ERR_NOMEM, "t5: out of memory");
     zt_status s = zt_place_tensors(&t->placed, be, list, n);
     free(list);
     return s;
+}
+
+zt_status zt_t5_device_bytes(const zt_t5 *t, int64_t *bytes) {
+    size_t n;
+    *bytes = 0;
+    zt_tensor **list = placed_tensors((zt_t5 *)t, &n); /* the list only reads them */
+    if (!list) return zt_fail(ZT_ERR_NOMEM, "t5: out of memory");
+    *bytes = (int64_t)zt_place_bytes(list, n);
+    free(list);
+    return ZT_OK;
 }
 
 void zt_t5_free(zt_t5 *t) {

@@ -43,6 +43,8 @@ void zt_t5_free(zt_t5 *t5);
  * memory, to run the encoder on be (a device backend; nothing to do on a host backend).
  * Once placed, the encoder runs only on be, and its outputs must live there. */
 zt_status zt_t5_place(zt_t5 *t5, zt_backend *be);
+/* The device memory the placed weights take: for plans. */
+zt_status zt_t5_device_bytes(const zt_t5 *t5, int64_t *bytes);
 const zt_t5_info *zt_t5_get_info(const zt_t5 *t5);
 
 /* The last hidden states of ids[0..n) (each in [0, vocab); n >= 1, no padding) into

@@ -302,10 +302,30 @@ static int block_tensors(dit_block *b, zt_tensor **out) {
 }
 
 #define BLOCK_TENSORS 27
+#define TOP_TENSORS   15
 #define OFFLOAD_ALIGN 256
 
 static size_t align_offload(size_t n) {
     return (n + OFFLOAD_ALIGN - 1) & ~(size_t)(OFFLOAD_ALIGN - 1);
+}
+
+/* The tensors outside the blocks, which --offload keeps on the device too. */
+static int top_tensors(zt_wan_dit *m, zt_tensor **out) {
+    zt_tensor *top[TOP_TENSORS] = {&m->patch_w, &m->patch_b, &m->text0,  &m->text0_b,
+                                   &m->text2,   &m->text2_b, &m->time0,  &m->time0_b,
+                                   &m->time2,   &m->time2_b, &m->proj,   &m->proj_b,
+                                   &m->head,    &m->head_b,  &m->head_mod};
+    for (int i = 0; i < TOP_TENSORS; i++) out[i] = top[i];
+    return TOP_TENSORS;
+}
+
+/* --offload's device buffer: one block's tensors (every block has the same shapes) */
+static size_t offload_bytes(const zt_wan_dit *m) {
+    zt_tensor *ts[BLOCK_TENSORS];
+    block_tensors((dit_block *)&m->blocks[0], ts);
+    size_t bytes = 0;
+    for (int k = 0; k < BLOCK_TENSORS; k++) bytes += align_offload(zt_tensor_nbytes(ts[k]));
+    return bytes;
 }
 
 /* The block to run as block i: itself, or with --offload its copy in the device buffer. */
@@ -338,15 +358,12 @@ static zt_status block_at(const zt_wan_dit *m, int i, const dit_block **out) {
 zt_status zt_wan_dit_place_offload(zt_wan_dit *m, zt_backend *be) {
     if (m->placed.be || m->off) return zt_fail(ZT_ERR_USAGE, "wan dit: weights are already placed");
     if (!be->device) return ZT_OK;
-    zt_tensor *top[] = {&m->patch_w, &m->patch_b, &m->text0,   &m->text0_b, &m->text2,
-                        &m->text2_b, &m->time0,   &m->time0_b, &m->time2,   &m->time2_b,
-                        &m->proj,    &m->proj_b,  &m->head,    &m->head_b,  &m->head_mod};
-    ZT_TRY(zt_place_tensors(&m->placed, be, top, sizeof top / sizeof *top));
+    zt_tensor *top[TOP_TENSORS];
+    top_tensors(m, top);
+    ZT_TRY(zt_place_tensors(&m->placed, be, top, TOP_TENSORS));
     dit_offload *o = calloc(1, sizeof *o);
     if (!o) return zt_fail(ZT_ERR_NOMEM, "wan dit: out of memory");
-    zt_tensor *ts[BLOCK_TENSORS];
-    block_tensors(&m->blocks[0], ts);
-    for (int k = 0; k < BLOCK_TENSORS; k++) o->bytes += align_offload(zt_tensor_nbytes(ts[k]));
+    o->bytes = offload_bytes(m);
     zt_status s = be->alloc(be, o->bytes, &o->buf);
     if (s != ZT_OK) {
         free(o);
@@ -364,14 +381,21 @@ zt_status zt_wan_dit_place(zt_wan_dit *m, zt_backend *be) {
     size_t cap = 15 + (size_t)layers * 27, n = 0;
     zt_tensor **list = malloc(cap * sizeof *list);
     if (!list) return zt_fail(ZT_ERR_NOMEM, "wan dit: out of memory");
-    zt_tensor *top[] = {&m->patch_w, &m->patch_b, &m->text0,   &m->text0_b, &m->text2,
-                        &m->text2_b, &m->time0,   &m->time0_b, &m->time2,   &m->time2_b,
-                        &m->proj,    &m->proj_b,  &m->head,    &m->head_b,  &m->head_mod};
-    for (size_t i = 0; i < sizeof top / sizeof *top; i++) list[n++] = top[i];
+    n += (size_t)top_tensors(m, list);
     for (int i = 0; i < layers; i++) n += (size_t)block_tensors(&m->blocks[i], list + n);
     zt_status s = zt_place_tensors(&m->placed, be, list, n);
     free(list);
     return s;
+}
+
+int64_t zt_wan_dit_device_bytes(const zt_wan_dit *m, int offload) {
+    zt_wan_dit *mm = (zt_wan_dit *)m; /* the lists only read the tensors */
+    zt_tensor *top[TOP_TENSORS], *ts[BLOCK_TENSORS];
+    int64_t bytes = (int64_t)zt_place_bytes(top, (size_t)top_tensors(mm, top));
+    if (offload) return bytes + (int64_t)offload_bytes(m);
+    for (int i = 0; i < m->info.layers; i++)
+        bytes += (int64_t)zt_place_bytes(ts, (size_t)block_tensors(&mm->blocks[i], ts));
+    return bytes;
 }
 
 void zt_wan_dit_set_ffn_rows(zt_wan_dit *m, int64_t rows) {

@@ -52,6 +52,9 @@ zt_status zt_wan_dit_place(zt_wan_dit *m, zt_backend *be);
  * weights are copied into one block-sized device buffer as it runs (every forward pass
  * copies all of them once: about the model's size over the host link per pass). */
 zt_status zt_wan_dit_place_offload(zt_wan_dit *m, zt_backend *be);
+/* The device memory the weights take there: zt_wan_dit_place's, or (offload 1)
+ * zt_wan_dit_place_offload's (the tensors outside the blocks and one block's buffer). */
+int64_t zt_wan_dit_device_bytes(const zt_wan_dit *m, int offload);
 const zt_wan_dit_info *zt_wan_dit_get_info(const zt_wan_dit *m);
 
 /* The text context through text_embedding, once per prompt: ctx [L, text_dim] f32

@@ -667,14 +667,10 @@ static void pl_res(place_list *l, vae_res *r) {
     if (r->has_sc) pl_conv(l, &r->sc);
 }
 
-static zt_status place_half(zt_wan_vae *v, zt_backend *be, int decoder) {
-    zt_placed *pl = &v->placed[decoder];
-    if (pl->be == be) return ZT_OK;
-    if (pl->be)
-        return zt_fail(ZT_ERR_USAGE, "wan vae: the %s is already placed on %s",
-                       decoder ? "decoder" : "encoder", pl->be->name);
-    vae_coder *cd = decoder ? &v->dec : &v->enc;
+/* The tensors a half runs on. */
+static zt_status half_tensors(zt_wan_vae *v, int decoder, place_list *out) {
     place_list l = {{0}, 0};
+    vae_coder *cd = decoder ? &v->dec : &v->enc;
     pl_conv(&l, decoder ? &v->post_quant : &v->quant);
     pl_conv(&l, &cd->conv_in);
     pl_res(&l, &cd->mid0);
@@ -696,7 +692,27 @@ static zt_status place_half(zt_wan_vae *v, zt_backend *be, int decoder) {
     pl_add(&l, &v->stat[decoder][1]);
     if (l.n == VAE_MAX_PLACED)
         return zt_fail(ZT_ERR_RUNTIME, "wan vae: more tensors than placement expects");
+    *out = l;
+    return ZT_OK;
+}
+
+static zt_status place_half(zt_wan_vae *v, zt_backend *be, int decoder) {
+    zt_placed *pl = &v->placed[decoder];
+    if (pl->be == be) return ZT_OK;
+    if (pl->be)
+        return zt_fail(ZT_ERR_USAGE, "wan vae: the %s is already placed on %s",
+                       decoder ? "decoder" : "encoder", pl->be->name);
+    place_list l;
+    ZT_TRY(half_tensors(v, decoder, &l));
     return zt_place_tensors(pl, be, l.t, l.n);
+}
+
+zt_status zt_wan_vae_device_bytes(const zt_wan_vae *v, int decoder, int64_t *bytes) {
+    place_list l;
+    *bytes = 0;
+    ZT_TRY(half_tensors((zt_wan_vae *)v, decoder, &l)); /* the list only reads them */
+    *bytes = (int64_t)zt_place_bytes(l.t, l.n);
+    return ZT_OK;
 }
 
 zt_status zt_wan_vae_place(zt_wan_vae *v, zt_backend *be, int parts) {

@@ -62,6 +62,8 @@ const zt_wan_vae_info *zt_wan_vae_get_info(const zt_wan_vae *vae);
  * only. Nothing on a host backend; a half already on be stays; on another device it
  * fails. */
 zt_status zt_wan_vae_place(zt_wan_vae *vae, zt_backend *be, int parts);
+/* The device memory a half's weights take there (decoder 1 or encoder 0): for plans. */
+zt_status zt_wan_vae_device_bytes(const zt_wan_vae *vae, int decoder, int64_t *bytes);
 
 /* Flags for decode and encode. */
 #define ZT_VAE_RAW 1 /* latents are the encoder's mean, not normalized by mean / std */

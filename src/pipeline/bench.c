@@ -143,10 +143,17 @@ static zt_status bench(run *r, const zt_bench_dit_opts *o, zt_bench_dit_stats *s
     st->place_s = now_s() - t0;
     size_t cap = 0;
     if (be->device) { /* a device arena is one block: size it from the plan */
-        int64_t work = 0;
+        int64_t work = 0, scratch = 0;
         zt_plan_dit pr = {.T = tf, .h = lh, .w = lw, .prompts = 1, .device = 1};
-        ZT_TRY(zt_plan_denoise(r->m, &pr, &work));
+        ZT_TRY(zt_plan_denoise(r->m, &pr, &work, &scratch));
         cap = (size_t)work + ((size_t)l * (size_t)(td + d) * sizeof(float)) + ((size_t)64 << 20);
+        /* and what the run allocates beside the arena, as the plan counts it: the
+         * weights, x and two velocities, both prompts' embedded text and text states,
+         * the CUDA backend's scratch */
+        int64_t text = l * d * (int64_t)sizeof(float);
+        st->device_plan = (size_t)(zt_wan_dit_device_bytes(r->m, o->offload) + (int64_t)cap +
+                                   3 * numel * (int64_t)sizeof(float) +
+                                   2 * text * (o->uncached ? 1 : 2) + scratch);
     }
     ZT_TRY(zt_arena_init_on(&r->arena, be, cap));
 

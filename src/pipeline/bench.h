@@ -36,6 +36,7 @@ typedef struct zt_bench_dit_stats {
     int64_t weight_bytes;
     size_t arena_peak;                /* activations */
     size_t device_peak, device_total; /* CUDA: most bytes allocated at once; card's memory */
+    size_t device_plan; /* CUDA: what the memory plan's parts add up to for this run */
     float *latents; /* final latents [C, T, h, w], numel of them; free with _stats_free */
     int64_t numel;
 } zt_bench_dit_stats;

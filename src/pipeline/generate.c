@@ -217,11 +217,14 @@ static int64_t device_peak_take(gen *g, int restart) {
  * and with the process's peak count restarted, so its own peak can be set against the
  * plan (--verbose, --json). On a GPU the arena is one block: the stage's planned working
  * memory plus extra (the stage's own inputs and outputs). */
+#define GPU_ARENA_EXTRA ((int64_t)64 << 20)
 static zt_status stage_arena(gen *g, zt_backend *be, int64_t device_bytes) {
     zt_arena_free(g->arena);
     g->arena = NULL;
+    /* the last stage's scratch goes too: each stage's GPU memory is then its own plan's */
+    if (g->gpu) zt_backend_cuda_release_scratch(g->gpu);
     if (be->device)
-        ZT_TRY(zt_arena_init_on(&g->arena, be, (size_t)device_bytes + ((size_t)64 << 20)));
+        ZT_TRY(zt_arena_init_on(&g->arena, be, (size_t)(device_bytes + GPU_ARENA_EXTRA)));
     else
         ZT_TRY(zt_arena_init(&g->arena, 0, 0));
     zt_plan_peak_reset();
@@ -240,7 +243,8 @@ static zt_status vae_enter(gen *g, zt_wan_vae *vae, int decoder, const zt_vae_ti
     ZT_TRY(component_backend(g, g->s->vae_device, be));
     ZT_TRY(zt_wan_vae_place(vae, *be, decoder ? ZT_VAE_PART_DECODER : ZT_VAE_PART_ENCODER));
     int64_t arena = 0, caches = 0;
-    if ((*be)->device) ZT_TRY(zt_plan_vae_device(vae, decoder, g->h, g->w, t, &arena, &caches));
+    if ((*be)->device)
+        ZT_TRY(zt_plan_vae_device(vae, decoder, g->h, g->w, t, &arena, &caches, NULL));
     return stage_arena(g, *be, arena);
 }
 
@@ -403,13 +407,35 @@ static int64_t writer_bytes(const zt_settings *s, int peak) {
                 : (int64_t)(m->open_mib * 1048576 + m->open_bpp * px);
 }
 
-static int stage_over(const gen *g, zt_stage st) {
-    return g->plan.budget > 0 && g->plan.stage[st].total > g->plan.budget;
+static int gpu_over(const gen *g, zt_stage st) {
+    return g->plan.gpu_budget > 0 && g->plan.stage[st].gpu > g->plan.gpu_budget;
 }
 
+static int stage_over(const gen *g, zt_stage st) {
+    return (g->plan.budget > 0 && g->plan.stage[st].total > g->plan.budget) || gpu_over(g, st);
+}
+
+/* The stage's plan against the budget it exceeds (the GPU's first), and what to try. */
 static zt_status over_budget(const gen *g, zt_stage st, const char *advice) {
     const zt_stage_plan *p = &g->plan.stage[st];
     char a[32], b[32], c[32], d[32], e[32], f[32];
+    if (gpu_over(g, st)) {
+        const char *gpu_advice =
+            st == ZT_STAGE_TEXT      ? "--text-encoder-device cpu keeps it in host memory"
+            : st != ZT_STAGE_DENOISE ? "try a smaller --vae-tile, or --vae-device cpu"
+            : g->s->offload          ? "lower the size or frame count"
+                                     : "try --offload, which keeps the blocks in host memory";
+        return zt_fail(ZT_ERR_NOMEM,
+                       "memory plan: the %s needs %s on the GPU (weights %s, working memory "
+                       "%s, scratch %s), more than the GPU budget of %s (%s); %s",
+                       zt_stage_name(st), zt_plan_fmt(p->gpu, a, sizeof a),
+                       zt_plan_fmt(p->gpu_weights, b, sizeof b),
+                       zt_plan_fmt(p->gpu - p->gpu_weights - p->gpu_scratch, c, sizeof c),
+                       zt_plan_fmt(p->gpu_scratch, d, sizeof d),
+                       zt_plan_fmt(g->plan.gpu_budget, e, sizeof e),
+                       g->s->max_gpu_memory ? "--max-gpu-memory" : "the card's free memory",
+                       gpu_advice);
+    }
     return zt_fail(ZT_ERR_NOMEM,
                    "memory plan: the %s needs %s (weights %s, working memory "
                    "%s, buffers %s, process %s), more than the budget of %s (%s); %s",
@@ -429,6 +455,40 @@ static void set_stage(gen *g, zt_stage st, int64_t weights, int64_t work, int64_
     p->total = g->plan.base + weights + work + held;
 }
 
+/* A stage on the GPU: its weights placed there, its arena and caches, the scratch. */
+static void set_gpu(gen *g, zt_stage st, int64_t weights, int64_t work, int64_t scratch) {
+    zt_stage_plan *p = &g->plan.stage[st];
+    p->gpu_weights = weights;
+    p->gpu_scratch = scratch;
+    p->gpu = weights + work + scratch;
+}
+
+/* The denoiser's tensors in its GPU arena beside the working memory: the latents, two
+ * velocities, and a prompt's context and embedded text while its state is made. */
+static int64_t denoise_io(const gen *g, const zt_wan_dit_info *di) {
+    int64_t n = g->C * g->T * g->h * g->w;
+    return (3 * n + WAN_TEXT_LEN * (int64_t)(di->text_dim + di->dim)) * (int64_t)sizeof(float);
+}
+
+static int on_gpu(const char *device, const char *fallback) {
+    return zt_parse_device(device ? device : fallback) >= 0;
+}
+
+/* A VAE half on the GPU with this tiling (tile 0: none), as vae_enter allocates: the
+ * half's weights, the arena the plan sizes, the stream caches and the scratch. */
+static zt_status plan_vae_gpu(gen *g, const zt_wan_vae *vae, int decoder, int tile,
+                              int overlap) {
+    if (!on_gpu(g->s->vae_device, g->s->device)) return ZT_OK;
+    zt_vae_tiling t = {.tile = tile, .overlap = overlap};
+    int64_t arena, caches, scratch, weights;
+    ZT_TRY(zt_wan_vae_device_bytes(vae, decoder, &weights));
+    ZT_TRY(zt_plan_vae_device(vae, decoder, g->h, g->w, tile > 0 ? &t : NULL, &arena, &caches,
+                              &scratch));
+    set_gpu(g, decoder ? ZT_STAGE_DECODE : ZT_STAGE_IMAGE, weights,
+            arena + GPU_ARENA_EXTRA + caches, scratch);
+    return ZT_OK;
+}
+
 /* The decode stage untiled or with tiles of `tile` pixels. */
 static zt_status plan_decode(gen *g, const zt_wan_vae *vae, int tile, int overlap, int64_t weights,
                              int64_t held) {
@@ -442,6 +502,7 @@ static zt_status plan_decode(gen *g, const zt_wan_vae *vae, int tile, int overla
     }
     ZT_TRY(zt_plan_vae(vae, 1, lh, lw, &work));
     set_stage(g, ZT_STAGE_DECODE, weights, work, held);
+    ZT_TRY(plan_vae_gpu(g, vae, 1, tile, overlap));
     g->plan.vae_tile = tile;
     g->plan.vae_overlap = overlap;
     return ZT_OK;
@@ -489,10 +550,11 @@ static zt_status choose_encode_tiling(gen *g, const zt_wan_vae *vae, int64_t wei
                                      : zt_vae_default_overlap(s->vae_tile, step);
         ZT_TRY(zt_plan_vae(vae, 0, lt < g->h ? lt : g->h, lt < g->w ? lt : g->w, &work));
         set_stage(g, ZT_STAGE_IMAGE, weights, work, held);
-        return ZT_OK;
+        return plan_vae_gpu(g, vae, 0, g->plan.enc_tile, g->plan.enc_overlap);
     }
     ZT_TRY(zt_plan_vae(vae, 0, g->h, g->w, &work));
     set_stage(g, ZT_STAGE_IMAGE, weights, work, held);
+    ZT_TRY(plan_vae_gpu(g, vae, 0, 0, 0));
     if (s->vae_tile == 0 || !stage_over(g, ZT_STAGE_IMAGE)) return ZT_OK;
     static const int tiles[] = {1024, 768, 512, 384, 256, 192, 128};
     int side = g->s->width > g->s->height ? g->s->width : g->s->height;
@@ -502,6 +564,7 @@ static zt_status choose_encode_tiling(gen *g, const zt_wan_vae *vae, int64_t wei
         if (tile * span >= side || tile % step) continue;
         ZT_TRY(zt_plan_vae(vae, 0, lt < g->h ? lt : g->h, lt < g->w ? lt : g->w, &work));
         set_stage(g, ZT_STAGE_IMAGE, weights, work, held);
+        ZT_TRY(plan_vae_gpu(g, vae, 0, tile, overlap));
         if (!stage_over(g, ZT_STAGE_IMAGE)) {
             g->plan.enc_tile = tile;
             g->plan.enc_overlap = overlap;
@@ -521,6 +584,14 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
     zt_mem_plan *p = &g->plan;
     int64_t avail = zt_plan_mem_available();
     p->budget = s->max_memory ? zt_parse_mem_size(s->max_memory) : avail > 0 ? avail : 0;
+    /* the GPU's: as set, or what the card has free now (its context already made);
+     * a dry run makes no context, so checks only a set one */
+    size_t gpu_free = 0;
+    p->gpu_budget = 0;
+    if (s->max_gpu_memory)
+        p->gpu_budget = zt_parse_mem_size(s->max_gpu_memory);
+    else if (g->gpu && zt_backend_cuda_free_memory(g->gpu, &gpu_free) == ZT_OK)
+        p->gpu_budget = (int64_t)gpu_free;
     int prompts = g->cfg ? 2 : 1, i2v = g->mode == ZT_GEN_I2V;
     int64_t lat = g->C * g->T * g->h * g->w * (int64_t)sizeof(float);
     int64_t cond = i2v ? g->C * g->h * g->w * (int64_t)sizeof(float) : 0;
@@ -543,7 +614,9 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
     if (rc == ZT_OK && zt_tokenizer_vocab_size(tok) > zt_t5_get_info(t5)->vocab)
         rc = zt_fail(ZT_ERR_INPUT, "%s has %d tokens, more than the %d of %s", g->tokenizer,
                      zt_tokenizer_vocab_size(tok), zt_t5_get_info(t5)->vocab, g->text_encoder);
-    if (rc == ZT_OK) rc = zt_plan_text(t5, WAN_TEXT_LEN, &work);
+    int64_t scratch = 0, t5_gpu = 0; /* on a GPU: the scratch, the placed weights */
+    if (rc == ZT_OK) rc = zt_plan_text(t5, WAN_TEXT_LEN, &work, &scratch);
+    if (rc == ZT_OK) rc = zt_t5_device_bytes(t5, &t5_gpu);
     if (rc == ZT_OK) rc = zt_plan_weight_bytes(g->text_encoder, ZT_PLAN_T5, &w);
     /* the denoiser's run; on the host each prompt's state keeps the keys of its tokens
      * and of one row standing for the zero padding (zt_wan_dit_text_init folds the rest) */
@@ -568,6 +641,11 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
     set_stage(g, ZT_STAGE_TEXT, w, work,
               text_rows * text_dim + tok_bytes + (t5_tables > 0 ? t5_tables : 0) + cond +
                   pixels * 3 + writer);
+    /* on a GPU (text_stage): the arena holds the working memory and the output */
+    if (on_gpu(s->text_encoder_device, s->device))
+        set_gpu(g, ZT_STAGE_TEXT, t5_gpu,
+                work + WAN_TEXT_LEN * text_dim * (int64_t)sizeof(float) + GPU_ARENA_EXTRA,
+                scratch);
     if (s->vae_tile > 0) {
         int ov =
             s->vae_tile_overlap >= 0 ? s->vae_tile_overlap
@@ -582,13 +660,18 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
         ZT_TRY(zt_plan_weight_bytes(g->vae, ZT_PLAN_VAE_ENCODER, &w));
         ZT_TRY(choose_encode_tiling(g, vae, w, pixels * 3 * (1 + (int64_t)sizeof(float)) + cond));
     }
-    ZT_TRY(zt_plan_denoise(dit, &pr, &work));
+    ZT_TRY(zt_plan_denoise(dit, &pr, &work, &scratch));
     ZT_TRY(zt_plan_weight_bytes(g->model, ZT_PLAN_ALL, &w));
     /* x, one velocity per pass, the i2v model input, the sampler's history (three
      * latents at most), and the embedded prompts while their states are made */
     int64_t held = lat * (1 + prompts + i2v + 3) + cond +
                    text_rows * (di->dim > text_dim ? di->dim : text_dim) + pixels * 3 + writer;
     set_stage(g, ZT_STAGE_DENOISE, w, work, held);
+    /* on a GPU (denoise_stage): the arena (the working memory and the stage's tensors)
+     * and beside it the prompts' text states, which the working memory counts too */
+    if (dit_dev)
+        set_gpu(g, ZT_STAGE_DENOISE, zt_wan_dit_device_bytes(dit, s->offload),
+                work + denoise_io(g, di) + GPU_ARENA_EXTRA + text_rows * di->dim, scratch);
     ZT_TRY(zt_plan_weight_bytes(g->vae, ZT_PLAN_VAE_DECODER, &w));
     ZT_TRY(choose_tiling(g, vae, w, lat + writer_bytes(s, 1) + pixels * 3));
     if (p->vae_tile > 0)
@@ -765,8 +848,7 @@ static zt_status denoise_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *d
         ZT_TRY(zt_wan_dit_place_offload(dit, be));
     else
         ZT_TRY(zt_wan_dit_place(dit, be));
-    int64_t io = (3 * n + L * (di->text_dim + di->dim)) * (int64_t)sizeof(float);
-    ZT_TRY(stage_enter_on(g, be, ZT_STAGE_DENOISE, io));
+    ZT_TRY(stage_enter_on(g, be, ZT_STAGE_DENOISE, denoise_io(g, di)));
     zt_status rc = zt_sampler_init(&smp, kind, s->steps, s->shift, n);
     int np = g->cfg ? 2 : 1;
     zt_tensor dx, dv[2]; /* on a GPU; the host's latents and velocities otherwise */

@@ -48,9 +48,15 @@ static zt_status probe_tensor(probe *p, zt_tensor *t, int ndim, const int64_t *s
     return zt_arena_tensor(p->arena, t, ZT_F32, ndim, shape);
 }
 
-zt_status zt_plan_text(const zt_t5 *t5, int64_t tokens, int64_t *work) {
+/* the CUDA backend's scratch the probe's ops would have taken (zt_backend_null_model_cuda) */
+static void probe_scratch(const probe *p, int64_t *scratch) {
+    if (scratch) *scratch = (int64_t)p->be->scratch_bytes(p->be);
+}
+
+zt_status zt_plan_text(const zt_t5 *t5, int64_t tokens, int64_t *work, int64_t *scratch) {
     probe p;
     ZT_TRY(probe_begin(&p));
+    zt_backend_null_model_cuda(p.be);
     int32_t *ids = calloc((size_t)tokens, sizeof *ids); /* id 0 is valid in every vocabulary */
     zt_status rc = ids ? ZT_OK : zt_fail(ZT_ERR_NOMEM, "plan: out of memory");
     zt_tensor out = {0};
@@ -60,18 +66,21 @@ zt_status zt_plan_text(const zt_t5 *t5, int64_t tokens, int64_t *work) {
         rc = zt_t5_encode(t5, p.be, p.arena, ids, tokens, &out);
     }
     free(ids);
+    probe_scratch(&p, scratch);
     int64_t peak = probe_end(&p) - (int64_t)zt_tensor_nbytes(&out);
     *work = peak > 0 ? peak : 0;
     return rc;
 }
 
-zt_status zt_plan_denoise(const zt_wan_dit *m, const zt_plan_dit *r, int64_t *work) {
+zt_status zt_plan_denoise(const zt_wan_dit *m, const zt_plan_dit *r, int64_t *work,
+                          int64_t *scratch) {
     const zt_wan_dit_info *di = zt_wan_dit_get_info(m);
     int64_t L = 512, T = r->T, h = r->h, w = r->w;
     int64_t tokens = T / di->patch[0] * (h / di->patch[1]) * (w / di->patch[2]);
     probe p;
     ZT_TRY(probe_begin(&p));
     p.be->device = r->device ? 1 : 0; /* the model's device paths; nothing runs either way */
+    zt_backend_null_model_cuda(p.be);
     zt_tensor x, v, text[2];
     float *tt = NULL;
     zt_wan_dit_text *ts[2] = {NULL, NULL};
@@ -102,6 +111,7 @@ zt_status zt_plan_denoise(const zt_wan_dit *m, const zt_plan_dit *r, int64_t *wo
     zt_wan_dit_text_free(ts[0]);
     zt_wan_dit_text_free(ts[1]);
     free(tt);
+    probe_scratch(&p, scratch);
     int64_t peak = probe_end(&p) - inputs;
     *work = peak > 0 ? peak : 0;
     return rc;
@@ -158,7 +168,8 @@ static zt_status drop_frame(void *user, const zt_tensor *frame, int64_t index) {
 }
 
 zt_status zt_plan_vae_device(const zt_wan_vae *v, int decoder, int64_t h, int64_t w,
-                             const zt_vae_tiling *tiling, int64_t *arena, int64_t *caches) {
+                             const zt_vae_tiling *tiling, int64_t *arena, int64_t *caches,
+                             int64_t *scratch) {
     const zt_wan_vae_info *in = zt_wan_vae_get_info(v);
     int64_t z = in->z_dim, s = in->stride_s, st = in->stride_t;
     *arena = *caches = 0;
@@ -176,6 +187,7 @@ zt_status zt_plan_vae_device(const zt_wan_vae *v, int decoder, int64_t h, int64_
      * second chunk); its inputs and outputs are the caller's */
     probe p;
     ZT_TRY(probe_begin(&p));
+    zt_backend_null_model_cuda(p.be);
     zt_tensor x, y = {0};
     zt_status rc = decoder ? probe_tensor(&p, &x, 4, ZT_SHAPE(z, 2, h, w))
                            : probe_tensor(&p, &x, 4, ZT_SHAPE(3, 1 + st, h * s, w * s));
@@ -184,6 +196,7 @@ zt_status zt_plan_vae_device(const zt_wan_vae *v, int decoder, int64_t h, int64_
     if (rc == ZT_OK)
         rc = decoder ? zt_wan_vae_decode_tiled(v, p.be, p.arena, &x, 0, tiling, drop_frame, NULL)
                      : zt_wan_vae_encode_tiled(v, p.be, p.arena, &x, 0, tiling, &y);
+    probe_scratch(&p, scratch);
     int64_t used = probe_end(&p) - io;
     *arena = used > 0 ? used : 0;
     return rc;

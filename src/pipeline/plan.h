@@ -36,6 +36,10 @@ typedef struct zt_stage_plan {
     int64_t device;   /* after a run with a GPU: most bytes allocated on it at once during
                        * the stage (weights, arena, scratch), whichever device the stage's
                        * own model ran on; else 0 */
+    /* planned, for a stage whose model runs on a GPU (else 0): the bytes it allocates
+     * there in all, of which its weights and the CUDA backend's scratch; the rest is
+     * the stage's arena and caches */
+    int64_t gpu, gpu_weights, gpu_scratch;
 } zt_stage_plan;
 
 typedef struct zt_mem_plan {
@@ -44,6 +48,7 @@ typedef struct zt_mem_plan {
     int64_t peak;
     zt_stage peak_stage;
     int64_t budget;            /* bytes the run may use */
+    int64_t gpu_budget;        /* bytes the run may allocate on its GPU; 0: unchecked */
     int vae_tile, vae_overlap; /* the decode's tiling in pixels; tile 0: untiled */
     int enc_tile, enc_overlap; /* the same for i2v's image encode */
     int64_t scratch_bytes;     /* disk a tiled decode writes */
@@ -51,9 +56,11 @@ typedef struct zt_mem_plan {
 
 const char *zt_stage_name(zt_stage s); /* "text encoder", "denoiser", ... */
 
-/* Working memory of one stage, measured on the null backend: */
+/* Working memory of one stage, measured on the null backend; *scratch (where asked, may
+ * be NULL) the scratch the CUDA backend would add on a GPU (zt_backend_null_model_cuda),
+ * which is not in the rest: */
 /* umT5 over `tokens` ids */
-zt_status zt_plan_text(const zt_t5 *t5, int64_t tokens, int64_t *work);
+zt_status zt_plan_text(const zt_t5 *t5, int64_t tokens, int64_t *work, int64_t *scratch);
 /* A denoising run, as far as its memory depends on more than the model. */
 typedef struct zt_plan_dit {
     int64_t T, h, w; /* latents [C, T, h, w] */
@@ -67,21 +74,24 @@ typedef struct zt_plan_dit {
 } zt_plan_dit;
 
 /* one DiT forward of run r, plus its prompts' text states */
-zt_status zt_plan_denoise(const zt_wan_dit *m, const zt_plan_dit *r, int64_t *work);
+zt_status zt_plan_denoise(const zt_wan_dit *m, const zt_plan_dit *r, int64_t *work,
+                          int64_t *scratch);
 /* VAE decode (decoder 1) of latents h x w, or encode (0) of one frame of that latent
  * size (a picture: the stream's first chunk alone); for a tiled decode, h and w are the
  * tile's latent size. Caches included. */
 zt_status zt_plan_vae(const zt_wan_vae *v, int decoder, int64_t h, int64_t w, int64_t *work);
 /* A VAE on a device (zt_wan_vae_place): *arena, what zt_arena_init_on needs for a whole
  * zt_wan_vae_decode_tiled (decoder 1) of latents [z, T, h, w] or zt_wan_vae_encode_tiled
- * (0) of a video of that latent size, with this tiling (NULL: untiled), any T; and
+ * (0) of a video of that latent size, with this tiling (NULL: untiled), any T;
  * *caches, the bytes of the stream caches, which are allocations of their own on the
- * device (one tile's stream at a time). Inputs, outputs and the tiled blend's buffers
- * stay in host memory and are not counted. zt_plan_vae's work, at the tile's size,
+ * device (one tile's stream at a time); and *scratch (may be NULL), the CUDA
+ * backend's. Inputs, outputs and the tiled blend's buffers stay in host memory and are
+ * not counted. zt_plan_vae's work, at the tile's size,
  * covers the arena of an untiled call or a tiled decode but not a tiled encode (which
  * holds a tile's latents for all frames). */
 zt_status zt_plan_vae_device(const zt_wan_vae *v, int decoder, int64_t h, int64_t w,
-                             const zt_vae_tiling *tiling, int64_t *arena, int64_t *caches);
+                             const zt_vae_tiling *tiling, int64_t *arena, int64_t *caches,
+                             int64_t *scratch);
 
 /* Bytes of the tensors of a model file (any zt_weights source) a stage reads: all of
  * them, a VAE's decoder or encoder half, or a T5 file without any decoder and with

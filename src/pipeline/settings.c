@@ -60,6 +60,7 @@ static const key_info keys[] = {
     {"text_encoder_device", K_STR, OFF(text_encoder_device), 0, 0, NULL},
     {"vae_device", K_STR, OFF(vae_device), 0, 0, NULL},
     {"offload", K_INT, OFF(offload), 0, 1, NULL},
+    {"max_gpu_memory", K_STR, OFF(max_gpu_memory), 0, 0, NULL},
     {"output", K_STR, OFF(output), 0, 0, NULL},
     {"codec", K_STR, OFF(codec), 0, 0, codecs},
     {"crf", K_INT, OFF(crf), -1, 63, NULL},
@@ -484,6 +485,9 @@ zt_status zt_settings_validate(const zt_settings *s) {
     if (s->max_memory && zt_parse_mem_size(s->max_memory) < 0)
         return bad_value(s, "max_memory", "max-memory '%s' is not a size like 4G or 6000M",
                          s->max_memory);
+    if (s->max_gpu_memory && zt_parse_mem_size(s->max_gpu_memory) < 0)
+        return bad_value(s, "max_gpu_memory",
+                         "max-gpu-memory '%s' is not a size like 6G or 6000M", s->max_gpu_memory);
     const char *devs[3][2] = {{"device", s->device},
                               {"text_encoder_device", s->text_encoder_device},
                               {"vae_device", s->vae_device}};

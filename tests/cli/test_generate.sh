@@ -85,6 +85,36 @@ expect 0 '"vae_tile":16' "$Z" -q i2v "the disc drifts" "${I2V[@]}" --vae-tile 16
 checks=$((checks + 1))
 [ "$(probe "$TMP/i2v_tiled.mkv")" = "64,64,5" ] || fail "i2v_tiled.mkv: $(probe "$TMP/i2v_tiled.mkv")"
 
+# the plan of the stages on a GPU (a dry run with --max-gpu-memory needs no GPU): what
+# each allocates there (JSON keys sorted), --offload's share of the weights, the VAE
+# tiled to fit, and a stage that cannot fit refused at once with the way out
+G=("${T2V[@]}" --device cuda --dry-run -o "$TMP/gpu.mp4")
+expect 0 '"denoiser":\{"buffers":[0-9]+,"gpu":[1-9][0-9]*,"gpu_scratch":[0-9]+,"gpu_weights":[1-9]' \
+    "$Z" t2v x "${G[@]}" --json --max-gpu-memory 1G
+expect 0 '"gpu_budget":1073741824' "$Z" t2v x "${G[@]}" --json --max-gpu-memory 1G
+expect 0 '"text encoder":\{"buffers":[0-9]+,"total"' "$Z" t2v x "${G[@]}" --json \
+    --text-encoder-device cpu
+gpu_weights() { grep -oE '"denoiser":\{[^}]*' "$TMP/out" | grep -oE '"gpu_weights":[0-9]+' | cut -d: -f2; }
+run "$Z" t2v x "${G[@]}" --json
+whole=$(gpu_weights)
+run "$Z" t2v x "${G[@]}" --json --offload
+checks=$((checks + 1))
+[ -n "$whole" ] && [ -n "$(gpu_weights)" ] && [ "$(gpu_weights)" -lt "$whole" ] ||
+    fail "--offload: the denoiser's GPU weights $(gpu_weights), not under $whole"
+expect 0 '"vae_tile":256' "$Z" t2v x "${G[@]}" -W 512 -H 512 --json --max-gpu-memory 300M
+expect 0 '"vae_tile":0' "$Z" t2v x "${G[@]}" -W 512 -H 512 --json --max-gpu-memory 600M
+G=("${T2V[@]}" --device cuda -o "$TMP/gpu.mp4")
+expect 3 "memory plan: the vae decode needs .* on the GPU \(weights .*\), more than the GPU budget of 80 MiB \(--max-gpu-memory\); try a smaller --vae-tile, or --vae-device cpu" \
+    "$Z" t2v x "${G[@]}" --max-gpu-memory 80M --dry-run
+expect 3 "the text encoder needs .* on the GPU .*; --text-encoder-device cpu keeps it in host memory" \
+    "$Z" t2v x "${G[@]}" --max-gpu-memory 60M --vae-device cpu --dry-run
+expect 3 "the denoiser needs .* on the GPU .*; try --offload" "$Z" t2v x "${G[@]}" \
+    --max-gpu-memory 60M --vae-device cpu --text-encoder-device cpu --dry-run
+expect 3 "the denoiser needs .* on the GPU .*; lower the size or frame count" "$Z" t2v x \
+    "${G[@]}" --max-gpu-memory 60M --vae-device cpu --text-encoder-device cpu --offload --dry-run
+expect 1 "--max-gpu-memory: .*max-gpu-memory 'lots' is not a size" "$Z" t2v x "${G[@]}" \
+    --max-gpu-memory lots
+
 # refusals: nothing written
 mkdir "$TMP/refused"
 O=$TMP/refused/x.mp4

@@ -76,6 +76,17 @@ static void run(const job *j, const char *device, const char *te_device, int off
     CHECK_OK(zt_generate(&s, j->image[0] ? ZT_GEN_I2V : ZT_GEN_T2V, &cb, &res));
     if (strcmp(device, "cpu") != 0)
         printf("  %s on %s: GPU peak %.1f MiB\n", out, device, (double)res.device_peak / 1048576.0);
+    /* each stage on the GPU against its plan, which budgets it (--max-gpu-memory): the
+     * plan may not fall short of what the stage allocated, nor be far above it */
+    for (int i = 0; i < ZT_STAGE_COUNT; i++) {
+        const zt_stage_plan *p = &res.plan.stage[i];
+        if (!p->used || !p->gpu) continue;
+        double got = (double)p->device / 1048576.0, want = (double)p->gpu / 1048576.0;
+        printf("    %-14s GPU %.1f MiB, planned %.1f MiB\n", zt_stage_name((zt_stage)i), got,
+               want);
+        CHECK(got <= want + 1.0 && got >= 0.8 * want, "%s: %s GPU %.1f MiB against a plan of %.1f",
+              out, zt_stage_name((zt_stage)i), got, want);
+    }
     zt_settings_free(&s);
 }
 

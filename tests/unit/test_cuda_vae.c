@@ -151,7 +151,8 @@ static void run(zt_backend *be, const char *variant, const float *lat, const flo
     for (int dec = 0; dec < 2; dec++)
         for (int tiled = 0; tiled < 2; tiled++) {
             int64_t a = 0, c = 0;
-            CHECK_OK(zt_plan_vae_device(vae, dec, sz->h, sz->w, tiled ? &sz->tl : NULL, &a, &c));
+            CHECK_OK(zt_plan_vae_device(vae, dec, sz->h, sz->w, tiled ? &sz->tl : NULL, &a, &c,
+                                        NULL));
             CHECK(a > 0 && c > 0, "%s: plan arena %lld caches %lld", variant, (long long)a,
                   (long long)c);
             if (a > cap) cap = a;

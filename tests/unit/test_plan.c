@@ -6,11 +6,14 @@
  * on the tiny fixtures for the umT5 encoder, the DiT (scalar and per-token timesteps)
  * and both VAEs (decode and encode, several sizes), and the measuring arena is checked
  * to leave its memory untouched. Whole-process figures at real sizes come from
- * tools/plan_check.py. */
+ * tools/plan_check.py. The null backend's model of the CUDA backend's scratch (what
+ * the GPU plan adds) is checked op by op against the sizes the kernels allocate. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/cuda/cuda_sizes.h"
 #include "core/arena.h"
+#include "core/ops.h"
 #include "pipeline/plan.h"
 #include "testlib.h"
 
@@ -78,7 +81,7 @@ static void test_text(void) {
     CHECK_OK(zt_t5_open(&t5, data("pipeline/t5.safetensors")));
     if (!t5) return;
     int64_t n = 37, d = zt_t5_get_info(t5)->d_model, planned = -1;
-    CHECK_OK(zt_plan_text(t5, n, &planned));
+    CHECK_OK(zt_plan_text(t5, n, &planned, NULL));
     int32_t ids[37];
     for (int i = 0; i < n; i++) ids[i] = 3 + 17 * i;
     ids[n - 1] = 1;
@@ -109,7 +112,7 @@ static void test_denoise(int per_token, int paired, int how) {
     run.paired = paired;
     run.device = how == 2;
     run.keys[0] = run.keys[1] = how == 1 ? keys : 0;
-    CHECK_OK(zt_plan_denoise(m, &run, &planned));
+    CHECK_OK(zt_plan_denoise(m, &run, &planned, NULL));
     if (how == 2) zt_wan_dit_set_text_keys(m, ZT_DIT_TEXT_PROJECT);
     int64_t n = di->in_channels * T * h * w, tokens = T * (h / 2) * (w / 2);
     CHECK(zt_wan_dit_pairs(m, 0, tokens), "dit: a pair of %lld tokens should be batched",
@@ -171,6 +174,69 @@ static void test_measuring_untouched(void) {
     zt_arena_free(a);
 }
 
+static int64_t round256(int64_t n) {
+    return (n + 255) / 256 * 256;
+}
+
+/* Each op family on a null backend standing in for a GPU: the scratch it reports is
+ * the sum of the slots the CUDA ops would grow, each to its largest request. */
+static void test_cuda_scratch(void) {
+    zt_backend *nb = NULL;
+    CHECK_OK(zt_backend_null_init(&nb));
+    if (!nb) return;
+    zt_backend_null_model_cuda(nb);
+    static float buf[1 << 16];
+    const int64_t M = 10, K = 40, N = 24, lt = (int64_t)ZT_CUDA_LT_WORKSPACE;
+    /* nothing reads the data: distinct pointers for the alias checks are enough */
+    zt_tensor x = zt_tensor_new(ZT_F32, buf, M, K), y = zt_tensor_new(ZT_F32, buf + 4096, M, N);
+    zt_tensor w = zt_tensor_new(ZT_BF16, buf, N, K), w32 = zt_tensor_new(ZT_F32, buf, N, K);
+    zt_tensor b = zt_tensor_new(ZT_F32, buf, N), bh = zt_tensor_new(ZT_BF16, buf, N);
+    /* f32 weights: nothing; 16-bit without a bias: the input's copy alone */
+    CHECK_OK(zt_op_linear(nb, &y, &x, &w32, &b));
+    CHECK(nb->scratch_bytes(nb) == 0, "f32 linear: %zu bytes of scratch", nb->scratch_bytes(nb));
+    CHECK_OK(zt_op_linear(nb, &y, &x, &w, NULL));
+    int64_t want = round256(M * K * 2);
+    CHECK((int64_t)nb->scratch_bytes(nb) == want, "bf16 linear: %zu, want %lld",
+          nb->scratch_bytes(nb), (long long)want);
+    /* a bias: cuBLASLt's workspace, and the f32 bias as it is (a bf16 one converted) */
+    CHECK_OK(zt_op_linear(nb, &y, &x, &w, &b));
+    want += lt;
+    CHECK((int64_t)nb->scratch_bytes(nb) == want, "bf16 linear + bias: %zu, want %lld",
+          nb->scratch_bytes(nb), (long long)want);
+    CHECK_OK(zt_op_linear(nb, &y, &x, &w, &bh));
+    want += round256(N * 4);
+    CHECK((int64_t)nb->scratch_bytes(nb) == want, "bf16 bias converted: %zu, want %lld",
+          nb->scratch_bytes(nb), (long long)want);
+    /* attention, head dim 128: the packed bf16 q, k, v in slot 0 (which grows to it) */
+    const int64_t L = 300, H = 2, D = 128;
+    zt_tensor q = zt_tensor_new(ZT_F32, buf, 1, L, H, D), o = q;
+    zt_attn_params ap = {.scale = 0.1f};
+    o.data = buf + 8192;
+    CHECK_OK(zt_op_attention(nb, &o, &q, &q, &q, &ap));
+    int64_t pack = round256(zt_cuda_pack_bytes(H, L, L, D, 128, 128));
+    want += pack - round256(M * K * 2);
+    CHECK((int64_t)nb->scratch_bytes(nb) == want && pack == round256(2 * (384 + 768) * D * 2),
+          "attention: %zu, want %lld", nb->scratch_bytes(nb), (long long)want);
+    /* a 3x3x3 convolution: one column chunk within the budget; slot 0 keeps the larger */
+    zt_tensor cx = zt_tensor_new(ZT_F32, buf, 1, 4, 3, 10, 12);
+    zt_tensor cw = zt_tensor_new(ZT_F32, buf, 5, 4, 3, 3, 3);
+    zt_tensor cy = zt_tensor_new(ZT_F32, buf + 8192, 1, 5, 1, 8, 10);
+    zt_conv_params cp = {.stride = {1, 1, 1}};
+    CHECK_OK(zt_op_conv3d(nb, &cy, &cx, &cw, NULL, &cp));
+    CHECK((int64_t)nb->scratch_bytes(nb) == want, "small conv: %zu, want %lld (no growth)",
+          nb->scratch_bytes(nb), (long long)want);
+    int64_t chunk = zt_cuda_conv_chunk(80, 4 * 27, 4, ZT_CUDA_CONV_BUDGET_DEFAULT);
+    CHECK(chunk == 80, "conv chunk %lld of 80 positions", (long long)chunk);
+    CHECK(zt_cuda_conv_chunk(1000, 1000, 4, 4000 * 96) == 96 &&
+              zt_cuda_conv_chunk(1000, 1000, 4, 4000 * 100) == 96 &&
+              zt_cuda_conv_chunk(1000, 1000, 4, 4000 * 7) == 7,
+          "conv chunks: %lld %lld %lld", (long long)zt_cuda_conv_chunk(1000, 1000, 4, 4000 * 96),
+          (long long)zt_cuda_conv_chunk(1000, 1000, 4, 4000 * 100),
+          (long long)zt_cuda_conv_chunk(1000, 1000, 4, 4000 * 7));
+    zt_backend_free(nb);
+    printf("cuda scratch model: linear, bias, attention and convolution sizes\n");
+}
+
 int main(void) {
     CHECK_OK(zt_backend_cpu_init(&be, 2));
     if (!be) return zt_test_finish();
@@ -187,6 +253,7 @@ int main(void) {
     test_denoise(0, 0, 2);
     test_denoise(1, 0, 2);
     test_measuring_untouched();
+    test_cuda_scratch();
     zt_backend_free(be);
     return zt_test_finish();
 }

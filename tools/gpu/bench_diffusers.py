@@ -85,6 +85,7 @@ def main():
         "diffusers_peak_mib": round(d_peak, 1),
         "zoetrope_step_seconds": z["mean_step_seconds"], "zoetrope_steps": z["step_seconds"],
         "zoetrope_device_peak_mib": z["device_peak_mib"],
+        "zoetrope_device_plan_mib": z.get("device_plan_mib"),
         "zoetrope_load_seconds": z["load_seconds"], "zoetrope_place_seconds": z["place_seconds"],
         "ratio_time": round(z["mean_step_seconds"] / d_step, 3)}))
 

@@ -56,7 +56,8 @@ def main():
             continue
         z = json.loads(out.stdout)
         res[key] = {"tile": tile, "seconds": z["decode_seconds"],
-                    "device_peak_mib": z["device_peak_mib"]}
+                    "device_peak_mib": z["device_peak_mib"],
+                    "device_plan_mib": z.get("device_plan_mib")}
     print(json.dumps(res))
 
 

@@ -46,8 +46,10 @@ int main(int argc, char **argv) {
            o.device >= 0 ? "cuda" : "cpu", (long)o.frames, (long)o.width, (long)o.height,
            (long long)st.tokens, o.steps, st.load_s, st.place_s, st.prompt_s);
     for (int i = 0; i < o.steps; i++) printf("%s%.4f", i ? ", " : "", st.step_s[i]);
-    printf("], \"mean_step_seconds\": %.4f, \"device_peak_mib\": %.1f, \"arena_peak_mib\": %.1f}\n",
-           st.mean_step_s, (double)st.device_peak / 1048576.0, (double)st.arena_peak / 1048576.0);
+    printf("], \"mean_step_seconds\": %.4f, \"device_peak_mib\": %.1f, \"device_plan_mib\": %.1f, "
+           "\"arena_peak_mib\": %.1f}\n",
+           st.mean_step_s, (double)st.device_peak / 1048576.0, (double)st.device_plan / 1048576.0,
+           (double)st.arena_peak / 1048576.0);
     if (argc > 7) {
         FILE *f = fopen(argv[7], "wb");
         if (!f || fwrite(st.latents, sizeof(float), (size_t)st.numel, f) != (size_t)st.numel ||

@@ -22,6 +22,7 @@ extern "C" {
 
 #include "../../core/status.h"
 #include "../backend.h"
+#include "cuda_sizes.h"
 
 /* 0: 16-bit activations of a product, or attention's packed q, k, v (ops never share
  * it); 1: f32 weights (ZT_CUDA_EXACT); 2: the f32 attention's key mask; 3: uploaded

@@ -56,7 +56,6 @@ static struct {
                              cudaStream_t);
 } lt;
 
-#define ZT_CUDA_LT_WORKSPACE ((size_t)32 << 20) /* what cuBLAS asks of Hopper's kernels */
 
 static void *open_cuda_lib(const char *name) {
     void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
@@ -140,7 +139,7 @@ zt_status zt_cuda_scratch(zt_backend *be, int slot, size_t bytes, void **ptr) {
         if (c->scratch[slot]) ZT_CUDA_CHECK(cudaFree(c->scratch[slot]));
         c->scratch[slot] = NULL;
         c->scratch_size[slot] = 0;
-        size_t want = (bytes + 255) & ~(size_t)255;
+        size_t want = (bytes + ZT_CUDA_SCRATCH_ROUND - 1) & ~(size_t)(ZT_CUDA_SCRATCH_ROUND - 1);
         cudaError_t e = cudaMalloc(&c->scratch[slot], want);
         if (e != cudaSuccess)
             return zt_fail(ZT_ERR_NOMEM, "cuda: cannot allocate %zu bytes of scratch: %s", want,
@@ -345,6 +344,27 @@ zt_status zt_backend_cuda_memory(const zt_backend *be, size_t *live, size_t *pea
     ZT_CUDA_CHECK(cudaMemGetInfo(&free_b, total));
     *live = c->live + scratch;
     *peak = c->peak + scratch;
+    return ZT_OK;
+}
+
+void zt_backend_cuda_release_scratch(zt_backend *be) {
+    if (!be || strcmp(be->name, "cuda")) return;
+    zt_cuda_ctx *c = zt_cuda(be);
+    cudaStreamSynchronize(c->stream); /* queued kernels may still read them */
+    for (int i = 0; i < ZT_CUDA_SCRATCH_SLOTS; i++) {
+        if (c->scratch[i]) cudaFree(c->scratch[i]);
+        c->scratch[i] = NULL;
+        c->scratch_size[i] = 0;
+    }
+}
+
+zt_status zt_backend_cuda_free_memory(const zt_backend *be, size_t *free_bytes) {
+    *free_bytes = 0;
+    if (!be || strcmp(be->name, "cuda"))
+        return zt_fail(ZT_ERR_USAGE, "cuda memory: not a CUDA backend");
+    size_t total = 0;
+    ZT_CUDA_CHECK(cudaSetDevice(zt_cuda(be)->device));
+    ZT_CUDA_CHECK(cudaMemGetInfo(free_bytes, &total));
     return ZT_OK;
 }
 

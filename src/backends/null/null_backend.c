@@ -4,15 +4,61 @@
  * allocations are counted (the peak is kept) and never touched. Run a model on it with
  * the arenas measuring (zt_arena_set_measuring) and every arena, cache and backend
  * allocation happens exactly as in a real run, in microseconds and without committing
- * memory: that is how the memory plan learns each stage's peak. */
+ * memory: that is how the memory plan learns each stage's peak.
+ *
+ * Standing in for a GPU (zt_backend_null_model_cuda), it also keeps the scratch the CUDA
+ * backend's ops would take, slot by slot as that backend grows them (the sizes from
+ * cuda/cuda_sizes.h, which its kernels allocate by): 16-bit copies of products' inputs,
+ * attention's packed q, k and v, convolutions' column buffers, cuBLASLt's workspace.
+ * It assumes what a GPU of compute capability 8.0 or newer runs: cuBLASLt present, the
+ * flash kernels for head dims 64 and 128, padded to the larger of their tiles. */
 #include <stdlib.h>
 
 #include "../../core/status.h"
 #include "../backend.h"
+#include "../cuda/cuda_sizes.h"
+
+enum { SLOT_HALF, SLOT_EXACT, SLOT_MASK, SLOT_PARAMS, SLOT_LT, SLOT_BIAS, SLOTS };
 
 typedef struct null_ctx {
     size_t in_use, peak;
+    int cuda;           /* keep the CUDA backend's scratch too */
+    size_t slot[SLOTS]; /* its slots' sizes: the slots of src/backends/cuda/cuda.h */
 } null_ctx;
+
+/* a CUDA scratch request: the slot grows to it, rounded as zt_cuda_scratch rounds */
+static void need(zt_backend *be, int slot, int64_t bytes) {
+    null_ctx *c = be->ctx;
+    const size_t r = ZT_CUDA_SCRATCH_ROUND;
+    size_t want = ((size_t)bytes + r - 1) & ~(r - 1);
+    if (c->cuda && bytes > 0 && want > c->slot[slot]) c->slot[slot] = want;
+}
+
+static int is_16bit(const zt_tensor *t) {
+    return t->dtype == ZT_BF16 || t->dtype == ZT_F16;
+}
+
+/* rows of x for weights w [N, K] */
+static int64_t rows_for(const zt_tensor *x, const zt_tensor *w) {
+    return w->shape[1] ? zt_tensor_numel(x) / w->shape[1] : 0;
+}
+
+/* One product of a 16-bit input already made, as gemm.cu's product(): cuBLASLt (with
+ * its workspace) when there is a bias, a GELU or a 16-bit output, the bias converted to
+ * the output's dtype when it is not in it already. */
+static void model_product(zt_backend *be, const zt_tensor *w, const zt_tensor *b, int gelu,
+                          zt_dtype yt) {
+    if (!is_16bit(w) || !(b || gelu || yt != ZT_F32)) return;
+    need(be, SLOT_LT, (int64_t)ZT_CUDA_LT_WORKSPACE);
+    if (b && b->dtype != yt) need(be, SLOT_BIAS, w->shape[0] * (int64_t)sizeof(float));
+}
+
+/* gemm.cu's linear(): a 16-bit copy of x for 16-bit weights, then the product */
+static void model_linear(zt_backend *be, const zt_tensor *x, const zt_tensor *w,
+                         const zt_tensor *b, int gelu) {
+    if (is_16bit(w)) need(be, SLOT_HALF, rows_for(x, w) * w->shape[1] * 2);
+    model_product(be, w, b, gelu, ZT_F32);
+}
 
 typedef struct null_header { /* in front of each allocation, for dealloc's count */
     size_t bytes;
@@ -27,7 +73,10 @@ static int nb_threads(const zt_backend *be) {
     return 1;
 }
 static size_t nb_scratch(const zt_backend *be) {
-    return 0;
+    const null_ctx *c = be->ctx;
+    size_t n = 0;
+    for (int i = 0; i < SLOTS; i++) n += c->slot[i];
+    return n;
 }
 static zt_status nb_alloc(zt_backend *be, size_t bytes, void **ptr) {
     null_ctx *c = be->ctx;
@@ -53,6 +102,43 @@ static zt_status nb_sync(zt_backend *be) {
 }
 static zt_status nb_linear(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
                            const zt_tensor *b) {
+    model_linear(be, x, w, b, 0);
+    return ZT_OK;
+}
+static zt_status nb_linear_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                                const zt_tensor *w, const zt_tensor *b) {
+    model_linear(be, x, w, b, 1);
+    return ZT_OK;
+}
+/* gemm.cu's shared_input(): one 16-bit copy of x for all when the weights share a
+ * 16-bit dtype */
+static int shared_input(int n, const zt_tensor *const *w) {
+    for (int i = 0; i < n; i++)
+        if (!is_16bit(w[i]) || w[i]->dtype != w[0]->dtype) return 0;
+    return n > 0;
+}
+static zt_status nb_linears(zt_backend *be, int n, zt_tensor *const *y, const zt_tensor *x,
+                            const zt_tensor *const *w, const zt_tensor *const *b) {
+    if (!shared_input(n, w)) {
+        for (int i = 0; i < n; i++) model_linear(be, x, w[i], b[i], 0);
+        return ZT_OK;
+    }
+    need(be, SLOT_HALF, rows_for(x, w[0]) * w[0]->shape[1] * 2);
+    for (int i = 0; i < n; i++) model_product(be, w[i], b[i], 0, ZT_F32);
+    return ZT_OK;
+}
+static zt_status nb_ffn_gelu(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_tensor *h,
+                             const zt_tensor *w0, const zt_tensor *b0, const zt_tensor *w2,
+                             const zt_tensor *b2) {
+    const zt_tensor *ws[2] = {w0, w2};
+    if (!shared_input(2, ws)) {
+        model_linear(be, x, w0, b0, 1);
+        model_linear(be, h, w2, b2, 0);
+        return ZT_OK;
+    }
+    need(be, SLOT_HALF, rows_for(x, w0) * w0->shape[1] * 2);
+    model_product(be, w0, b0, 1, w0->dtype); /* the hidden layer in 16 bits */
+    model_product(be, w2, b2, 0, ZT_F32);
     return ZT_OK;
 }
 static zt_status nb_matmul(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b,
@@ -92,6 +178,18 @@ static zt_status nb_softmax(zt_backend *be, zt_tensor *y, const zt_tensor *x) {
 }
 static zt_status nb_attention(zt_backend *be, zt_tensor *o, const zt_tensor *q, const zt_tensor *k,
                               const zt_tensor *v, const zt_attn_params *p) {
+    /* attention.cu: the flash kernels read packed bf16 q, k, v; the f32 kernel takes the
+     * key mask and the relative bias as they are */
+    const int64_t B = q->shape[0], Lq = q->shape[1], H = q->shape[2], D = q->shape[3];
+    const int64_t Lk = k->shape[1];
+    if ((D == 64 || D == 128) && !p->rel_bias) {
+        const int64_t t = ZT_CUDA_PACK_TILE_MAX;
+        need(be, SLOT_HALF, zt_cuda_pack_bytes(B * H, Lq, Lk, D, t, t));
+        if (p->key_valid) need(be, SLOT_PARAMS, B * Lk);
+        return ZT_OK;
+    }
+    if (p->key_valid) need(be, SLOT_MASK, B * Lk);
+    if (p->rel_bias) need(be, SLOT_PARAMS, H * (Lq + Lk - 1) * (int64_t)sizeof(float));
     return ZT_OK;
 }
 static zt_status nb_rope3d(zt_backend *be, zt_tensor *x, const zt_rope_params *p) {
@@ -99,6 +197,20 @@ static zt_status nb_rope3d(zt_backend *be, zt_tensor *x, const zt_rope_params *p
 }
 static zt_status nb_conv(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
                          const zt_tensor *b, const zt_conv_params *p) {
+    /* conv.cu: columns of k values for chunks of the output positions, unless a 1x1x1
+     * convolution of f32 weights reads its input in place */
+    int64_t s = 1, in = 1, k = w->shape[1], unit = 1;
+    int sp = x->ndim - 2, first = 3 - sp; /* conv2d's params use entries 1 and 2 */
+    for (int i = 0; i < sp; i++) {
+        s *= y->shape[2 + i];
+        in *= x->shape[2 + i];
+        k *= w->shape[2 + i];
+        unit = unit && w->shape[2 + i] == 1 && p->stride[first + i] == 1;
+    }
+    int prev = sp == 3 && p->prev && p->prev->shape[2] > 0;
+    if (w->dtype == ZT_F32 && unit && !prev && s == in) return ZT_OK;
+    int64_t es = (int64_t)zt_dtype_size(w->dtype);
+    need(be, SLOT_HALF, zt_cuda_conv_chunk(s, k, es, zt_cuda_conv_budget_env()) * k * es);
     return ZT_OK;
 }
 static zt_status nb_upsample(zt_backend *be, zt_tensor *y, const zt_tensor *x) {
@@ -136,6 +248,9 @@ zt_status zt_backend_null_init(zt_backend **out) {
         .download = nb_move,
         .sync = nb_sync,
         .linear = nb_linear,
+        .linears = nb_linears,
+        .linear_gelu = nb_linear_gelu,
+        .ffn_gelu = nb_ffn_gelu,
         .matmul = nb_matmul,
         .layer_norm = nb_layer_norm,
         .rms_norm = nb_rms_norm,
@@ -160,4 +275,8 @@ zt_status zt_backend_null_init(zt_backend **out) {
 
 size_t zt_backend_null_peak(const zt_backend *be) {
     return ((const null_ctx *)be->ctx)->peak;
+}
+
+void zt_backend_null_model_cuda(zt_backend *be) {
+    ((null_ctx *)be->ctx)->cuda = 1;
 }
