@@ -3,9 +3,10 @@
 # parity tests (every op against the CPU backend), a DiT run on both backends from the
 # same inputs, the attention op against torch's SDPA, the Wan2.1-1.3B speed and memory
 # benchmark against diffusers on the same card, where a step's and a VAE decode's time
-# goes (per op), and a whole 50-step generation at 480x832x81 with its peak GPU memory;
-# writes a Markdown report as it goes, what the issue asks for first (tests, the step and
-# the VAE against diffusers, the whole generation), so a run cut short keeps those.
+# goes (per op), and a whole 50-step generation at 480x832x81 with its peak GPU memory
+# (and a short one planned within 3 GiB, as for a small card); writes a Markdown report
+# as it goes, what the issue asks for first (tests, the step and the VAE against
+# diffusers, the whole generation), so a run cut short keeps those.
 #
 #   tools/gpu-check.sh [--prebuilt DIR] [--report FILE] [--quick]
 #
@@ -133,6 +134,15 @@ PY
   echo
   steps=50; [ $quick = 1 ] && steps=3
   py 400 20 tools/gpu/e2e_generate.py --zoetrope "$bin/zoetrope" --frames $frames --steps $steps
+
+  echo "## A small card: the same generation planned within --max-gpu-memory 3G"
+  echo
+  echo "2 steps, --offload, umT5 with 2 of its layers (the GPU's memory does not depend on"
+  echo "them): the plan keeps one block on the card and tiles the VAE decode to fit 3 GiB;"
+  echo "device_peak_mib must stay within it."
+  echo
+  py 240 20 tools/gpu/e2e_generate.py --zoetrope "$bin/zoetrope" --frames $frames --steps 2 \
+    --t5-layers 2 --max-gpu-memory 3G --offload --limit-gib 3
 
   echo "## Attention alone: Zoetrope's op against torch's SDPA"
   echo

@@ -17,8 +17,12 @@ weights (tools/t5/bench.py writes it; --t5-layers of its 24). The tokenizer is
 tests/data/tokenizer/bf.model: the real umT5 one cannot be downloaded where this was
 written, and the GPU's memory does not depend on it.
 
+With --max-gpu-memory SIZE (and --offload) the run is planned against that budget
+instead of the card's free memory, as for a smaller card: the limit to check is then
+that budget (--limit-gib).
+
 Usage: tools/gpu/e2e_generate.py --zoetrope BIN [--frames 81] [--steps 50]
-       [--t5-layers 24] [--limit-gib 8]
+       [--t5-layers 24] [--limit-gib 8] [--max-gpu-memory SIZE] [--offload]
 Prints one JSON line; exits 1 if the run failed or its peak is over the limit."""
 import argparse
 import importlib.util
@@ -68,6 +72,8 @@ def main():
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--limit-gib", type=float, default=8.0)
     ap.add_argument("--device", default="cuda", help="cpu: a smoke test of this script")
+    ap.add_argument("--max-gpu-memory", help="zoetrope's GPU budget, like 3G")
+    ap.add_argument("--offload", action="store_true", help="zoetrope --offload")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     for p in (a.dit, a.vae):
@@ -91,6 +97,10 @@ def main():
            "-W", str(a.width), "-H", str(a.height), "-f", str(a.frames),
            "--steps", str(a.steps), "-g", "5", "--seed", "1", "--device", a.device,
            "--text-encoder-device", "cpu", "-o", out, "--json"]
+    if a.max_gpu_memory:
+        cmd += ["--max-gpu-memory", a.max_gpu_memory]
+    if a.offload:
+        cmd.append("--offload")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     smi = {"max": None}
 
@@ -107,6 +117,7 @@ def main():
     th.join()
     res = {"gpu": None, "frames": a.frames, "height": a.height, "width": a.width,
            "steps": a.steps, "t5_layers": a.t5_layers, "t5_write_seconds": round(write_s, 1),
+           "max_gpu_memory": a.max_gpu_memory, "offload": a.offload,
            "exit": proc.returncode, "nvidia_smi_peak_mib": smi["max"]}
     try:
         res["gpu"] = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
@@ -117,9 +128,12 @@ def main():
     if ok:
         z = json.loads(stdout.strip().splitlines()[-1])
         res.update({k: z.get(k) for k in ("frames", "seconds", "device_peak_mib",
-                                          "peak_rss_mib")})
+                                          "peak_rss_mib", "vae_tile")})
         res["stages_device_mib"] = {k: round(v.get("device_mib", 0), 1)
                                     for k, v in z.get("stages", {}).items()}
+        res["stages_device_planned_mib"] = {k: round(v["device_planned_mib"], 1)
+                                            for k, v in z.get("stages", {}).items()
+                                            if "device_planned_mib" in v}
         res["output_bytes"] = os.path.getsize(out) if os.path.exists(out) else 0
         peak = z.get("device_peak_mib") or 0
         res["within_limit"] = 0 < peak <= a.limit_gib * 1024 and res["frames"] == a.frames \
