@@ -87,6 +87,15 @@ struct zt_backend {
     zt_status (*move)(zt_backend *be, void *dst, const void *src, size_t bytes);
     /* wait until queued work is done (no-op on the CPU) */
     zt_status (*sync)(zt_backend *be);
+    /* Device backends (NULL elsewhere), their memory: the bytes allocated now and at
+     * most at once since reset_peak (scratch buffers included), the card's total and
+     * free memory; release_scratch frees the scratch the ops grew (they grow again on
+     * demand), between stages, so that one stage's largest buffers do not stay through
+     * the next. */
+    zt_status (*memory)(const zt_backend *be, size_t *live, size_t *peak, size_t *total,
+                        size_t *free_bytes);
+    void (*reset_peak)(zt_backend *be);
+    void (*release_scratch)(zt_backend *be);
 
     /* y[M, N] = x[M, K] . w[N, K]^T + b[N]; x, y f32; w and b any float dtype, b NULL ok.
      * x and y may carry leading dims (M is their product). */
@@ -170,11 +179,6 @@ zt_status zt_backend_cuda_memory(const zt_backend *be, size_t *live, size_t *pea
 /* Restarts the peak count from what is allocated now (per-stage peaks); no-op on other
  * backends. */
 void zt_backend_cuda_reset_peak(zt_backend *be);
-/* Frees the scratch buffers the ops grew (they grow again on demand): between stages,
- * so that one stage's largest buffers do not stay through the next. */
-void zt_backend_cuda_release_scratch(zt_backend *be);
-/* The card's free memory now (cudaMemGetInfo: what this and other processes leave). */
-zt_status zt_backend_cuda_free_memory(const zt_backend *be, size_t *free_bytes);
 /* The null backend: ops do nothing, allocations are counted and never touched (see
  * null/null_backend.c); for memory planning. zt_backend_null_peak: most bytes its
  * alloc had out at once. zt_backend_null_model_cuda: its ops keep the scratch the CUDA

@@ -183,6 +183,13 @@ static zt_status resolve_files(gen *g) {
     return ZT_OK;
 }
 
+/* Tests' stand-in for a GPU (zt_generate_set_device_backend); NULL: the CUDA backend. */
+static zt_status (*device_factory)(zt_backend **be, int device);
+
+void zt_generate_set_device_backend(zt_status (*make)(zt_backend **be, int device)) {
+    device_factory = make;
+}
+
 /* The backend a component runs on: device (NULL: the settings' device) "cpu" gives the
  * CPU's, "cuda[:N]" the GPU's, made on first use. */
 static zt_status component_backend(gen *g, const char *device, zt_backend **be) {
@@ -192,7 +199,7 @@ static zt_status component_backend(gen *g, const char *device, zt_backend **be) 
         return ZT_OK;
     }
     if (!g->gpu) {
-        ZT_TRY(zt_backend_cuda_init(&g->gpu, d));
+        ZT_TRY(device_factory ? device_factory(&g->gpu, d) : zt_backend_cuda_init(&g->gpu, d));
         g->gpu_index = d;
     } else if (g->gpu_index != d) {
         return zt_fail(ZT_ERR_USAGE,
@@ -206,10 +213,12 @@ static zt_status component_backend(gen *g, const char *device, zt_backend **be) 
 
 /* The GPU's peak since the last restart, into the run's; restart it when asked. */
 static int64_t device_peak_take(gen *g, int restart) {
-    size_t live, peak, total;
-    if (!g->gpu || zt_backend_cuda_memory(g->gpu, &live, &peak, &total) != ZT_OK) return 0;
+    size_t live, peak, total, free_b;
+    if (!g->gpu || !g->gpu->memory ||
+        g->gpu->memory(g->gpu, &live, &peak, &total, &free_b) != ZT_OK)
+        return 0;
     if ((int64_t)peak > g->device_peak) g->device_peak = (int64_t)peak;
-    if (restart) zt_backend_cuda_reset_peak(g->gpu);
+    if (restart && g->gpu->reset_peak) g->gpu->reset_peak(g->gpu);
     return (int64_t)peak;
 }
 
@@ -222,7 +231,7 @@ static zt_status stage_arena(gen *g, zt_backend *be, int64_t device_bytes) {
     zt_arena_free(g->arena);
     g->arena = NULL;
     /* the last stage's scratch goes too: each stage's GPU memory is then its own plan's */
-    if (g->gpu) zt_backend_cuda_release_scratch(g->gpu);
+    if (g->gpu && g->gpu->release_scratch) g->gpu->release_scratch(g->gpu);
     if (be->device)
         ZT_TRY(zt_arena_init_on(&g->arena, be, (size_t)(device_bytes + GPU_ARENA_EXTRA)));
     else
@@ -586,11 +595,12 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
     p->budget = s->max_memory ? zt_parse_mem_size(s->max_memory) : avail > 0 ? avail : 0;
     /* the GPU's: as set, or what the card has free now (its context already made);
      * a dry run makes no context, so checks only a set one */
-    size_t gpu_free = 0;
+    size_t live, peak, total, gpu_free;
     p->gpu_budget = 0;
     if (s->max_gpu_memory)
         p->gpu_budget = zt_parse_mem_size(s->max_gpu_memory);
-    else if (g->gpu && zt_backend_cuda_free_memory(g->gpu, &gpu_free) == ZT_OK)
+    else if (g->gpu && g->gpu->memory &&
+             g->gpu->memory(g->gpu, &live, &peak, &total, &gpu_free) == ZT_OK)
         p->gpu_budget = (int64_t)gpu_free;
     int prompts = g->cfg ? 2 : 1, i2v = g->mode == ZT_GEN_I2V;
     int64_t lat = g->C * g->T * g->h * g->w * (int64_t)sizeof(float);

@@ -41,6 +41,9 @@ extern const char zt_wan_default_negative_prompt[];
 
 zt_status zt_generate(const zt_settings *s, zt_gen_mode mode, const zt_gen_callbacks *cb,
                       zt_gen_result *result);
+/* Tests: make the backend of "cuda[:N]" components with make instead of the CUDA backend
+ * (a stand-in device on the CPU's ops); NULL restores it. Process-wide. */
+void zt_generate_set_device_backend(zt_status (*make)(zt_backend **be, int device));
 /* The same with models taken from and kept in cache (zoetrope.h), when every component
  * runs on the CPU; cache NULL loads each model for its stage only. */
 zt_status zt_generate_cached(const zt_settings *s, zt_gen_mode mode, zt_model_cache *cache,

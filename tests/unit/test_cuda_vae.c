@@ -3,8 +3,8 @@
  * fixture VAEs of tests/data/vae/{wan21,wan22}.
  *
  * Two devices: first a stand-in that runs the CPU backend's ops but claims a device and
- * keeps its memory apart (alloc, upload, download, fill_zero and move of its own, with
- * a count of live allocations), so that every device path of the VAE (placement, the
+ * keeps its memory apart (zt_test_standin_device: alloc, upload, download, fill_zero
+ * and move of its own, with a count of the bytes allocated), so that every device path of the VAE (placement, the
  * caches' own allocations, the uploads and downloads, the host-side tile blending, a
  * device arena sized by zt_plan_vae_device) runs on any machine and must give the CPU's
  * numbers bit for bit. Then the CUDA backend, when there is a GPU (else SKIP, exit 77,
@@ -29,47 +29,8 @@
 #define TOL_GPU 1e-1
 #define TOL_EXACT 1e-4
 
-/* ---- the stand-in device ------------------------------------------------------------ */
-
-static zt_backend fake;
-static long fake_live;
-
-static zt_status fk_alloc(zt_backend *be, size_t bytes, void **ptr) {
-    (void)be;
-    *ptr = malloc(bytes ? bytes : 1);
-    if (!*ptr) return zt_fail(ZT_ERR_NOMEM, "fake device: out of memory");
-    fake_live++;
-    return ZT_OK;
-}
-static void fk_dealloc(zt_backend *be, void *ptr) {
-    (void)be;
-    if (!ptr) return;
-    fake_live--;
-    free(ptr);
-}
-static zt_status fk_copy(zt_backend *be, void *dst, const void *src, size_t bytes) {
-    (void)be;
-    memmove(dst, src, bytes);
-    return ZT_OK;
-}
-static zt_status fk_zero(zt_backend *be, void *ptr, size_t bytes) {
-    (void)be;
-    memset(ptr, 0, bytes);
-    return ZT_OK;
-}
-
-static void fake_init(const zt_backend *cpu) {
-    fake = *cpu; /* the CPU's ops and context; never freed itself */
-    fake.name = "fake device";
-    fake.device = 1;
-    fake.free = NULL;
-    fake.alloc = fk_alloc;
-    fake.dealloc = fk_dealloc;
-    fake.upload = fk_copy;
-    fake.download = fk_copy;
-    fake.move = fk_copy;
-    fake.fill_zero = fk_zero;
-}
+/* the stand-in device (zt_test_standin_device) */
+static zt_backend *fake;
 
 /* ---- one backend's results ---------------------------------------------------------- */
 
@@ -249,15 +210,15 @@ static void test_misuse(zt_backend *cpu) {
     CHECK_OK(zt_arena_init(&arena, 0, 0));
     float lat[16 * 2 * 2] = {0};
     zt_tensor zl = zt_tensor_new(ZT_F32, lat, 16, 1, 2, 2);
-    CHECK_FAILS(zt_wan_vae_decode(vae, &fake, arena, &zl, 0, on_frame, NULL), ZT_ERR_USAGE,
+    CHECK_FAILS(zt_wan_vae_decode(vae, fake, arena, &zl, 0, on_frame, NULL), ZT_ERR_USAGE,
                 "not on");
-    CHECK_OK(zt_wan_vae_place(vae, &fake, ZT_VAE_PART_DECODER));
+    CHECK_OK(zt_wan_vae_place(vae, fake, ZT_VAE_PART_DECODER));
     CHECK_FAILS(zt_wan_vae_decode(vae, cpu, arena, &zl, 0, on_frame, NULL), ZT_ERR_USAGE,
                 "weights are on");
     float vid[3 * 8 * 8] = {0};
     zt_tensor video = zt_tensor_new(ZT_F32, vid, 3, 1, 8, 8);
     zt_tensor lt = zt_tensor_new(ZT_F32, lat, 16, 1, 1, 1);
-    CHECK_FAILS(zt_wan_vae_encode(vae, &fake, arena, &video, 0, &lt), ZT_ERR_USAGE, "not on");
+    CHECK_FAILS(zt_wan_vae_encode(vae, fake, arena, &video, 0, &lt), ZT_ERR_USAGE, "not on");
     CHECK_OK(zt_wan_vae_encode(vae, cpu, arena, &video, 0, &lt)); /* the encoder stayed */
     zt_arena_free(arena);
     zt_wan_vae_free(vae);
@@ -267,7 +228,8 @@ int main(void) {
     zt_backend *cpu = NULL;
     CHECK_OK(zt_backend_cpu_init(&cpu, 0));
     if (!cpu) return zt_test_finish();
-    fake_init(cpu);
+    CHECK_OK(zt_test_standin_device(&fake, 0));
+    if (!fake) return zt_test_finish();
     static const char *const variants[] = {"wan21", "wan22"};
     sizes sz[2];
     float *lat[2], *vid[2];
@@ -276,11 +238,14 @@ int main(void) {
         make_inputs(variants[i], &sz[i], &lat[i], &vid[i]);
         run(cpu, variants[i], lat[i], vid[i], &sz[i], &ref[i]);
         results got;
-        run(&fake, variants[i], lat[i], vid[i], &sz[i], &got);
-        compare_all(variants[i], fake.name, &ref[i], &got, &sz[i], 1, 0.0);
+        run(fake, variants[i], lat[i], vid[i], &sz[i], &got);
+        compare_all(variants[i], fake->name, &ref[i], &got, &sz[i], 1, 0.0);
     }
     test_misuse(cpu);
-    CHECK(fake_live == 0, "the fake device has %ld allocations left", fake_live);
+    size_t live, peak, total, free_b;
+    CHECK_OK(fake->memory(fake, &live, &peak, &total, &free_b));
+    CHECK(live == 0, "the stand-in device has %zu bytes left allocated", live);
+    zt_backend_free(fake);
 
     if (!zt_backend_cuda_available()) {
         if (zt_test_failures) {

@@ -102,4 +102,13 @@ const char *zt_test_tmpdir(void);
 /* ZT_TEST_DATA/rel; the result stays valid for the next three calls. */
 const char *zt_test_data(const char *rel);
 
+/* A stand-in GPU on the CPU backend's ops, for the device paths on machines without
+ * one: it claims a device and keeps its memory apart (alloc, upload, download, move and
+ * fill_zero of its own), counts the bytes allocated as the CUDA backend does (memory:
+ * now and at most since reset_peak; no scratch, its ops' buffers being the CPU's), and
+ * like a GPU takes no per-key attention bias, so models take their GPU paths. Made as
+ * zt_generate_set_device_backend wants; zt_backend_free frees it. */
+struct zt_backend;
+zt_status zt_test_standin_device(struct zt_backend **be, int device);
+
 #endif

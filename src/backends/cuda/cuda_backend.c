@@ -335,20 +335,26 @@ static void track(zt_cuda_ctx *c, void *p, size_t bytes) {
     /* table full: the peak undercounts; nothing else depends on it */
 }
 
+static zt_status cuda_memory(const zt_backend *be, size_t *live, size_t *peak, size_t *total,
+                             size_t *free_bytes) {
+    const zt_cuda_ctx *c = zt_cuda(be);
+    size_t scratch = cuda_scratch_bytes(be);
+    *live = c->live + scratch;
+    *peak = c->peak + scratch;
+    ZT_CUDA_CHECK(cudaSetDevice(c->device));
+    ZT_CUDA_CHECK(cudaMemGetInfo(free_bytes, total));
+    return ZT_OK;
+}
+
 zt_status zt_backend_cuda_memory(const zt_backend *be, size_t *live, size_t *peak, size_t *total) {
     *live = *peak = *total = 0;
     if (!be || strcmp(be->name, "cuda"))
         return zt_fail(ZT_ERR_USAGE, "cuda memory: not a CUDA backend");
-    const zt_cuda_ctx *c = zt_cuda(be);
-    size_t free_b = 0, scratch = cuda_scratch_bytes(be);
-    ZT_CUDA_CHECK(cudaMemGetInfo(&free_b, total));
-    *live = c->live + scratch;
-    *peak = c->peak + scratch;
-    return ZT_OK;
+    size_t free_b = 0;
+    return cuda_memory(be, live, peak, total, &free_b);
 }
 
-void zt_backend_cuda_release_scratch(zt_backend *be) {
-    if (!be || strcmp(be->name, "cuda")) return;
+static void cuda_release_scratch(zt_backend *be) {
     zt_cuda_ctx *c = zt_cuda(be);
     cudaStreamSynchronize(c->stream); /* queued kernels may still read them */
     for (int i = 0; i < ZT_CUDA_SCRATCH_SLOTS; i++) {
@@ -356,16 +362,6 @@ void zt_backend_cuda_release_scratch(zt_backend *be) {
         c->scratch[i] = NULL;
         c->scratch_size[i] = 0;
     }
-}
-
-zt_status zt_backend_cuda_free_memory(const zt_backend *be, size_t *free_bytes) {
-    *free_bytes = 0;
-    if (!be || strcmp(be->name, "cuda"))
-        return zt_fail(ZT_ERR_USAGE, "cuda memory: not a CUDA backend");
-    size_t total = 0;
-    ZT_CUDA_CHECK(cudaSetDevice(zt_cuda(be)->device));
-    ZT_CUDA_CHECK(cudaMemGetInfo(free_bytes, &total));
-    return ZT_OK;
 }
 
 void zt_backend_cuda_reset_peak(zt_backend *be) {
@@ -497,6 +493,9 @@ zt_status zt_backend_cuda_init(zt_backend **out, int device) {
     be->upload = cuda_upload;
     be->download = cuda_download;
     be->sync = cuda_sync;
+    be->memory = cuda_memory;
+    be->reset_peak = zt_backend_cuda_reset_peak;
+    be->release_scratch = cuda_release_scratch;
     be->fill_zero = cuda_fill_zero;
     be->move = cuda_move;
     be->linear = zt_cuda_linear;

@@ -17,10 +17,3 @@ zt_status zt_backend_cuda_memory(const zt_backend *be, size_t *live, size_t *pea
 }
 
 void zt_backend_cuda_reset_peak(zt_backend *be) {}
-
-void zt_backend_cuda_release_scratch(zt_backend *be) {}
-
-zt_status zt_backend_cuda_free_memory(const zt_backend *be, size_t *free_bytes) {
-    *free_bytes = 0;
-    return zt_fail(ZT_ERR_UNSUPPORTED, "this build has no CUDA backend");
-}
