@@ -178,7 +178,8 @@ typedef struct zt_settings {
     char *text_encoder_device; /* NULL: as device; "cpu" keeps the 11 GB encoder off the GPU */
     char *vae_device;          /* NULL: as device */
     int offload;               /* GPU: stream the transformer's blocks from host memory */
-    char *max_gpu_memory;      /* "6G": the GPU memory budget; NULL: the card's free memory */
+    char *max_gpu_memory;      /* "6G": the GPU memory budget; NULL: the card's free memory
+                                * when the run starts, less 256 MiB */
     char *output;
     char *codec;
     int crf;

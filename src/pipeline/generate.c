@@ -227,6 +227,7 @@ static int64_t device_peak_take(gen *g, int restart) {
  * plan (--verbose, --json). On a GPU the arena is one block: the stage's planned working
  * memory plus extra (the stage's own inputs and outputs). */
 #define GPU_ARENA_EXTRA ((int64_t)64 << 20)
+#define GPU_RESERVE     ((int64_t)256 << 20) /* of the card's free memory, not budgeted */
 static zt_status stage_arena(gen *g, zt_backend *be, int64_t device_bytes) {
     zt_arena_free(g->arena);
     g->arena = NULL;
@@ -593,15 +594,16 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
     zt_mem_plan *p = &g->plan;
     int64_t avail = zt_plan_mem_available();
     p->budget = s->max_memory ? zt_parse_mem_size(s->max_memory) : avail > 0 ? avail : 0;
-    /* the GPU's: as set, or what the card has free now (its context already made);
-     * a dry run makes no context, so checks only a set one */
+    /* the GPU's: as set, or what the card has free now (its context already made) less
+     * what cuBLAS and the driver allocate on their own (workspaces, page rounding); a
+     * dry run makes no context, so checks only a set one */
     size_t live, peak, total, gpu_free;
     p->gpu_budget = 0;
     if (s->max_gpu_memory)
         p->gpu_budget = zt_parse_mem_size(s->max_gpu_memory);
     else if (g->gpu && g->gpu->memory &&
              g->gpu->memory(g->gpu, &live, &peak, &total, &gpu_free) == ZT_OK)
-        p->gpu_budget = (int64_t)gpu_free;
+        p->gpu_budget = (int64_t)gpu_free > GPU_RESERVE ? (int64_t)gpu_free - GPU_RESERVE : 1;
     int prompts = g->cfg ? 2 : 1, i2v = g->mode == ZT_GEN_I2V;
     int64_t lat = g->C * g->T * g->h * g->w * (int64_t)sizeof(float);
     int64_t cond = i2v ? g->C * g->h * g->w * (int64_t)sizeof(float) : 0;

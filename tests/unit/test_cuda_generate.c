@@ -49,6 +49,8 @@ typedef struct job {
     const char *preset; /* NULL: the settings below only */
     char dit[512], vae[512], text_encoder[512], tokenizer[512], image[512];
     const char *width, *height, *frames, *steps, *prompt;
+    /* GPU runs under this budget, which must tile their decode as the CPU run is told */
+    const char *max_gpu_memory, *vae_tile;
 } job;
 
 static void run(const job *j, const char *device, const char *te_device, int offload,
@@ -70,12 +72,19 @@ static void run(const job *j, const char *device, const char *te_device, int off
     if (te_device) CHECK_OK(zt_settings_set(&s, "text_encoder_device", te_device));
     if (offload) CHECK_OK(zt_settings_set(&s, "offload", "1"));
     if (j->image[0]) CHECK_OK(zt_settings_set(&s, "image", j->image));
+    int on_cpu = !strcmp(device, "cpu");
+    if (j->max_gpu_memory && !on_cpu)
+        CHECK_OK(zt_settings_set(&s, "max_gpu_memory", j->max_gpu_memory));
+    if (j->vae_tile && on_cpu) CHECK_OK(zt_settings_set(&s, "vae_tile", j->vae_tile));
     CHECK_OK(zt_settings_set(&s, "output", out));
     zt_gen_callbacks cb = {0};
     cb.frame = keep_frame;
     cb.user = fr;
     zt_gen_result res;
     CHECK_OK(zt_generate(&s, j->image[0] ? ZT_GEN_I2V : ZT_GEN_T2V, &cb, &res));
+    if (j->max_gpu_memory && !on_cpu)
+        CHECK(res.plan.vae_tile == atoi(j->vae_tile), "%s: --max-gpu-memory %s: tiles of %d px",
+              out, j->max_gpu_memory, res.plan.vae_tile);
     if (strcmp(device, "cpu") != 0)
         printf("  %s on %s: GPU peak %.1f MiB\n", out, device, (double)res.device_peak / 1048576.0);
     /* each stage on the GPU against its plan, which budgets it (--max-gpu-memory): the
@@ -186,5 +195,14 @@ int main(void) {
     fixture_job(&j, "pipeline/dit22.safetensors", "vae/wan22/diffusers.safetensors",
                 "pipeline/image.png");
     check_case("i2v", &j);
+    /* a GPU budget the decode fits in 128 px tiles only (planned: 204 MiB untiled, 157
+     * in 192 px tiles, 123 in 128 px ones) */
+    fixture_job(&j, "pipeline/dit21.safetensors", "vae/wan21/diffusers.safetensors", NULL);
+    j.width = j.height = "256";
+    j.frames = "5";
+    j.steps = "2";
+    j.max_gpu_memory = "130M";
+    j.vae_tile = "128";
+    check_case("t2v-gpu-budget", &j);
     return zt_test_finish();
 }
