@@ -480,6 +480,12 @@ static int64_t denoise_io(const gen *g, const zt_wan_dit_info *di) {
     return (3 * n + WAN_TEXT_LEN * (int64_t)(di->text_dim + di->dim)) * (int64_t)sizeof(float);
 }
 
+/* The text stage's output in its GPU arena beside the working memory: one prompt's
+ * states, [L, text_dim]. */
+static int64_t text_io(const zt_wan_dit_info *di) {
+    return (int64_t)di->text_dim * WAN_TEXT_LEN * (int64_t)sizeof(float);
+}
+
 static int on_gpu(const char *device, const char *fallback) {
     return zt_parse_device(device ? device : fallback) >= 0;
 }
@@ -632,7 +638,7 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
     if (rc == ZT_OK) rc = zt_plan_weight_bytes(g->text_encoder, ZT_PLAN_T5, &w);
     /* the denoiser's run; on the host each prompt's state keeps the keys of its tokens
      * and of one row standing for the zero padding (zt_wan_dit_text_init folds the rest) */
-    int dit_dev = zt_parse_device(s->device) >= 0;
+    int dit_dev = on_gpu(NULL, s->device);
     zt_plan_dit pr = {.T = g->T, .h = g->h, .w = g->w, .per_token = i2v, .prompts = prompts};
     pr.device = dit_dev;
     pr.paired = prompts == 2 && zt_wan_dit_pairs(dit, dit_dev, g->tokens);
@@ -655,9 +661,7 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
                   pixels * 3 + writer);
     /* on a GPU (text_stage): the arena holds the working memory and the output */
     if (on_gpu(s->text_encoder_device, s->device))
-        set_gpu(g, ZT_STAGE_TEXT, t5_gpu,
-                work + WAN_TEXT_LEN * text_dim * (int64_t)sizeof(float) + GPU_ARENA_EXTRA,
-                scratch);
+        set_gpu(g, ZT_STAGE_TEXT, t5_gpu, work + text_io(di) + GPU_ARENA_EXTRA, scratch);
     if (s->vae_tile > 0) {
         int ov =
             s->vae_tile_overlap >= 0 ? s->vae_tile_overlap
@@ -751,7 +755,7 @@ static zt_status text_stage(gen *g, const zt_wan_dit_info *di) {
     zt_t5 *t5 = NULL;
     zt_backend *be = NULL;
     ZT_TRY(component_backend(g, g->s->text_encoder_device, &be));
-    int64_t ctx_bytes = (int64_t)di->text_dim * WAN_TEXT_LEN * (int64_t)sizeof(float);
+    int64_t ctx_bytes = text_io(di);
     ZT_TRY(stage_enter_on(g, be, ZT_STAGE_TEXT, ctx_bytes));
     int32_t *ids = malloc(WAN_TEXT_LEN * sizeof *ids);
     zt_status rc = ids ? ZT_OK : zt_fail(ZT_ERR_NOMEM, "out of memory");
@@ -1074,9 +1078,8 @@ zt_status zt_generate_plan(const zt_settings *s, zt_gen_mode mode, zt_mem_plan *
 /* Models stay in the cache only where they run on the CPU: a placed model belongs to
  * the run's GPU backend, which ends with the run. */
 static int all_on_cpu(const zt_settings *s) {
-    return zt_parse_device(s->device) < 0 &&
-           zt_parse_device(s->text_encoder_device ? s->text_encoder_device : s->device) < 0 &&
-           zt_parse_device(s->vae_device ? s->vae_device : s->device) < 0;
+    return !on_gpu(NULL, s->device) && !on_gpu(s->text_encoder_device, s->device) &&
+           !on_gpu(s->vae_device, s->device);
 }
 
 zt_status zt_generate_cached(const zt_settings *s, zt_gen_mode mode, zt_model_cache *cache,

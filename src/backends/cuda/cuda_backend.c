@@ -56,7 +56,6 @@ static struct {
                              cudaStream_t);
 } lt;
 
-
 static void *open_cuda_lib(const char *name) {
     void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
 #ifdef ZT_CUDA_LIB_DIR
