@@ -55,29 +55,20 @@ template <int D> struct fa_smem {
     static constexpr size_t bytes = (size_t)(Q + 4 * KV) * sizeof(__nv_bfloat16);
 };
 
-__device__ __forceinline__ uint32_t smem_addr(const void *p) {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-
 __device__ __forceinline__ void cp_async16(void *dst, const void *src) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(dst)), "l"(src));
-}
-__device__ __forceinline__ void cp_async_commit() {
-    asm volatile("cp.async.commit_group;\n" ::);
-}
-template <int N> __device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(zt_k::smem_addr(dst)),
+                 "l"(src));
 }
 
 __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const void *p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_addr(p)));
+                 : "r"(zt_k::smem_addr(p)));
 }
 __device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const void *p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_addr(p)));
+                 : "r"(zt_k::smem_addr(p)));
 }
 
 // c[16x8] += a[16x16] b[16x8], bf16 in, f32 accumulate
@@ -176,7 +167,7 @@ __global__ void __launch_bounds__(FA_THREADS, FA_MIN_BLOCKS(D))
     load_tile<D, FA_BQ>(sq, qb + (bh * Lqp + i0) * D, tid);
     load_tile<D, FA_BK>(sk, kg, tid);
     load_tile<D, FA_BK>(sv, vg, tid);
-    cp_async_commit();
+    zt_k::cp_async_commit();
 
     float acc[DT][4];
 #pragma unroll
@@ -197,10 +188,10 @@ __global__ void __launch_bounds__(FA_THREADS, FA_MIN_BLOCKS(D))
         if (j + 1 < n_tiles) {
             load_tile<D, FA_BK>(sk + (stage ^ 1) * SM::KV, kg + (int64_t)(j + 1) * FA_BK * D, tid);
             load_tile<D, FA_BK>(sv + (stage ^ 1) * SM::KV, vg + (int64_t)(j + 1) * FA_BK * D, tid);
-            cp_async_commit();
-            cp_async_wait<1>(); // all but the newest group: tile j (and Q) have landed
+            zt_k::cp_async_commit();
+            zt_k::cp_async_wait<1>(); // all but the newest group: tile j (and Q) landed
         } else {
-            cp_async_wait<0>();
+            zt_k::cp_async_wait<0>();
         }
         __syncthreads();
 

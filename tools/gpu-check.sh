@@ -4,7 +4,8 @@
 # same inputs, the attention op against torch's SDPA, the Wan2.1-1.3B speed and memory
 # benchmark against diffusers on the same card, where a step's and a VAE decode's time
 # goes (per op), and a whole 50-step generation at 480x832x81 with its peak GPU memory
-# (and a short one planned within 3 GiB, as for a small card); writes a Markdown report
+# (and a short one planned within 3 GiB, as for a small card), then, outside the verdict,
+# the experimental implicit-GEMM convolution (ZT_CUDA_CONV=implicit); writes a Markdown report
 # as it goes, what the issue asks for first (tests, the step and the VAE against
 # diffusers, the whole generation), so a run cut short keeps those.
 #
@@ -194,6 +195,51 @@ PY
   echo '```'
   echo
   echo "gpu-check: $(( $(date +%s) - t_start )) s in all, exit $fail"
+  echo
+
+  # Not part of the verdict above: a path that is off by default, measured here so that
+  # the next session can decide whether to make it the default.
+  t_exp=$(date +%s)
+  echo "## Experiment: the implicit-GEMM convolution (ZT_CUDA_CONV=implicit)"
+  echo
+  echo "Off by default and not counted in the exit status above. The VAE's convolutions"
+  echo "(f32, stride 1, 3x3 or 1x1 taps) as TF32 tensor-core products over a shared-memory"
+  echo "halo (kernels/conv.cu, tiling in src/backends/cuda/conv_tiles.h) instead of the"
+  echo "column matrix through cuBLAS: parity with the CPU, the same untiled decode as above"
+  echo "both ways in this run, the two paths' frames compared, and where its time goes."
+  echo
+  echo '```'
+  export ZT_TEST_TMP=/tmp/zt-gpu-check
+  ZT_CUDA_CONV=implicit timeout 120 "$bin/test_cuda_conv" 2>&1 | tail -45
+  echo "test_cuda_conv, ZT_CUDA_CONV=implicit: exit ${PIPESTATUS[0]}"
+  ZT_CUDA_CONV=implicit timeout 120 "$bin/test_cuda_vae" 2>&1 | tail -12
+  echo "test_cuda_vae, ZT_CUDA_CONV=implicit: exit ${PIPESTATUS[0]}"
+  vae=/tmp/wan21-vae-random.safetensors
+  echo
+  echo "VAE decode, $frames frames 480x832 untiled, column path then implicit:"
+  timeout 120 "$bin/vae_bench" $vae $frames 832 480 0 0
+  ZT_CUDA_CONV=implicit timeout 120 "$bin/vae_bench" $vae $frames 832 480 0 0
+  echo
+  echo "17 frames 480x832, both paths' frames compared:"
+  timeout 60 "$bin/vae_bench" $vae 17 832 480 0 0 /tmp/zt-vae-col.f32 >/dev/null &&
+    ZT_CUDA_CONV=implicit timeout 60 "$bin/vae_bench" $vae 17 832 480 0 0 /tmp/zt-vae-imp.f32 \
+      >/dev/null &&
+    python3 - <<'PY'
+import numpy as np
+a = np.fromfile("/tmp/zt-vae-col.f32", np.float32)
+b = np.fromfile("/tmp/zt-vae-imp.f32", np.float32)
+mse = float(np.mean((a.clip(-1, 1) - b.clip(-1, 1)) ** 2))
+psnr = 10 * np.log10(4.0 / mse) if mse > 0 else float("inf")
+print(f"implicit vs column path: PSNR {psnr:.1f} dB (range [-1, 1]), "
+      f"max |diff| {np.abs(a - b).max():.3e}")
+PY
+  echo
+  echo "Where the implicit decode's time goes (ZT_PROFILE_OPS=1):"
+  ZT_PROFILE_OPS=1 ZT_CUDA_CONV=implicit timeout 120 "$bin/vae_bench" $vae $frames 832 480 0 0 \
+    2>&1 | tail -30
+  echo '```'
+  echo
+  echo "experiment: $(( $(date +%s) - t_exp )) s"
 } > "$report"
 cat "$report"
 exit $fail

@@ -13,7 +13,13 @@
  * so a sum of K random-signed products is off by about 1e-3 of its typical size;
  * 5e-3 of the largest output leaves room. With bf16 weights the activations are
  * rounded to bf16 (8 bits, 2^-9 relative) before the GEMM, a few times coarser: 1e-2.
- * f16 (11 bits) gets the bf16 bound as well. */
+ * f16 (11 bits) gets the bf16 bound as well.
+ *
+ * With ZT_CUDA_CONV=implicit in the environment the f32 cases of stride 1 with 1x1 or
+ * 3x3 spatial taps (but for 1x1x1 ones on the direct path) run as the implicit GEMM on
+ * TF32 tensor cores instead (tools/gpu-check.sh runs this test both ways); the "wide"
+ * cases give it whole and partial 96-channel tiles. TF32 rounding as above, so the same
+ * bound. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,6 +225,18 @@ int main(void) {
          {{2, 0}, {1, 1}, {1, 1}}, BF16, 1, BF16},
         {"3d 3x3x3 prev P=2 chunks", 3, 1, 16, 24, 3, 19, 27, 2, {3, 3, 3}, {1, 1, 1},
          {{0, 0}, {1, 1}, {1, 1}}, BF16, 1, F32},
+        /* wide: 64+ output channels, partial 16x16 position tiles and 96-channel tiles,
+         * input channels past one 8-channel stage */
+        {"3d 3x3x3 causal wide", 3, 1, 11, 100, 3, 19, 21, 0, {3, 3, 3}, {1, 1, 1},
+         {{2, 0}, {1, 1}, {1, 1}}, F32, 1, F32},
+        {"3d 3x3x3 prev P=2 wide N=2", 3, 2, 9, 64, 2, 17, 18, 2, {3, 3, 3}, {1, 1, 1},
+         {{0, 0}, {1, 1}, {1, 1}}, F32, 1, BF16},
+        {"3d 3x3x3 prev P=1 pad 1 wide", 3, 1, 40, 96, 3, 40, 50, 1, {3, 3, 3}, {1, 1, 1},
+         {{1, 0}, {1, 1}, {1, 1}}, F32, 1, F32},
+        {"3d 3x1x1 causal wide", 3, 1, 10, 68, 4, 9, 20, 0, {3, 1, 1}, {1, 1, 1},
+         {{2, 0}, {0, 0}, {0, 0}}, F32, 0, F32},
+        {"2d 3x3 pad 1 wide N=2", 2, 2, 13, 192, 0, 33, 17, 0, {1, 3, 3}, {1, 1, 1},
+         {{0, 0}, {1, 1}, {1, 1}}, F32, 1, F16},
     };
     zt_test_rng rng = {20250};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(cpu, gpu, &rng, &cases[i]);

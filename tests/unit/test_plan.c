@@ -237,6 +237,45 @@ static void test_cuda_scratch(void) {
     printf("cuda scratch model: linear, bias, attention and convolution sizes\n");
 }
 
+/* ZT_CUDA_CONV=implicit: the convolutions the implicit GEMM takes (f32 weights, stride
+ * 1, 1x1 or 3x3 spatial taps) hold the weights' copy (output channels padded to 4) and
+ * an f32 bias instead of a column chunk; the others keep their columns. */
+static void test_cuda_scratch_implicit(void) {
+    static float buf[1 << 16];
+    zt_tensor cx = zt_tensor_new(ZT_F32, buf, 1, 64, 3, 10, 12);
+    zt_tensor cy = zt_tensor_new(ZT_F32, buf + 8192, 1, 42, 1, 8, 10);
+    zt_tensor cy2 = zt_tensor_new(ZT_F32, buf + 8192, 1, 42, 1, 4, 5);
+    zt_tensor w32 = zt_tensor_new(ZT_F32, buf, 42, 64, 3, 3, 3);
+    zt_tensor w16 = zt_tensor_new(ZT_BF16, buf, 42, 64, 3, 3, 3);
+    zt_conv_params unit = {.stride = {1, 1, 1}}, two = {.stride = {1, 2, 2}};
+    struct {
+        const char *name;
+        zt_tensor *y, *w;
+        zt_conv_params *p;
+        int64_t want;
+    } cases[] = {
+        /* 64 * 27 weights for each of 44 channels, then 42 f32 biases */
+        {"f32 3x3x3", &cy, &w32, &unit, round256((64 * 27 * 44 + 42) * 4)},
+        /* 80 positions of 64 * 27 bf16 columns */
+        {"bf16 3x3x3", &cy, &w16, &unit, round256(80 * 64 * 27 * 2)},
+        /* stride 2: 20 positions of f32 columns */
+        {"f32 3x3x3 stride 2", &cy2, &w32, &two, round256(20 * 64 * 27 * 4)},
+    };
+    setenv("ZT_CUDA_CONV", "implicit", 1);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        zt_backend *nb = NULL;
+        CHECK_OK(zt_backend_null_init(&nb));
+        if (!nb) break;
+        zt_backend_null_model_cuda(nb);
+        CHECK_OK(zt_op_conv3d(nb, cases[i].y, &cx, cases[i].w, NULL, cases[i].p));
+        CHECK((int64_t)nb->scratch_bytes(nb) == cases[i].want, "implicit, %s: %zu, want %lld",
+              cases[i].name, nb->scratch_bytes(nb), (long long)cases[i].want);
+        zt_backend_free(nb);
+    }
+    unsetenv("ZT_CUDA_CONV");
+    printf("cuda scratch model: ZT_CUDA_CONV=implicit convolutions\n");
+}
+
 int main(void) {
     CHECK_OK(zt_backend_cpu_init(&be, 2));
     if (!be) return zt_test_finish();
@@ -254,6 +293,7 @@ int main(void) {
     test_denoise(1, 0, 2);
     test_measuring_untouched();
     test_cuda_scratch();
+    test_cuda_scratch_implicit();
     zt_backend_free(be);
     return zt_test_finish();
 }

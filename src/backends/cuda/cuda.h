@@ -22,6 +22,7 @@ extern "C" {
 
 #include "../../core/status.h"
 #include "../backend.h"
+#include "conv_tiles.h"
 #include "cuda_sizes.h"
 
 /* 0: 16-bit activations of a product, or attention's packed q, k, v (ops never share
@@ -43,6 +44,10 @@ typedef struct zt_cuda_ctx {
      * 1 its serial schedule, 2 with ZT_CUDA_ATTN=overlap (P V and the next S issued
      * together), 0 elsewhere or with ZT_CUDA_ATTN=mma (the sm_80 kernel), to compare */
     int attn_sm90;
+    /* ZT_CUDA_CONV=implicit (zt_ct_env): the convolutions zt_ct_takes allows as an
+     * implicit GEMM on TF32 tensor cores (kernels/conv.cu) instead of the column matrix
+     * through cuBLAS; an experiment until a GPU run has measured it */
+    int conv_implicit;
     void *tmap_encode; /* the driver's cuTensorMapEncodeTiled, looked up on first use */
     /* cuBLASLt (NULL where it did not load): products with the bias and GELU in their
      * epilogue. Its heuristic's choice is remembered per shape (found = 0: none fits). */

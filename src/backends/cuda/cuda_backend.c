@@ -453,6 +453,7 @@ static zt_status cuda_setup(zt_cuda_ctx *c, int device) {
                    : strcmp(attn, "mma") == 0           ? 0
                    : strcmp(attn, "overlap") == 0       ? 2
                                                         : 1;
+    c->conv_implicit = zt_ct_env();
     if (c->cc_major < 8)
         return zt_fail(ZT_ERR_UNSUPPORTED,
                        "cuda: device %d has compute capability %d.%d; "

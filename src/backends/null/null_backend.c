@@ -16,6 +16,7 @@
 
 #include "../../core/status.h"
 #include "../backend.h"
+#include "../cuda/conv_tiles.h"
 #include "../cuda/cuda_sizes.h"
 
 enum { SLOT_HALF, SLOT_EXACT, SLOT_MASK, SLOT_PARAMS, SLOT_LT, SLOT_BIAS, SLOTS };
@@ -198,17 +199,26 @@ static zt_status nb_rope3d(zt_backend *be, zt_tensor *x, const zt_rope_params *p
 static zt_status nb_conv(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
                          const zt_tensor *b, const zt_conv_params *p) {
     /* conv.cu: columns of k values for chunks of the output positions, unless a 1x1x1
-     * convolution of f32 weights reads its input in place */
-    int64_t s = 1, in = 1, k = w->shape[1], unit = 1;
+     * convolution of f32 weights reads its input in place or (ZT_CUDA_CONV=implicit) the
+     * implicit GEMM takes it, which holds a copy of the weights */
+    int64_t s = 1, in = 1, k = w->shape[1], unit = 1, ker[3] = {1, 1, 1};
+    int stride[3] = {1, p->stride[1], p->stride[2]};
     int sp = x->ndim - 2, first = 3 - sp; /* conv2d's params use entries 1 and 2 */
     for (int i = 0; i < sp; i++) {
         s *= y->shape[2 + i];
         in *= x->shape[2 + i];
         k *= w->shape[2 + i];
+        ker[first + i] = w->shape[2 + i];
         unit = unit && w->shape[2 + i] == 1 && p->stride[first + i] == 1;
     }
+    if (sp == 3) stride[0] = p->stride[0];
     int prev = sp == 3 && p->prev && p->prev->shape[2] > 0;
     if (w->dtype == ZT_F32 && unit && !prev && s == in) return ZT_OK;
+    int64_t frames = sp == 3 ? y->shape[2] : 1;
+    if (zt_ct_env() && zt_ct_takes(w->dtype == ZT_F32, ker, stride, x->shape[0] * frames)) {
+        need(be, SLOT_HALF, zt_ct_scratch_bytes(k, w->shape[0]));
+        return ZT_OK;
+    }
     int64_t es = (int64_t)zt_dtype_size(w->dtype);
     need(be, SLOT_HALF, zt_cuda_conv_chunk(s, k, es, zt_cuda_conv_budget_env()) * k * es);
     return ZT_OK;
