@@ -1,0 +1,356 @@
+// The implicit-GEMM convolution's CUDA kernels (kernels/conv_implicit.cuh), compiled for
+// the host and run on threads, against a direct convolution written out here: CI has no
+// GPU, and test_conv_tiles checks the tiling's index functions but not the kernels that
+// use them (their pipeline of stages, barriers, loop bounds and epilogue).
+//
+// Each block of the grid runs as ZT_CT_THREADS real threads, one block after another:
+//   - __syncthreads is a barrier over the block's threads;
+//   - mma_tf32 is warp-collective: the 32 lanes post their fragment registers, meet at
+//     the warp's barrier, and each computes its accumulators from the PTX ISA's m16n8k8
+//     TF32 layout, which is written out here on its own;
+//   - cp.async copies are queued per thread and land at a cp.async.wait_group that
+//     covers their group, or (every other one) at once, so a stage read before its
+//     wait finds NaN or the previous stage's values instead of its own;
+//   - shared memory starts each block as NaN, so reading a place no load wrote shows.
+// The weight-copy kernel runs the same way (no barriers) over a small grid.
+//
+// What this cannot check: the PTX itself (the inline asm is replaced), the real memory
+// model, and speed; tools/gpu-check.sh runs the kernels on a GPU. Exit 0 when every case
+// matches, 1 otherwise.
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <atomic>
+#include <vector>
+
+// ---- the CUDA vocabulary the kernels use, on the host ------------------------------------
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__
+#define __align__(n)
+
+struct dim3 {
+    unsigned x = 1, y = 1, z = 1;
+};
+static thread_local dim3 threadIdx;
+static dim3 blockIdx, blockDim, gridDim;
+
+#include "backends/cuda/conv_tiles.h"
+
+static uint32_t __float_as_uint(float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    return u;
+}
+static float __uint_as_float(uint32_t u) {
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+// cvt.rna.tf32.f32: to nearest, ties away from zero, 10 mantissa bits kept
+static uint32_t to_tf32(float v) {
+    uint32_t u = __float_as_uint(v);
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
+    return u;
+}
+
+// The block's shared memory (the kernels declare it extern); large enough for any stage.
+static constexpr int SMEM_FLOATS = ZT_CT_STAGES * (ZT_CT_BK * 360 + 9 * ZT_CT_BK * ZT_CT_LDB);
+alignas(16) float smem[SMEM_FLOATS];
+
+// A barrier of n threads that yields while it waits: far cheaper than a futex's sleep
+// and wake with a few hundred threads on two cores meeting thousands of times.
+struct barrier {
+    std::atomic<unsigned> count{0}, phase{0};
+    unsigned n = 0;
+    void wait() {
+        unsigned ph = phase.load(std::memory_order_acquire);
+        if (count.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
+            count.store(0, std::memory_order_relaxed);
+            phase.store(ph + 1, std::memory_order_release);
+            return;
+        }
+        while (phase.load(std::memory_order_acquire) == ph) sched_yield();
+    }
+};
+
+static barrier block_bar;
+static void __syncthreads() {
+    block_bar.wait();
+}
+
+struct copy {
+    void *dst;
+    const void *src;
+    int bytes, size;
+};
+static thread_local std::vector<copy> open_group;
+static thread_local std::vector<std::vector<copy>> groups;
+static thread_local unsigned copies_issued;
+
+static void land(const copy &c) {
+    memcpy(c.dst, c.src, (size_t)c.bytes);
+    memset((char *)c.dst + c.bytes, 0, (size_t)(c.size - c.bytes));
+}
+static void cp_async(void *dst, const void *src, int bytes, int size) {
+    copy c = {dst, src, bytes, size};
+    if (copies_issued++ % 2) // half land at once, half at the wait that covers them
+        land(c);
+    else
+        open_group.push_back(c);
+}
+static void cp_async4(void *dst, const void *src, int bytes) {
+    cp_async(dst, src, bytes, 4);
+}
+static void cp_async16(void *dst, const void *src, int bytes) {
+    cp_async(dst, src, bytes, 16);
+}
+static void cp_async_commit() {
+    groups.push_back(open_group);
+    open_group.clear();
+}
+template <int N> static void cp_async_wait() {
+    while (groups.size() > (size_t)N) {
+        for (const copy &c : groups.front()) land(c);
+        groups.erase(groups.begin());
+    }
+}
+
+// mma.sync.m16n8k8.row.col.f32.tf32.tf32.f32, lane = 4 g + t: A[g][t] a0, A[g + 8][t] a1,
+// A[g][t + 4] a2, A[g + 8][t + 4] a3; B[t][g] b0, B[t + 4][g] b1; D[g][2t] c0,
+// D[g][2t + 1] c1, D[g + 8][2t] c2, D[g + 8][2t + 1] c3.
+struct warp_post {
+    uint32_t a[32][4], b[32][2];
+    barrier bar;
+};
+static warp_post warps[ZT_CT_THREADS / 32];
+
+static void mma_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    int lane = threadIdx.x & 31;
+    warp_post &w = warps[threadIdx.x >> 5];
+    memcpy(w.a[lane], a, sizeof w.a[lane]);
+    w.b[lane][0] = b0;
+    w.b[lane][1] = b1;
+    w.bar.wait();
+    float A[16][8], B[8][8];
+    for (int l = 0; l < 32; l++) {
+        int g = l / 4, t = l % 4;
+        A[g][t] = __uint_as_float(w.a[l][0]);
+        A[g + 8][t] = __uint_as_float(w.a[l][1]);
+        A[g][t + 4] = __uint_as_float(w.a[l][2]);
+        A[g + 8][t + 4] = __uint_as_float(w.a[l][3]);
+        B[t][g] = __uint_as_float(w.b[l][0]);
+        B[t + 4][g] = __uint_as_float(w.b[l][1]);
+    }
+    int g = lane / 4, t = lane % 4;
+    for (int q = 0; q < 4; q++) {
+        int r = g + (q / 2) * 8, n = 2 * t + q % 2;
+        float s = c[q];
+        for (int k = 0; k < 8; k++) s += A[r][k] * B[k][n];
+        c[q] = s;
+    }
+    w.bar.wait(); // every lane has read the posts before they change
+}
+
+#include "conv_implicit.cuh"
+
+// ---- running a grid ----------------------------------------------------------------------
+struct launch {
+    void (*body)(void *);
+    void *args;
+    unsigned tid;
+};
+
+static void *thread_main(void *p) {
+    launch *l = (launch *)p;
+    threadIdx.x = l->tid;
+    l->body(l->args);
+    bool drained = open_group.empty(); // every copy committed, and every group with copies
+    for (const auto &gr : groups) drained = drained && gr.empty(); // landed
+    groups.clear();
+    open_group.clear();
+    return drained ? NULL : (void *)1;
+}
+
+// Runs body(args) as a grid of blocks of `threads` threads; 0 when every thread drained
+// its copies.
+static int run_grid(dim3 grid, unsigned threads, void (*body)(void *), void *args) {
+    gridDim = grid;
+    blockDim.x = threads;
+    int bad = 0;
+    std::vector<pthread_t> th(threads);
+    std::vector<launch> ls(threads);
+    block_bar.n = threads;
+    for (auto &w : warps) w.bar.n = 32;
+    for (unsigned z = 0; z < grid.z; z++)
+        for (unsigned y = 0; y < grid.y; y++)
+            for (unsigned x = 0; x < grid.x; x++) {
+                blockIdx.x = x, blockIdx.y = y, blockIdx.z = z;
+                for (float &v : smem) v = NAN;
+                for (unsigned t = 0; t < threads; t++) {
+                    ls[t] = {body, args, t};
+                    if (pthread_create(&th[t], NULL, thread_main, &ls[t]) != 0) {
+                        fprintf(stderr, "test_conv_emu: cannot start a thread\n");
+                        exit(1);
+                    }
+                }
+                for (unsigned t = 0; t < threads; t++) {
+                    void *r = NULL;
+                    pthread_join(th[t], &r);
+                    bad |= r != NULL;
+                }
+            }
+    return bad;
+}
+
+struct conv_args {
+    float *y;
+    const float *x, *prev, *wr, *bias;
+    zt_ct_geom g;
+    int tiles_w;
+};
+template <int KH, int KW> static void conv_body(void *p) {
+    conv_args *a = (conv_args *)p;
+    conv_tf32_kernel<KH, KW>(a->y, a->x, a->prev, a->wr, a->bias, a->g, a->tiles_w);
+}
+
+struct wcopy_args {
+    float *wr;
+    const float *w;
+    zt_ct_geom g;
+    int64_t n;
+};
+static void wcopy_body(void *p) {
+    wcopy_args *a = (wcopy_args *)p;
+    wcopy_kernel(a->wr, a->w, a->g, a->n);
+}
+
+// ---- the cases ---------------------------------------------------------------------------
+static uint64_t rng_state = 88172645463325252ull;
+static float randn() { // xorshift, Box-Muller
+    auto u = []() {
+        rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+        return ((rng_state >> 11) + 0.5) / 9007199254740992.0;
+    };
+    return (float)(sqrt(-2.0 * log(u())) * cos(6.283185307179586 * u()));
+}
+
+struct tcase {
+    const char *name;
+    int n, cin, cout, t, h, w, np;
+    int kt, k; // time taps; kh = kw = k
+    int pt, p; // time padding before (causal); spatial padding each side
+    int bias;
+};
+
+// y = conv(x) the direct way, in double: input frame ti counts prev's frames first.
+static void reference(const tcase &c, int to, int ho, int wo, const std::vector<float> &x,
+                      const std::vector<float> &prev, const std::vector<float> &w,
+                      const std::vector<float> &b, std::vector<double> &y) {
+    for (int n = 0; n < c.n; n++)
+        for (int co = 0; co < c.cout; co++)
+            for (int ot = 0; ot < to; ot++)
+                for (int oh = 0; oh < ho; oh++)
+                    for (int ow = 0; ow < wo; ow++) {
+                        double s = c.bias ? b[co] : 0.0;
+                        for (int ci = 0; ci < c.cin; ci++)
+                            for (int dt = 0; dt < c.kt; dt++) {
+                                int ti = ot - c.pt + dt;
+                                if (ti < 0 || ti >= c.np + c.t) continue;
+                                for (int dh = 0; dh < c.k; dh++)
+                                    for (int dw = 0; dw < c.k; dw++) {
+                                        int ih = oh - c.p + dh, iw = ow - c.p + dw;
+                                        if (ih < 0 || ih >= c.h || iw < 0 || iw >= c.w) continue;
+                                        float v =
+                                            ti < c.np
+                                                ? prev[(((size_t)n * c.cin + ci) * c.np + ti) *
+                                                           c.h * c.w +
+                                                       (size_t)ih * c.w + iw]
+                                                : x[(((size_t)n * c.cin + ci) * c.t + (ti - c.np)) *
+                                                        c.h * c.w +
+                                                    (size_t)ih * c.w + iw];
+                                        s += (double)v *
+                                             w[(((size_t)co * c.cin + ci) * c.kt + dt) * c.k * c.k +
+                                               (size_t)dh * c.k + dw];
+                                    }
+                            }
+                        y[(((size_t)n * c.cout + co) * to + ot) * ho * wo + (size_t)oh * wo + ow] =
+                            s;
+                    }
+}
+
+static int run_case(const tcase &c) {
+    int to = c.np + c.t + c.pt - c.kt + 1, ho = c.h + 2 * c.p - c.k + 1,
+        wo = c.w + 2 * c.p - c.k + 1;
+    size_t nx = (size_t)c.n * c.cin * c.t * c.h * c.w, np = (size_t)c.n * c.cin * c.np * c.h * c.w;
+    size_t nw = (size_t)c.cout * c.cin * c.kt * c.k * c.k, ny = (size_t)c.n * c.cout * to * ho * wo;
+    std::vector<float> x(nx), prev(np + 1), w(nw), b(c.cout), y(ny, NAN);
+    for (float &v : x) v = randn();
+    for (float &v : prev) v = randn();
+    for (float &v : w) v = randn() / sqrtf((float)(nw / c.cout));
+    for (float &v : b) v = 0.5f * randn();
+    std::vector<double> ref(ny);
+    reference(c, to, ho, wo, x, prev, w, b, ref);
+
+    zt_ct_geom g = {c.cin, c.cout, c.t, c.np, c.h, c.w, to, ho, wo, c.kt, c.k, c.k, c.pt, c.p, c.p};
+    int64_t nwr = (int64_t)c.cin * c.kt * c.k * c.k * zt_ct_coutp(c.cout);
+    std::vector<float> wr((size_t)nwr, NAN);
+    wcopy_args wa = {wr.data(), w.data(), g, nwr};
+    dim3 wgrid;
+    wgrid.x = 3; // a grid-stride loop over a few blocks
+    int bad = run_grid(wgrid, 64, wcopy_body, &wa);
+
+    int tiles_h = (ho + ZT_CT_TH - 1) / ZT_CT_TH, tiles_w = (wo + ZT_CT_TW - 1) / ZT_CT_TW;
+    conv_args ca = {
+        y.data(), x.data(), c.np ? prev.data() : NULL, wr.data(), c.bias ? b.data() : NULL,
+        g,        tiles_w};
+    dim3 grid;
+    grid.x = (unsigned)(tiles_h * tiles_w), grid.y = (unsigned)(c.n * to);
+    grid.z = (unsigned)((c.cout + ZT_CT_BN - 1) / ZT_CT_BN);
+    bad |= run_grid(grid, ZT_CT_THREADS, c.k == 3 ? conv_body<3, 3> : conv_body<1, 1>, &ca);
+
+    double err = 0, mx = 1e-30;
+    size_t at = 0;
+    for (size_t i = 0; i < ny; i++) {
+        double e = fabs((double)y[i] - ref[i]);
+        if (!(e <= err)) err = e, at = i; // NaN counts as the largest error
+        if (fabs(ref[i]) > mx) mx = fabs(ref[i]);
+    }
+    double rel = err / mx;
+    int ok = !bad && rel <= 5e-3; // TF32, as test_cuda_conv
+    printf("%s %s (y [%d, %d, %d, %d, %d]): max rel err %.3e%s\n", ok ? "  " : "FAIL", c.name, c.n,
+           c.cout, to, ho, wo, rel, bad ? ", copies left pending" : "");
+    if (!ok) printf("     at %zu: got %g, want %g\n", at, y[at], ref[at]);
+    return ok;
+}
+
+int main() {
+    // name, n, cin, cout, t, h, w, np, kt, k, pt, p, bias: partial tiles in rows, columns
+    // and channels; in the first, 11 input channels make two stages a time tap (six in
+    // all, so the two stage buffers take turns three times)
+    const tcase cases[] = {
+        {"3x3x3 prev P=2", 1, 11, 100, 1, 19, 21, 2, 3, 3, 0, 1, 1},
+        {"3x3x3 causal", 1, 6, 8, 2, 5, 20, 0, 3, 3, 2, 1, 1},
+        {"3x3x3 prev P=2 N=2", 2, 5, 12, 1, 9, 17, 2, 3, 3, 0, 1, 0},
+        {"3x3x3 prev P=1 pad 1, cout 3", 1, 4, 3, 2, 16, 16, 1, 3, 3, 1, 1, 1},
+        {"1x3x3 (conv2d)", 1, 7, 40, 1, 18, 33, 0, 1, 3, 0, 1, 1},
+        {"3x1x1 causal", 1, 9, 20, 3, 7, 19, 0, 3, 1, 2, 0, 1},
+    };
+    int failed = 0;
+    for (const tcase &c : cases) failed += !run_case(c);
+    size_t n = sizeof cases / sizeof cases[0];
+    if (failed)
+        printf("%d of %zu cases failed\n", failed, n);
+    else
+        printf("all %zu cases passed\n", n);
+    return failed ? 1 : 0;
+}
