@@ -26,8 +26,8 @@
 // column buffer, which is safe because the stream orders gather i+1 after GEMM i).
 //
 // ZT_CUDA_CONV=implicit (an experiment until a GPU has measured it): the convolutions
-// zt_ct_takes allows (f32 weights, stride 1, 1x1 or 3x3 spatial taps: the Wan VAE
-// decoder's) run as an implicit GEMM instead. The column matrix, 27 times the input for
+// zt_ct_takes allows (float weights, stride 1, 1x1 or 3x3 spatial taps: the Wan VAE
+// decoder's) run as an implicit GEMM instead, in TF32 whatever the weights' dtype. The column matrix, 27 times the input for
 // a 3x3x3 kernel, written and read back through memory, is what makes the path above
 // memory-bound; here a thread block stages the input's halo and the weights in shared
 // memory and runs every tap's product out of them on TF32 tensor cores (mma.sync
@@ -148,6 +148,7 @@ __device__ __forceinline__ void cp_async16(void *dst, const void *src, int bytes
                  "l"(src), "r"(bytes));
 }
 using zt_k::cp_async_commit;
+using zt_k::load_f32;
 using zt_k::cp_async_wait;
 __device__ __forceinline__ uint32_t to_tf32(float v) {
     uint32_t r;
@@ -186,7 +187,7 @@ zt_status conv_implicit(zt_backend *be, float *y, const float *x, const float *p
     void *scratch = NULL;
     ZT_TRY(zt_cuda_scratch(be, 0, (size_t)zt_ct_scratch_bytes(k, g.cout), &scratch));
     float *wr = (float *)scratch, *bf = wr + nwr;
-    wcopy_kernel<<<zt_k::grid_for(nwr), zt_k::kThreads, 0, stream>>>(wr, (const float *)w->data,
+    wcopy_kernel<<<zt_k::grid_for(nwr), zt_k::kThreads, 0, stream>>>(wr, w->data, (int)w->dtype,
                                                                       g, nwr);
     ZT_CUDA_LAUNCHED("conv weight copy");
     if (b) ZT_TRY(zt_cuda_convert(be, bf, ZT_F32, b->data, b->dtype, g.cout));
@@ -294,7 +295,7 @@ zt_status conv_run(zt_backend *be, const char *op, zt_tensor *y, const zt_tensor
             ZT_TRY(zt_cuda_gemm(be, 0, 0, s, cout, cin, xd + n * cin * s, ZT_F32, s, 0, w->data,
                                 ZT_F32, cin, 0, 0.0f, yd + n * cout * s, s, 0, 1, 1));
     } else if (zt_cuda(be)->conv_implicit && !zt_cuda(be)->exact &&
-               zt_ct_takes(w->dtype == ZT_F32, ker, stride, nb * out[0])) {
+               zt_ct_takes(1, ker, stride, nb * out[0])) { // is_gemm_dtype(w->dtype) above
         zt_ct_geom cg = {g.cin, (int)cout, g.t, g.pf, g.h, g.w, g.to, g.ho, g.wo,
                          g.kt, g.kh, g.kw, g.pt, g.ph, g.pw};
         return conv_implicit(be, yd, xd, pd, w, b, cg, (int)nb); // the bias included

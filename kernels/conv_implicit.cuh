@@ -3,16 +3,16 @@
 //
 // Included by conv.cu, which supplies the device primitives first: cp_async4 and
 // cp_async16 (bytes = 0 writes zeros), cp_async_commit, cp_async_wait<N>, to_tf32
-// (cvt.rna) and mma_tf32 (mma.sync m16n8k8). tests/emu/test_conv_emu.cpp includes this
+// (cvt.rna), mma_tf32 (mma.sync m16n8k8) and load_f32 (element i of a float dtype). tests/emu/test_conv_emu.cpp includes this
 // file on the host instead, with those primitives, the thread indices and the barriers
 // emulated by threads, so that these very kernels run on a CPU.
 #ifndef ZT_CONV_IMPLICIT_CUH
 #define ZT_CONV_IMPLICIT_CUH
 
-// The weight copy [dt][ci][tap][coutp], rounded to TF32 (the channels past cout zero);
-// i runs over the copy.
-__global__ void wcopy_kernel(float *__restrict__ wr, const float *__restrict__ w, zt_ct_geom g,
-                             int64_t nwr) {
+// The weight copy [dt][ci][tap][coutp] of w (dtype wt), widened and rounded to TF32 (the
+// channels past cout zero); i runs over the copy.
+__global__ void wcopy_kernel(float *__restrict__ wr, const void *__restrict__ w, int wt,
+                             zt_ct_geom g, int64_t nwr) {
     int khw = g.kh * g.kw, coutp = zt_ct_coutp(g.cout);
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < nwr;
          i += (int64_t)gridDim.x * blockDim.x) {
@@ -20,7 +20,8 @@ __global__ void wcopy_kernel(float *__restrict__ wr, const float *__restrict__ w
         int co = (int)(i % coutp), s = (int)(r % khw);
         r /= khw;
         int ci = (int)(r % g.cin), dt = (int)(r / g.cin);
-        wr[i] = co < g.cout ? __uint_as_float(to_tf32(w[zt_ct_w_index(&g, co, ci, dt, s)])) : 0.0f;
+        float v = co < g.cout ? load_f32(w, wt, zt_ct_w_index(&g, co, ci, dt, s)) : 0.0f;
+        wr[i] = __uint_as_float(to_tf32(v));
     }
 }
 

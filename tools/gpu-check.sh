@@ -203,7 +203,7 @@ PY
   echo "## Experiment: the implicit-GEMM convolution (ZT_CUDA_CONV=implicit)"
   echo
   echo "Off by default and not counted in the exit status above. The VAE's convolutions"
-  echo "(f32, stride 1, 3x3 or 1x1 taps) as TF32 tensor-core products over a shared-memory"
+  echo "(stride 1, 3x3 or 1x1 taps) as TF32 tensor-core products over a shared-memory"
   echo "halo (kernels/conv.cu, tiling in src/backends/cuda/conv_tiles.h) instead of the"
   echo "column matrix through cuBLAS: parity with the CPU, the same untiled decode as above"
   echo "both ways in this run, the two paths' frames compared, and where its time goes."

@@ -44,6 +44,9 @@ static thread_local dim3 threadIdx;
 static dim3 blockIdx, blockDim, gridDim;
 
 #include "backends/cuda/conv_tiles.h"
+extern "C" {
+#include "core/tensor.h" // zt_dtype
+}
 
 static uint32_t __float_as_uint(float v) {
     uint32_t u;
@@ -61,6 +64,12 @@ static uint32_t to_tf32(float v) {
     uint32_t u = __float_as_uint(v);
     if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
     return u;
+}
+
+// element i of a weight tensor of dtype t (f32 or bf16 here) as f32
+static float load_f32(const void *p, int t, int64_t i) {
+    if (t == ZT_BF16) return __uint_as_float((uint32_t)((const uint16_t *)p)[i] << 16);
+    return ((const float *)p)[i];
 }
 
 // The block's shared memory (the kernels declare it extern); large enough for any stage.
@@ -225,13 +234,14 @@ template <int KH, int KW> static void conv_body(void *p) {
 
 struct wcopy_args {
     float *wr;
-    const float *w;
+    const void *w;
+    int wt;
     zt_ct_geom g;
     int64_t n;
 };
 static void wcopy_body(void *p) {
     wcopy_args *a = (wcopy_args *)p;
-    wcopy_kernel(a->wr, a->w, a->g, a->n);
+    wcopy_kernel(a->wr, a->w, a->wt, a->g, a->n);
 }
 
 // ---- the cases ---------------------------------------------------------------------------
@@ -250,53 +260,57 @@ struct tcase {
     int kt, k; // time taps; kh = kw = k
     int pt, p; // time padding before (causal); spatial padding each side
     int bias;
+    int bf16; // weights stored as bf16
 };
 
 // y = conv(x) the direct way, in double: input frame ti counts prev's frames first.
 static void reference(const tcase &c, int to, int ho, int wo, const std::vector<float> &x,
                       const std::vector<float> &prev, const std::vector<float> &w,
                       const std::vector<float> &b, std::vector<double> &y) {
+    auto input = [&](int n, int ci, int ti, int ih, int iw) -> double {
+        if (ti < 0 || ti >= c.np + c.t || ih < 0 || ih >= c.h || iw < 0 || iw >= c.w) return 0;
+        size_t px = (size_t)ih * c.w + iw, hw = (size_t)c.h * c.w;
+        if (ti < c.np) return prev[(((size_t)n * c.cin + ci) * c.np + ti) * hw + px];
+        return x[(((size_t)n * c.cin + ci) * c.t + (ti - c.np)) * hw + px];
+    };
+    auto weight = [&](int co, int ci, int dt, int dh, int dw) -> double {
+        return w[((((size_t)co * c.cin + ci) * c.kt + dt) * c.k + dh) * c.k + dw];
+    };
+    size_t i = 0; // y's elements in order: n, co, ot, oh, ow
     for (int n = 0; n < c.n; n++)
         for (int co = 0; co < c.cout; co++)
             for (int ot = 0; ot < to; ot++)
                 for (int oh = 0; oh < ho; oh++)
-                    for (int ow = 0; ow < wo; ow++) {
+                    for (int ow = 0; ow < wo; ow++, i++) {
                         double s = c.bias ? b[co] : 0.0;
                         for (int ci = 0; ci < c.cin; ci++)
-                            for (int dt = 0; dt < c.kt; dt++) {
-                                int ti = ot - c.pt + dt;
-                                if (ti < 0 || ti >= c.np + c.t) continue;
+                            for (int dt = 0; dt < c.kt; dt++)
                                 for (int dh = 0; dh < c.k; dh++)
-                                    for (int dw = 0; dw < c.k; dw++) {
-                                        int ih = oh - c.p + dh, iw = ow - c.p + dw;
-                                        if (ih < 0 || ih >= c.h || iw < 0 || iw >= c.w) continue;
-                                        float v =
-                                            ti < c.np
-                                                ? prev[(((size_t)n * c.cin + ci) * c.np + ti) *
-                                                           c.h * c.w +
-                                                       (size_t)ih * c.w + iw]
-                                                : x[(((size_t)n * c.cin + ci) * c.t + (ti - c.np)) *
-                                                        c.h * c.w +
-                                                    (size_t)ih * c.w + iw];
-                                        s += (double)v *
-                                             w[(((size_t)co * c.cin + ci) * c.kt + dt) * c.k * c.k +
-                                               (size_t)dh * c.k + dw];
-                                    }
-                            }
-                        y[(((size_t)n * c.cout + co) * to + ot) * ho * wo + (size_t)oh * wo + ow] =
-                            s;
+                                    for (int dw = 0; dw < c.k; dw++)
+                                        s += input(n, ci, ot - c.pt + dt, oh - c.p + dh,
+                                                   ow - c.p + dw) *
+                                             weight(co, ci, dt, dh, dw);
+                        y[i] = s;
                     }
 }
 
 static int run_case(const tcase &c) {
-    int to = c.np + c.t + c.pt - c.kt + 1, ho = c.h + 2 * c.p - c.k + 1,
-        wo = c.w + 2 * c.p - c.k + 1;
+    int to = c.np + c.t + c.pt - c.kt + 1, ho = c.h + 2 * c.p - c.k + 1;
+    int wo = c.w + 2 * c.p - c.k + 1;
     size_t nx = (size_t)c.n * c.cin * c.t * c.h * c.w, np = (size_t)c.n * c.cin * c.np * c.h * c.w;
     size_t nw = (size_t)c.cout * c.cin * c.kt * c.k * c.k, ny = (size_t)c.n * c.cout * to * ho * wo;
     std::vector<float> x(nx), prev(np + 1), w(nw), b(c.cout), y(ny, NAN);
+    std::vector<uint16_t> w16(nw);
     for (float &v : x) v = randn();
     for (float &v : prev) v = randn();
-    for (float &v : w) v = randn() / sqrtf((float)(nw / c.cout));
+    for (size_t i = 0; i < nw; i++) {
+        w[i] = randn() / sqrtf((float)(nw / c.cout));
+        if (c.bf16) { // to bf16, nearest even; the reference takes the rounded value
+            uint32_t u = __float_as_uint(w[i]);
+            w16[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+            w[i] = __uint_as_float((uint32_t)w16[i] << 16);
+        }
+    }
     for (float &v : b) v = 0.5f * randn();
     std::vector<double> ref(ny);
     reference(c, to, ho, wo, x, prev, w, b, ref);
@@ -304,7 +318,8 @@ static int run_case(const tcase &c) {
     zt_ct_geom g = {c.cin, c.cout, c.t, c.np, c.h, c.w, to, ho, wo, c.kt, c.k, c.k, c.pt, c.p, c.p};
     int64_t nwr = (int64_t)c.cin * c.kt * c.k * c.k * zt_ct_coutp(c.cout);
     std::vector<float> wr((size_t)nwr, NAN);
-    wcopy_args wa = {wr.data(), w.data(), g, nwr};
+    wcopy_args wa = {wr.data(), c.bf16 ? (const void *)w16.data() : (const void *)w.data(),
+                     c.bf16 ? ZT_BF16 : ZT_F32, g, nwr};
     dim3 wgrid;
     wgrid.x = 3; // a grid-stride loop over a few blocks
     int bad = run_grid(wgrid, 64, wcopy_body, &wa);
@@ -344,6 +359,7 @@ int main() {
         {"3x3x3 prev P=1 pad 1, cout 3", 1, 4, 3, 2, 16, 16, 1, 3, 3, 1, 1, 1},
         {"1x3x3 (conv2d)", 1, 7, 40, 1, 18, 33, 0, 1, 3, 0, 1, 1},
         {"3x1x1 causal", 1, 9, 20, 3, 7, 19, 0, 3, 1, 2, 0, 1},
+        {"3x3x3 causal, bf16 weights", 1, 5, 16, 2, 8, 16, 0, 3, 3, 2, 1, 1, 1},
     };
     int failed = 0;
     for (const tcase &c : cases) failed += !run_case(c);

@@ -15,11 +15,11 @@
  * rounded to bf16 (8 bits, 2^-9 relative) before the GEMM, a few times coarser: 1e-2.
  * f16 (11 bits) gets the bf16 bound as well.
  *
- * With ZT_CUDA_CONV=implicit in the environment the f32 cases of stride 1 with 1x1 or
- * 3x3 spatial taps (but for 1x1x1 ones on the direct path) run as the implicit GEMM on
- * TF32 tensor cores instead (tools/gpu-check.sh runs this test both ways); the "wide"
- * cases give it whole and partial 96-channel tiles. TF32 rounding as above, so the same
- * bound. */
+ * With ZT_CUDA_CONV=implicit in the environment the cases of stride 1 with 1x1 or 3x3
+ * spatial taps (but for f32 1x1x1 ones, on the direct path) run as the implicit GEMM on
+ * TF32 tensor cores instead, 16-bit weights widened (tools/gpu-check.sh runs this test
+ * both ways); the "wide" cases give it whole and partial 96-channel tiles. The bounds
+ * above hold (16-bit weights keep the looser one, though activations stay TF32). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

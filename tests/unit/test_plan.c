@@ -237,16 +237,19 @@ static void test_cuda_scratch(void) {
     printf("cuda scratch model: linear, bias, attention and convolution sizes\n");
 }
 
-/* ZT_CUDA_CONV=implicit: the convolutions the implicit GEMM takes (f32 weights, stride
- * 1, 1x1 or 3x3 spatial taps) hold the weights' copy (output channels padded to 4) and
- * an f32 bias instead of a column chunk; the others keep their columns. */
+/* ZT_CUDA_CONV=implicit: the convolutions the implicit GEMM takes (float weights,
+ * stride 1, 1x1 or 3x3 spatial taps) hold an f32 copy of the weights (output channels
+ * padded to 4) and an f32 bias instead of a column chunk; the others keep their
+ * columns. */
 static void test_cuda_scratch_implicit(void) {
     static float buf[1 << 16];
     zt_tensor cx = zt_tensor_new(ZT_F32, buf, 1, 64, 3, 10, 12);
     zt_tensor cy = zt_tensor_new(ZT_F32, buf + 8192, 1, 42, 1, 8, 10);
     zt_tensor cy2 = zt_tensor_new(ZT_F32, buf + 8192, 1, 42, 1, 4, 5);
+    zt_tensor cy3 = zt_tensor_new(ZT_F32, buf + 8192, 1, 42, 3, 5, 6);
     zt_tensor w32 = zt_tensor_new(ZT_F32, buf, 42, 64, 3, 3, 3);
     zt_tensor w16 = zt_tensor_new(ZT_BF16, buf, 42, 64, 3, 3, 3);
+    zt_tensor p16 = zt_tensor_new(ZT_BF16, buf, 42, 64, 1, 2, 2);
     zt_conv_params unit = {.stride = {1, 1, 1}}, two = {.stride = {1, 2, 2}};
     struct {
         const char *name;
@@ -256,10 +259,11 @@ static void test_cuda_scratch_implicit(void) {
     } cases[] = {
         /* 64 * 27 weights for each of 44 channels, then 42 f32 biases */
         {"f32 3x3x3", &cy, &w32, &unit, round256((64 * 27 * 44 + 42) * 4)},
-        /* 80 positions of 64 * 27 bf16 columns */
-        {"bf16 3x3x3", &cy, &w16, &unit, round256(80 * 64 * 27 * 2)},
+        {"bf16 3x3x3", &cy, &w16, &unit, round256((64 * 27 * 44 + 42) * 4)},
         /* stride 2: 20 positions of f32 columns */
         {"f32 3x3x3 stride 2", &cy2, &w32, &two, round256(20 * 64 * 27 * 4)},
+        /* 2x2 taps (a patch embedding): 90 positions of 64 * 4 bf16 columns */
+        {"bf16 1x2x2 stride 2", &cy3, &p16, &two, round256(90 * 64 * 4 * 2)},
     };
     setenv("ZT_CUDA_CONV", "implicit", 1);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
