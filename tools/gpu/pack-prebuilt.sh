@@ -6,7 +6,9 @@
 #
 #   tools/gpu/pack-prebuilt.sh [--build DIR] [--out FILE]
 #
-# --build DIR: the CMake build with the CUDA backend (default: build).
+# --build DIR: the CMake build with the CUDA backend (default: build-pack, configured here
+#   when missing). It must be built without -march=native (ZT_NATIVE=OFF): the GPU
+#   machine's CPU need not have this one's instructions.
 # --out FILE: the archive of DIR .gpu/{bin,lib} (default .gpu/pack.tar.xz, which git
 #   ignores). Unpack it with `tar -xJf FILE -C /tmp` (or, where xz is missing, python3
 #   -c "import tarfile; tarfile.open('FILE').extractall('/tmp')") and pass --prebuilt
@@ -22,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-build=build out=.gpu/pack.tar.xz
+build=build-pack out=.gpu/pack.tar.xz
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build="$2"; shift 2 ;;
@@ -30,6 +32,16 @@ while [ $# -gt 0 ]; do
     *) echo "pack-prebuilt: unknown option $1" >&2; exit 2 ;;
   esac
 done
+
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DZT_CUDA=ON -DZT_NATIVE=OFF \
+    >/dev/null || { echo "pack-prebuilt: configuring $build failed" >&2; exit 1; }
+fi
+if grep -q '^ZT_NATIVE:BOOL=ON' "$build/CMakeCache.txt"; then
+  echo "pack-prebuilt: $build is built for this CPU (ZT_NATIVE=ON); the GPU machine's may" \
+    "lack its instructions: reconfigure it with -DZT_NATIVE=OFF" >&2
+  exit 1
+fi
 
 bins=(tests/test_cuda tests/test_cuda_attention tests/test_cuda_conv tests/test_cuda_elementwise
   tests/test_cuda_models tests/test_cuda_vae tests/test_cuda_generate tools/attn_bench
