@@ -295,7 +295,7 @@ zt_status conv_run(zt_backend *be, const char *op, zt_tensor *y, const zt_tensor
             ZT_TRY(zt_cuda_gemm(be, 0, 0, s, cout, cin, xd + n * cin * s, ZT_F32, s, 0, w->data,
                                 ZT_F32, cin, 0, 0.0f, yd + n * cout * s, s, 0, 1, 1));
     } else if (zt_cuda(be)->conv_implicit && !zt_cuda(be)->exact &&
-               zt_ct_takes(1, ker, stride, nb * out[0])) { // is_gemm_dtype(w->dtype) above
+               zt_ct_takes(1, ker, stride, nb * out[0], in[1] * in[2])) { // float w: above
         zt_ct_geom cg = {g.cin, (int)cout, g.t, g.pf, g.h, g.w, g.to, g.ho, g.wo,
                          g.kt, g.kh, g.kw, g.pt, g.ph, g.pw};
         return conv_implicit(be, yd, xd, pd, w, b, cg, (int)nb); // the bias included

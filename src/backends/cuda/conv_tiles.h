@@ -85,12 +85,13 @@ static inline int zt_ct_env(void) {
 
 /* Whether a convolution takes the implicit GEMM: f32, f16 or bf16 weights (float_weights;
  * the copy widens them, the products run in TF32 either way), stride 1, 1x1 or 3x3
- * spatial taps, batch items times output frames within a grid's y (65535). A few output
- * channels (the VAE's last conv has 3) still beat the column matrix's traffic with most
- * of a tile idle. */
+ * spatial taps, batch items times output frames within a grid's y (65535), an input
+ * frame's plane (h * w) within int, as the tiling indexes it. A few output channels (the
+ * VAE's last conv has 3) still beat the column matrix's traffic with most of a tile
+ * idle. */
 static inline int zt_ct_takes(int float_weights, const int64_t ker[3], const int stride[3],
-                              int64_t items_frames) {
-    return float_weights && stride[0] == 1 && stride[1] == 1 && stride[2] == 1 && ker[1] == ker[2] &&
+                              int64_t items_frames, int64_t plane) {
+    return float_weights && plane <= INT32_MAX && stride[0] == 1 && stride[1] == 1 && stride[2] == 1 && ker[1] == ker[2] &&
            (ker[1] == 1 || ker[1] == 3) && items_frames <= 65535;
 }
 

@@ -216,7 +216,8 @@ static zt_status nb_conv(zt_backend *be, zt_tensor *y, const zt_tensor *x, const
     if (w->dtype == ZT_F32 && unit && !prev && s == in) return ZT_OK;
     int64_t frames = sp == 3 ? y->shape[2] : 1;
     int float_w = w->dtype == ZT_F32 || w->dtype == ZT_F16 || w->dtype == ZT_BF16;
-    if (zt_ct_env() && zt_ct_takes(float_w, ker, stride, x->shape[0] * frames)) {
+    int64_t plane = x->shape[x->ndim - 2] * x->shape[x->ndim - 1];
+    if (zt_ct_env() && zt_ct_takes(float_w, ker, stride, x->shape[0] * frames, plane)) {
         need(be, SLOT_HALF, zt_ct_scratch_bytes(k, w->shape[0]));
         return ZT_OK;
     }
