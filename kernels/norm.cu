@@ -1,5 +1,5 @@
-// Normalizations: layer norm and RMS norm over the last dim, and the Wan VAE's L2 norm
-// over any axis. As on the CPU (backends/cpu/norm.c), sums are taken in double, so a
+// Normalizations: layer norm (alone or with the DiT's modulation fused) and RMS norm over
+// the last dim, and the Wan VAE's L2 norm over any axis. As on the CPU (backends/cpu/norm.c), sums are taken in double, so a
 // row's statistics match the reference to rounding whatever its length; the passes are
 // memory-bound, so the double arithmetic costs little. Each element is read and
 // written by one thread only, which makes y == x safe.
@@ -48,9 +48,18 @@ template <int T> __device__ double row_sum(double v) {
     for (int64_t r = (int64_t)blockIdx.x * blockDim.y + threadIdx.y; r < (rows);           \
          r += (int64_t)gridDim.x * blockDim.y)
 
-template <int T>
-__global__ void layer_norm_kernel(float *y, const float *x,
-                                  int64_t rows, int64_t d, param w, param b, float eps) {
+// The DiT's modulation of a norm's output, v * (1 + scale) + shift, as modulate's
+// kernel computes it; shift and scale are [d] or one row per row ([rows, d]).
+struct modp {
+    const float *shift, *scale;
+    bool shift_rows, scale_rows;
+};
+
+// MOD: the norm's output modulated by m before it is written (norm_modulate), so the
+// pair costs one pass over memory.
+template <int T, bool MOD>
+__global__ void layer_norm_kernel(float *y, const float *x, int64_t rows, int64_t d, param w,
+                                  param b, float eps, modp m) {
     FOR_ROWS(r, rows) {
         const float *xr = x + r * d;
         float *yr = y + r * d;
@@ -70,6 +79,11 @@ __global__ void layer_norm_kernel(float *y, const float *x,
             float v = ((xr[i] - mh) - ml) * rs;
             if (w.data) v *= load_f32(w.data, w.dtype, i);
             if (b.data) v += load_f32(b.data, b.dtype, i);
+            if (MOD) {
+                float sh = m.shift[m.shift_rows ? r * d + i : i];
+                float sc = m.scale[m.scale_rows ? r * d + i : i];
+                v = v * (1.0f + sc) + sh;
+            }
             yr[i] = v;
         }
     }
@@ -152,23 +166,40 @@ bool long_rows(int64_t d) { return d >= 1024; }
 
 int64_t last_dim(const zt_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
 
-} // namespace
-
-extern "C" zt_status zt_cuda_layer_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x,
-                                        const zt_tensor *w, const zt_tensor *b, float eps) {
+template <bool MOD>
+zt_status layer_norm_run(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
+                         const zt_tensor *b, float eps, modp m) {
     int64_t d = last_dim(x), rows = d > 0 ? zt_tensor_numel(x) / d : 0;
     if (rows == 0) return ZT_OK;
     cudaStream_t s = zt_cuda(be)->stream;
     float *py = (float *)y->data;
     const float *px = (const float *)x->data;
     if (long_rows(d))
-        layer_norm_kernel<kThreads><<<grid_for(rows, 1), dim3(kThreads, 1), 0, s>>>(
-            py, px, rows, d, param_of(w), param_of(b), eps);
+        layer_norm_kernel<kThreads, MOD><<<grid_for(rows, 1), dim3(kThreads, 1), 0, s>>>(
+            py, px, rows, d, param_of(w), param_of(b), eps, m);
     else
-        layer_norm_kernel<32><<<grid_for(rows, kThreads / 32), dim3(32, kThreads / 32), 0, s>>>(
-            py, px, rows, d, param_of(w), param_of(b), eps);
-    ZT_CUDA_LAUNCHED("layer_norm");
+        layer_norm_kernel<32, MOD>
+            <<<grid_for(rows, kThreads / 32), dim3(32, kThreads / 32), 0, s>>>(
+                py, px, rows, d, param_of(w), param_of(b), eps, m);
+    ZT_CUDA_LAUNCHED(MOD ? "norm_modulate" : "layer_norm");
     return ZT_OK;
+}
+
+} // namespace
+
+extern "C" zt_status zt_cuda_layer_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                                        const zt_tensor *w, const zt_tensor *b, float eps) {
+    return layer_norm_run<false>(be, y, x, w, b, eps, modp{});
+}
+
+// shift and scale hold one row or one per row of x (ops.c checks)
+extern "C" zt_status zt_cuda_norm_modulate(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                                           const zt_tensor *shift, const zt_tensor *scale,
+                                           float eps) {
+    int64_t d = last_dim(x);
+    modp m = {(const float *)shift->data, (const float *)scale->data,
+              zt_tensor_numel(shift) != d, zt_tensor_numel(scale) != d};
+    return layer_norm_run<true>(be, y, x, NULL, NULL, eps, m);
 }
 
 extern "C" zt_status zt_cuda_rms_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x,

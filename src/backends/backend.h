@@ -138,6 +138,11 @@ struct zt_backend {
     /* y[L, D] = x * (1 + scale) + shift; shift and scale are [D] or [L, D] */
     zt_status (*modulate)(zt_backend *be, zt_tensor *y, const zt_tensor *x,
                           const zt_tensor *shift, const zt_tensor *scale);
+    /* Optional (NULL: layer_norm without weights, then modulate): y[L, D] =
+     * layer_norm(x) * (1 + scale) + shift in one pass over memory, shift and scale as
+     * modulate's; y may be x */
+    zt_status (*norm_modulate)(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                               const zt_tensor *shift, const zt_tensor *scale, float eps);
     /* acc[L, D] += y * gate; gate [D] or [L, D] */
     zt_status (*gated_add)(zt_backend *be, zt_tensor *acc, const zt_tensor *y,
                            const zt_tensor *gate);

@@ -322,6 +322,20 @@ zt_status zt_op_modulate(zt_backend *be, zt_tensor *y, const zt_tensor *x, const
     DISPATCH(modulate, y, x, shift, scale);
 }
 
+zt_status zt_op_norm_modulate(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                              const zt_tensor *shift, const zt_tensor *scale, float eps) {
+    ZT_TRY(need_f32_contig("norm_modulate", "x", x));
+    ZT_TRY(need_f32_contig("norm_modulate", "y", y));
+    ZT_TRY(need_same_shape("norm_modulate", y, x));
+    ZT_TRY(need_mod("norm_modulate", "shift", shift, x));
+    ZT_TRY(need_mod("norm_modulate", "scale", scale, x));
+    if (!be->norm_modulate) {
+        ZT_TRY(zt_op_layer_norm(be, y, x, NULL, NULL, eps));
+        return zt_op_modulate(be, y, y, shift, scale);
+    }
+    DISPATCH(norm_modulate, y, x, shift, scale, eps);
+}
+
 zt_status zt_op_gated_add(zt_backend *be, zt_tensor *acc, const zt_tensor *y,
                           const zt_tensor *gate) {
     ZT_TRY(need_f32_contig("gated_add", "acc", acc));

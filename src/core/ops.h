@@ -56,6 +56,10 @@ zt_status zt_op_add(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_t
 zt_status zt_op_mul(zt_backend *be, zt_tensor *c, const zt_tensor *a, const zt_tensor *b);
 zt_status zt_op_modulate(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *shift,
                          const zt_tensor *scale);
+/* y = layer_norm(x) * (1 + scale) + shift (no norm weights): the DiT's modulated norm,
+ * fused where the backend can */
+zt_status zt_op_norm_modulate(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                              const zt_tensor *shift, const zt_tensor *scale, float eps);
 zt_status zt_op_gated_add(zt_backend *be, zt_tensor *acc, const zt_tensor *y,
                           const zt_tensor *gate);
 zt_status zt_op_softmax(zt_backend *be, zt_tensor *y, const zt_tensor *x);

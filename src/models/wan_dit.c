@@ -497,17 +497,19 @@ static zt_tensor mod_row(const zt_tensor *mod, int64_t r, int k) {
     return v;
 }
 
-/* h = h * (1 + mod[r, scale]) + mod[r, shift] over each run's tokens, in every pass.
- * One run (a scalar t) spans the passes' rows in one op. */
-static zt_status modulate_runs(zt_backend *be, zt_tensor *h, const dit_runs *runs,
-                               const zt_tensor *mod, int shift, int scale) {
+/* h = LN(x) * (1 + mod[r, scale]) + mod[r, shift] over each run's tokens, in every pass
+ * (the norm is row by row, so it splits with the runs). */
+static zt_status norm_modulate_runs(zt_backend *be, zt_tensor *h, const zt_tensor *x,
+                                    const dit_runs *runs, const zt_tensor *mod, int shift,
+                                    int scale) {
     int64_t np = runs->n == 1 ? 1 : runs->passes, span = runs->n == 1 ? runs->passes : 1;
     for (int64_t p = 0; p < np; p++)
         for (int64_t r = 0; r < runs->n; r++) {
             int64_t r0 = p * runs->tokens + runs->start[r];
-            zt_tensor hr = rows_of(h, r0, r0 + span * (runs->start[r + 1] - runs->start[r]));
+            int64_t r1 = r0 + span * (runs->start[r + 1] - runs->start[r]);
+            zt_tensor hr = rows_of(h, r0, r1), xr = rows_of(x, r0, r1);
             zt_tensor sh = mod_row(mod, r, shift), sc = mod_row(mod, r, scale);
-            ZT_TRY(zt_op_modulate(be, &hr, &hr, &sh, &sc));
+            ZT_TRY(zt_op_norm_modulate(be, &hr, &xr, &sh, &sc, DIT_EPS));
         }
     return ZT_OK;
 }
@@ -591,8 +593,7 @@ static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x,
     ZT_TRY(zt_op_add(be, &s->mod, e0, &b->modulation)); /* [R, 6, D] */
 
     /* self-attention: x += gate * attn(LN(x) * (1 + scale) + shift) */
-    ZT_TRY(zt_op_layer_norm(be, &s->hn, x, NULL, NULL, DIT_EPS)); /* [N, D] */
-    ZT_TRY(modulate_runs(be, &s->hn, runs, &s->mod, 0, 1));
+    ZT_TRY(norm_modulate_runs(be, &s->hn, x, runs, &s->mod, 0, 1)); /* [N, D] */
     zt_tensor *qkv[3] = {&q, &k, &v}; /* [N, D] each */
     const zt_tensor *wqkv[3] = {&b->self.q, &b->self.k, &b->self.v};
     const zt_tensor *bqkv[3] = {&b->self.qb, &b->self.kb, &b->self.vb};
@@ -618,8 +619,7 @@ static zt_status run_block(zt_backend *be, const dit_block *b, zt_tensor *x,
     ZT_TRY(zt_op_add(be, x, x, &s->y));
 
     /* feed-forward: x += gate * ffn(LN(x) * (1 + scale) + shift) */
-    ZT_TRY(zt_op_layer_norm(be, &s->hn, x, NULL, NULL, DIT_EPS));
-    ZT_TRY(modulate_runs(be, &s->hn, runs, &s->mod, 3, 4));
+    ZT_TRY(norm_modulate_runs(be, &s->hn, x, runs, &s->mod, 3, 4));
     int64_t rows = s->hn.shape[0], step = s->g.shape[0];
     for (int64_t r0 = 0; r0 < rows; r0 += step) {
         int64_t r1 = r0 + step < rows ? r0 + step : rows;
@@ -805,8 +805,7 @@ static zt_status forward(const zt_wan_dit *m, zt_backend *be, zt_arena *arena, c
     ZT_TRY(zt_arena_tensor(arena, &hmod, ZT_F32, 3, ZT_SHAPE(r, 2, d)));
     ZT_TRY(zt_arena_tensor(arena, &out, ZT_F32, 2, ZT_SHAPE(b * n, p)));
     ZT_TRY(zt_op_add(be, &hmod, &ev, &m->head_mod)); /* [R, 2, D] */
-    ZT_TRY(zt_op_layer_norm(be, &s.hn, &x, NULL, NULL, DIT_EPS));
-    ZT_TRY(modulate_runs(be, &s.hn, runs, &hmod, 0, 1));
+    ZT_TRY(norm_modulate_runs(be, &s.hn, &x, runs, &hmod, 0, 1));
     ZT_TRY(zt_op_linear(be, &out, &s.hn, &m->head, &m->head_b)); /* [B N, P] */
     for (int64_t i = 0; i < b; i++) {
         zt_tensor oi = rows_of(&out, i * n, (i + 1) * n);

@@ -278,6 +278,20 @@ static void test_modulate(void) {
                  (long long)cases[c].n_shift, (long long)cases[c].n_scale);
         compare_dev(name, gy.data, ty.data, n, 1e-5);
 
+        /* the fused layer norm and modulation against the CPU's two ops (x's mean moved
+         * off zero first, as test_norms does), then in place on the GPU */
+        for (int64_t i = 0; i < n; i++) ((float *)tx.data)[i] += 5.0f;
+        gx = dev_of(&tx);
+        CHECK_OK(zt_op_norm_modulate(cpu, &ty, &tx, &tsh, &tsc, 1e-6f));
+        CHECK_OK(zt_op_norm_modulate(gpu, &gy, &gx, &gsh, &gsc, 1e-6f));
+        snprintf(name, sizeof name, "norm_modulate %s shift %lld scale %lld", sh,
+                 (long long)cases[c].n_shift, (long long)cases[c].n_scale);
+        compare_dev(name, gy.data, ty.data, n, 1e-5);
+        CHECK_OK(zt_op_norm_modulate(gpu, &gx, &gx, &gsh, &gsc, 1e-6f));
+        snprintf(name, sizeof name, "norm_modulate in place %s", sh);
+        compare_dev(name, gx.data, ty.data, n, 1e-5);
+        gx = dev_of(&tx);
+
         /* gated add with the scale as the gate, then the shift */
         CHECK_OK(zt_op_gated_add(cpu, &tacc, &tx, &tsc));
         CHECK_OK(zt_op_gated_add(gpu, &gacc, &gx, &gsc));

@@ -96,6 +96,31 @@ static void ref_l2_norm(double *y, const float *x, int64_t outer, int64_t c, int
 
 /* ---- tests ----------------------------------------------------------------------- */
 
+/* norm_modulate (on the CPU, layer_norm then modulate): LN(x) * (1 + scale) + shift with
+ * shift and scale one row or one per row, against the references; in place too; a
+ * parameter that fits neither is refused. */
+static void test_norm_modulate(int64_t rows, int64_t d, int shift_rows, int scale_rows) {
+    char name[96];
+    snprintf(name, sizeof name, "norm_modulate %lldx%lld shift %s scale %s", (long long)rows,
+             (long long)d, shift_rows ? "rows" : "row", scale_rows ? "rows" : "row");
+    int64_t n = rows * d, nsh = shift_rows ? n : d, nsc = scale_rows ? n : d;
+    float *x = randn(n, 2.0, 3.0), *y = alloc((size_t)n * sizeof *y);
+    float *sh = randn(nsh, 1.0, 0.0), *sc = randn(nsc, 0.3, 0.0);
+    double *ref = dalloc(n);
+    ref_layer_norm(ref, x, rows, d, NULL, NULL, 1e-6);
+    for (int64_t i = 0; i < n; i++)
+        ref[i] = ref[i] * (1.0 + sc[scale_rows ? i : i % d]) + sh[shift_rows ? i : i % d];
+    zt_tensor tx = zt_tensor_new(ZT_F32, x, rows, d), ty = zt_tensor_new(ZT_F32, y, rows, d);
+    zt_tensor tsh = zt_tensor_new(ZT_F32, sh, nsh), tsc = zt_tensor_new(ZT_F32, sc, nsc);
+    CHECK_OK(zt_op_norm_modulate(be3, &ty, &tx, &tsh, &tsc, 1e-6f));
+    zt_test_compare(name, y, ref, n, TOL);
+    CHECK_OK(zt_op_norm_modulate(be3, &tx, &tx, &tsh, &tsc, 1e-6f));
+    CHECK(memcmp(x, y, (size_t)n * sizeof *x) == 0, "%s: in place differs", name);
+    zt_tensor bad = zt_tensor_new(ZT_F32, sh, d - 1);
+    CHECK_FAILS(zt_op_norm_modulate(be3, &ty, &tx, &bad, &tsc, 1e-6f), ZT_ERR_RUNTIME,
+                "norm_modulate: shift");
+}
+
 static void test_layer_norm(int64_t rows, int64_t d, zt_dtype wdt, int affine, double mean) {
     char name[96];
     snprintf(name, sizeof name, "layer_norm %lldx%lld %s%s mean %g", (long long)rows,
@@ -215,6 +240,9 @@ int main(void) {
     test_layer_norm(6, 771, ZT_F32, 1, 300.0);
     test_layer_norm(40, 1, ZT_F32, 1, 0.0); /* d = 1: y = b */
     test_layer_norm_weight_only();
+    test_norm_modulate(9, 1536, 0, 0);
+    test_norm_modulate(7, 37, 1, 0);
+    test_norm_modulate(5, 129, 0, 1);
 
     test_rms_norm(11, 1536, ZT_F32, 0);
     test_rms_norm(11, 1536, ZT_F32, 1);
