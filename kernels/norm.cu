@@ -1,110 +1,20 @@
 // Normalizations: layer norm (alone or with the DiT's modulation fused) and RMS norm over
-// the last dim, and the Wan VAE's L2 norm over any axis. As on the CPU (backends/cpu/norm.c), sums are taken in double, so a
-// row's statistics match the reference to rounding whatever its length; the passes are
-// memory-bound, so the double arithmetic costs little. Each element is read and
-// written by one thread only, which makes y == x safe.
+// the last dim (their kernels in norm_rows.cuh), and the Wan VAE's L2 norm over any axis.
+// As on the CPU (backends/cpu/norm.c), sums are taken in double, so a row's statistics
+// match the reference to rounding whatever its length; the passes are memory-bound, so
+// the double arithmetic costs little. Each element is read and written by one thread
+// only, which makes y == x safe.
 #include "common.cuh"
 
 namespace {
 
 using namespace zt_k;
 
-// An optional 1-D parameter as the kernels see it: NULL data means absent.
-struct param {
-    const void *data;
-    int dtype;
-};
+#include "norm_rows.cuh"
 
 param param_of(const zt_tensor *t) {
     param p = {t ? t->data : nullptr, t ? (int)t->dtype : (int)ZT_F32};
     return p;
-}
-
-// ---- reductions ---------------------------------------------------------------------------
-
-__device__ __forceinline__ double warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-// Sum over the T threads that share a row: T = 32 is a warp (blockDim (32, 8), eight rows
-// per block), T = kThreads the whole block (blockDim (kThreads, 1)). Every thread of the
-// row gets the same value.
-template <int T> __device__ double row_sum(double v) {
-    v = warp_sum(v);
-    if (T == 32) return v;
-    __shared__ double part[T / 32];
-    __syncthreads(); // the previous call may still be reading part
-    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
-    __syncthreads();
-    double s = 0;
-    for (int i = 0; i < T / 32; i++) s += part[i];
-    return s;
-}
-
-// Rows loop with a stride so any row count fits the grid; the loop bounds are uniform
-// over the threads of a row, so row_sum's barriers are reached by all of them.
-#define FOR_ROWS(r, rows)                                                                  \
-    for (int64_t r = (int64_t)blockIdx.x * blockDim.y + threadIdx.y; r < (rows);           \
-         r += (int64_t)gridDim.x * blockDim.y)
-
-// The DiT's modulation of a norm's output, v * (1 + scale) + shift, as modulate's
-// kernel computes it; shift and scale are [d] or one row per row ([rows, d]).
-struct modp {
-    const float *shift, *scale;
-    bool shift_rows, scale_rows;
-};
-
-// MOD: the norm's output modulated by m before it is written (norm_modulate), so the
-// pair costs one pass over memory.
-template <int T, bool MOD>
-__global__ void layer_norm_kernel(float *y, const float *x, int64_t rows, int64_t d, param w,
-                                  param b, float eps, modp m) {
-    FOR_ROWS(r, rows) {
-        const float *xr = x + r * d;
-        float *yr = y + r * d;
-        double s = 0;
-        for (int64_t i = threadIdx.x; i < d; i += T) s += (double)xr[i];
-        double mean = row_sum<T>(s) / (double)d;
-        double q = 0;
-        for (int64_t i = threadIdx.x; i < d; i += T) {
-            double c = (double)xr[i] - mean;
-            q += c * c;
-        }
-        double var = row_sum<T>(q) / (double)d;
-        // the mean in two floats, as the CPU does: x - mh is nearly exact near the mean
-        float mh = (float)mean, ml = (float)(mean - (double)mh);
-        float rs = (float)(1.0 / sqrt(var + (double)eps));
-        for (int64_t i = threadIdx.x; i < d; i += T) {
-            float v = ((xr[i] - mh) - ml) * rs;
-            if (w.data) v *= load_f32(w.data, w.dtype, i);
-            if (b.data) v += load_f32(b.data, b.dtype, i);
-            if (MOD) {
-                float sh = m.shift[m.shift_rows ? r * d + i : i];
-                float sc = m.scale[m.scale_rows ? r * d + i : i];
-                v = v * (1.0f + sc) + sh;
-            }
-            yr[i] = v;
-        }
-    }
-}
-
-template <int T>
-__global__ void rms_norm_kernel(float *y, const float *x,
-                                int64_t rows, int64_t d, param w, float eps) {
-    FOR_ROWS(r, rows) {
-        const float *xr = x + r * d;
-        float *yr = y + r * d;
-        double q = 0;
-        for (int64_t i = threadIdx.x; i < d; i += T) q += (double)xr[i] * (double)xr[i];
-        double ms = row_sum<T>(q) / (double)d;
-        float rs = (float)(1.0 / sqrt(ms + (double)eps));
-        for (int64_t i = threadIdx.x; i < d; i += T) {
-            float v = xr[i] * rs;
-            if (w.data) v *= load_f32(w.data, w.dtype, i);
-            yr[i] = v;
-        }
-    }
 }
 
 // The CPU folds scale into gamma first, in float: g = gamma * scale (or scale alone).

@@ -3,7 +3,8 @@
 // GPU, and test_conv_tiles checks the tiling's index functions but not the kernels that
 // use them (their pipeline of stages, barriers, loop bounds and epilogue).
 //
-// Each block of the grid runs as ZT_CT_THREADS real threads, one block after another:
+// Each block of the grid runs as ZT_CT_THREADS real threads, one block after another
+// (emu.h):
 //   - __syncthreads is a barrier over the block's threads;
 //   - mma_tf32 is warp-collective: the 32 lanes post their fragment registers, meet at
 //     the warp's barrier, and each computes its accumulators from the PTX ISA's m16n8k8
@@ -18,45 +19,13 @@
 // model, and speed; tools/gpu-check.sh runs the kernels on a GPU. Exit 0 when every case
 // matches, 1 otherwise.
 #include <math.h>
-#include <pthread.h>
-#include <sched.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include <atomic>
-#include <vector>
-
-// ---- the CUDA vocabulary the kernels use, on the host ------------------------------------
-#define __global__
-#define __device__
-#define __host__
-#define __forceinline__ inline
-#define __launch_bounds__(...)
-#define __shared__
-#define __align__(n)
-
-struct dim3 {
-    unsigned x = 1, y = 1, z = 1;
-};
-static thread_local dim3 threadIdx;
-static dim3 blockIdx, blockDim, gridDim;
+#include "emu.h"
+#define __shared__ // the kernels' one shared array is extern: smem below
 
 #include "backends/cuda/conv_tiles.h"
 extern "C" {
 #include "core/tensor.h" // zt_dtype
-}
-
-static uint32_t __float_as_uint(float v) {
-    uint32_t u;
-    memcpy(&u, &v, 4);
-    return u;
-}
-static float __uint_as_float(uint32_t u) {
-    float v;
-    memcpy(&v, &u, 4);
-    return v;
 }
 
 // cvt.rna.tf32.f32: to nearest, ties away from zero, 10 mantissa bits kept
@@ -75,27 +44,6 @@ static float load_f32(const void *p, int t, int64_t i) {
 // The block's shared memory (the kernels declare it extern); large enough for any stage.
 static constexpr int SMEM_FLOATS = ZT_CT_STAGES * (ZT_CT_BK * 360 + 9 * ZT_CT_BK * ZT_CT_LDB);
 alignas(16) float smem[SMEM_FLOATS];
-
-// A barrier of n threads that yields while it waits: far cheaper than a futex's sleep
-// and wake with a few hundred threads on two cores meeting thousands of times.
-struct barrier {
-    std::atomic<unsigned> count{0}, phase{0};
-    unsigned n = 0;
-    void wait() {
-        unsigned ph = phase.load(std::memory_order_acquire);
-        if (count.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
-            count.store(0, std::memory_order_relaxed);
-            phase.store(ph + 1, std::memory_order_release);
-            return;
-        }
-        while (phase.load(std::memory_order_acquire) == ph) sched_yield();
-    }
-};
-
-static barrier block_bar;
-static void __syncthreads() {
-    block_bar.wait();
-}
 
 struct copy {
     void *dst;
@@ -137,35 +85,29 @@ template <int N> static void cp_async_wait() {
 // mma.sync.m16n8k8.row.col.f32.tf32.tf32.f32, lane = 4 g + t: A[g][t] a0, A[g + 8][t] a1,
 // A[g][t + 4] a2, A[g + 8][t + 4] a3; B[t][g] b0, B[t + 4][g] b1; D[g][2t] c0,
 // D[g][2t + 1] c1, D[g + 8][2t] c2, D[g + 8][2t + 1] c3.
-struct warp_post {
-    uint32_t a[32][4], b[32][2];
-    barrier bar;
-};
-static warp_post warps[ZT_CT_THREADS / 32];
-
 static void mma_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    int lane = threadIdx.x & 31;
-    warp_post &w = warps[threadIdx.x >> 5];
-    memcpy(w.a[lane], a, sizeof w.a[lane]);
-    w.b[lane][0] = b0;
-    w.b[lane][1] = b1;
+    emu_warp &w = emu_my_warp();
+    uint32_t mine[6] = {a[0], a[1], a[2], a[3], b0, b1};
+    memcpy(w.post[emu_lane()], mine, sizeof mine);
     w.bar.wait();
     float A[16][8], B[8][8];
     for (int l = 0; l < 32; l++) {
+        uint32_t r[6];
+        memcpy(r, w.post[l], sizeof r);
         int g = l / 4, t = l % 4;
-        A[g][t] = __uint_as_float(w.a[l][0]);
-        A[g + 8][t] = __uint_as_float(w.a[l][1]);
-        A[g][t + 4] = __uint_as_float(w.a[l][2]);
-        A[g + 8][t + 4] = __uint_as_float(w.a[l][3]);
-        B[t][g] = __uint_as_float(w.b[l][0]);
-        B[t + 4][g] = __uint_as_float(w.b[l][1]);
+        A[g][t] = __uint_as_float(r[0]);
+        A[g + 8][t] = __uint_as_float(r[1]);
+        A[g][t + 4] = __uint_as_float(r[2]);
+        A[g + 8][t + 4] = __uint_as_float(r[3]);
+        B[t][g] = __uint_as_float(r[4]);
+        B[t + 4][g] = __uint_as_float(r[5]);
     }
-    int g = lane / 4, t = lane % 4;
+    int g = emu_lane() / 4, t = emu_lane() % 4;
     for (int q = 0; q < 4; q++) {
-        int r = g + (q / 2) * 8, n = 2 * t + q % 2;
-        float s = c[q];
-        for (int k = 0; k < 8; k++) s += A[r][k] * B[k][n];
-        c[q] = s;
+        int row = g + (q / 2) * 8, n = 2 * t + q % 2;
+        float sum = c[q];
+        for (int k = 0; k < 8; k++) sum += A[row][k] * B[k][n];
+        c[q] = sum;
     }
     w.bar.wait(); // every lane has read the posts before they change
 }
@@ -173,52 +115,21 @@ static void mma_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_
 #include "conv_implicit.cuh"
 
 // ---- running a grid ----------------------------------------------------------------------
-struct launch {
-    void (*body)(void *);
-    void *args;
-    unsigned tid;
-};
-
-static void *thread_main(void *p) {
-    launch *l = (launch *)p;
-    threadIdx.x = l->tid;
-    l->body(l->args);
-    bool drained = open_group.empty(); // every copy committed, and every group with copies
-    for (const auto &gr : groups) drained = drained && gr.empty(); // landed
+// After a thread's body: every copy committed, and every group with copies landed.
+static int copies_left(void) {
+    int left = !open_group.empty();
+    for (const auto &gr : groups) left |= !gr.empty();
     groups.clear();
     open_group.clear();
-    return drained ? NULL : (void *)1;
+    return left;
 }
-
-// Runs body(args) as a grid of blocks of `threads` threads; 0 when every thread drained
-// its copies.
+static void fresh_smem(void) {
+    for (float &v : smem) v = NAN;
+}
 static int run_grid(dim3 grid, unsigned threads, void (*body)(void *), void *args) {
-    gridDim = grid;
-    blockDim.x = threads;
-    int bad = 0;
-    std::vector<pthread_t> th(threads);
-    std::vector<launch> ls(threads);
-    block_bar.n = threads;
-    for (auto &w : warps) w.bar.n = 32;
-    for (unsigned z = 0; z < grid.z; z++)
-        for (unsigned y = 0; y < grid.y; y++)
-            for (unsigned x = 0; x < grid.x; x++) {
-                blockIdx.x = x, blockIdx.y = y, blockIdx.z = z;
-                for (float &v : smem) v = NAN;
-                for (unsigned t = 0; t < threads; t++) {
-                    ls[t] = {body, args, t};
-                    if (pthread_create(&th[t], NULL, thread_main, &ls[t]) != 0) {
-                        fprintf(stderr, "test_conv_emu: cannot start a thread\n");
-                        exit(1);
-                    }
-                }
-                for (unsigned t = 0; t < threads; t++) {
-                    void *r = NULL;
-                    pthread_join(th[t], &r);
-                    bad |= r != NULL;
-                }
-            }
-    return bad;
+    dim3 block;
+    block.x = threads;
+    return emu_run_grid(grid, block, body, args, copies_left, fresh_smem);
 }
 
 struct conv_args {
@@ -245,14 +156,6 @@ static void wcopy_body(void *p) {
 }
 
 // ---- the cases ---------------------------------------------------------------------------
-static uint64_t rng_state = 88172645463325252ull;
-static float randn() { // xorshift, Box-Muller
-    auto u = []() {
-        rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-        return ((rng_state >> 11) + 0.5) / 9007199254740992.0;
-    };
-    return (float)(sqrt(-2.0 * log(u())) * cos(6.283185307179586 * u()));
-}
 
 struct tcase {
     const char *name;
@@ -301,17 +204,17 @@ static int run_case(const tcase &c) {
     size_t nw = (size_t)c.cout * c.cin * c.kt * c.k * c.k, ny = (size_t)c.n * c.cout * to * ho * wo;
     std::vector<float> x(nx), prev(np + 1), w(nw), b(c.cout), y(ny, NAN);
     std::vector<uint16_t> w16(nw);
-    for (float &v : x) v = randn();
-    for (float &v : prev) v = randn();
+    for (float &v : x) v = emu_randn();
+    for (float &v : prev) v = emu_randn();
     for (size_t i = 0; i < nw; i++) {
-        w[i] = randn() / sqrtf((float)(nw / c.cout));
+        w[i] = emu_randn() / sqrtf((float)(nw / c.cout));
         if (c.bf16) { // to bf16, nearest even; the reference takes the rounded value
             uint32_t u = __float_as_uint(w[i]);
             w16[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
             w[i] = __uint_as_float((uint32_t)w16[i] << 16);
         }
     }
-    for (float &v : b) v = 0.5f * randn();
+    for (float &v : b) v = 0.5f * emu_randn();
     std::vector<double> ref(ny);
     reference(c, to, ho, wo, x, prev, w, b, ref);
 
@@ -363,10 +266,5 @@ int main() {
     };
     int failed = 0;
     for (const tcase &c : cases) failed += !run_case(c);
-    size_t n = sizeof cases / sizeof cases[0];
-    if (failed)
-        printf("%d of %zu cases failed\n", failed, n);
-    else
-        printf("all %zu cases passed\n", n);
-    return failed ? 1 : 0;
+    return emu_summary(failed, sizeof cases / sizeof cases[0]);
 }
