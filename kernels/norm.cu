@@ -1,5 +1,6 @@
 // Normalizations: layer norm (alone or with the DiT's modulation fused) and RMS norm over
-// the last dim (their kernels in norm_rows.cuh), and the Wan VAE's L2 norm over any axis.
+// the last dim, and the Wan VAE's L2 norm over any axis (alone or with the SiLU after
+// it fused); the kernels are in norm_kernels.cuh.
 // As on the CPU (backends/cpu/norm.c), sums are taken in double, so a row's statistics
 // match the reference to rounding whatever its length; the passes are memory-bound, so
 // the double arithmetic costs little. Each element is read and written by one thread
@@ -10,59 +11,11 @@ namespace {
 
 using namespace zt_k;
 
-#include "norm_rows.cuh"
+#include "norm_kernels.cuh"
 
 param param_of(const zt_tensor *t) {
     param p = {t ? t->data : nullptr, t ? (int)t->dtype : (int)ZT_F32};
     return p;
-}
-
-// The CPU folds scale into gamma first, in float: g = gamma * scale (or scale alone).
-__device__ __forceinline__ float l2_gain(const param &g, int64_t i, float scale) {
-    return g.data ? load_f32(g.data, g.dtype, i) * scale : scale;
-}
-
-// L2 norm over the last dim (x is [rows, d]).
-template <int T>
-__global__ void l2_rows_kernel(float *y, const float *x, int64_t rows, int64_t d, param g,
-                               param b, float scale, float eps) {
-    FOR_ROWS(r, rows) {
-        const float *xr = x + r * d;
-        float *yr = y + r * d;
-        double q = 0;
-        for (int64_t i = threadIdx.x; i < d; i += T) q += (double)xr[i] * (double)xr[i];
-        double nrm = sqrt(row_sum<T>(q));
-        float inv = (float)(1.0 / (nrm > (double)eps ? nrm : (double)eps));
-        for (int64_t i = threadIdx.x; i < d; i += T) {
-            float v = xr[i] * inv * l2_gain(g, i, scale);
-            if (b.data) v += load_f32(b.data, b.dtype, i);
-            yr[i] = v;
-        }
-    }
-}
-
-// L2 norm over an inner axis: x is [outer, c, inner]; one thread per (outer, column)
-// walks down the c rows, so neighbouring threads read neighbouring columns (coalesced).
-__global__ void l2_cols_kernel(float *y, const float *x, int64_t outer, int64_t c,
-                               int64_t inner, param g, param b, float scale, float eps) {
-    int64_t n = outer * inner;
-    for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < n;
-         t += (int64_t)gridDim.x * blockDim.x) {
-        int64_t o = t / inner, j = t % inner;
-        const float *xc = x + o * c * inner + j;
-        float *yc = y + o * c * inner + j;
-        double q = 0;
-        for (int64_t ci = 0; ci < c; ci++) {
-            double v = (double)xc[ci * inner];
-            q += v * v;
-        }
-        double nrm = sqrt(q);
-        float inv = (float)(1.0 / (nrm > (double)eps ? nrm : (double)eps));
-        for (int64_t ci = 0; ci < c; ci++) {
-            float bv = b.data ? load_f32(b.data, b.dtype, ci) : 0.0f;
-            yc[ci * inner] = xc[ci * inner] * inv * l2_gain(g, ci, scale) + bv;
-        }
-    }
 }
 
 unsigned grid_for(int64_t units, int64_t per_block) {
@@ -129,9 +82,11 @@ extern "C" zt_status zt_cuda_rms_norm(zt_backend *be, zt_tensor *y, const zt_ten
     return ZT_OK;
 }
 
-extern "C" zt_status zt_cuda_l2_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
-                                     const zt_tensor *gamma, const zt_tensor *beta, float scale,
-                                     float eps) {
+namespace {
+
+template <bool SILU>
+zt_status l2_norm_run(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
+                      const zt_tensor *gamma, const zt_tensor *beta, float scale, float eps) {
     int64_t c = x->shape[axis], outer = 1, inner = 1;
     for (int i = 0; i < axis; i++) outer *= x->shape[i];
     for (int i = axis + 1; i < x->ndim; i++) inner *= x->shape[i];
@@ -141,14 +96,29 @@ extern "C" zt_status zt_cuda_l2_norm(zt_backend *be, zt_tensor *y, const zt_tens
     const float *px = (const float *)x->data;
     param g = param_of(gamma), b = param_of(beta);
     if (inner > 1)
-        l2_cols_kernel<<<grid_for(outer * inner, kThreads), kThreads, 0, s>>>(
+        l2_cols_kernel<SILU><<<grid_for(outer * inner, kThreads), kThreads, 0, s>>>(
             py, px, outer, c, inner, g, b, scale, eps);
     else if (long_rows(c))
-        l2_rows_kernel<kThreads><<<grid_for(outer, 1), dim3(kThreads, 1), 0, s>>>(
+        l2_rows_kernel<kThreads, SILU><<<grid_for(outer, 1), dim3(kThreads, 1), 0, s>>>(
             py, px, outer, c, g, b, scale, eps);
     else
-        l2_rows_kernel<32><<<grid_for(outer, kThreads / 32), dim3(32, kThreads / 32), 0, s>>>(
-            py, px, outer, c, g, b, scale, eps);
-    ZT_CUDA_LAUNCHED("l2_norm");
+        l2_rows_kernel<32, SILU>
+            <<<grid_for(outer, kThreads / 32), dim3(32, kThreads / 32), 0, s>>>(
+                py, px, outer, c, g, b, scale, eps);
+    ZT_CUDA_LAUNCHED(SILU ? "l2_norm_silu" : "l2_norm");
     return ZT_OK;
+}
+
+} // namespace
+
+extern "C" zt_status zt_cuda_l2_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
+                                     const zt_tensor *gamma, const zt_tensor *beta, float scale,
+                                     float eps) {
+    return l2_norm_run<false>(be, y, x, axis, gamma, beta, scale, eps);
+}
+
+extern "C" zt_status zt_cuda_l2_norm_silu(zt_backend *be, zt_tensor *y, const zt_tensor *x,
+                                          int axis, const zt_tensor *gamma,
+                                          const zt_tensor *beta, float scale, float eps) {
+    return l2_norm_run<true>(be, y, x, axis, gamma, beta, scale, eps);
 }

@@ -166,7 +166,7 @@ PY
   ZT_CUDA_ATTN=overlap dit 3 || fail=1
   echo
   echo "Zoetrope alone, the same weights, without the fused q/k/v and feed-forward products"
-  echo "and the fused norm and modulation (ZT_CUDA_FUSE=0):"
+  echo "and the fused norms (ZT_CUDA_FUSE=0):"
   ZT_CUDA_FUSE=0 dit 3 || fail=1
   echo
   echo "Zoetrope alone, the same weights, the feed-forward over all rows at once instead of"

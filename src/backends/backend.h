@@ -129,6 +129,11 @@ struct zt_backend {
      * and beta are [shape[axis]] (optional). The Wan VAE's RMS_norm. y may be x. */
     zt_status (*l2_norm)(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
                          const zt_tensor *gamma, const zt_tensor *beta, float scale, float eps);
+    /* Optional (NULL: l2_norm, then the SiLU): silu(l2_norm(x)) in one pass over memory,
+     * the Wan VAE's norm and activation; y may be x */
+    zt_status (*l2_norm_silu)(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
+                              const zt_tensor *gamma, const zt_tensor *beta, float scale,
+                              float eps);
     /* y may be x */
     zt_status (*unary)(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_unary_op op,
                        float alpha, float beta);

@@ -240,16 +240,32 @@ zt_status zt_op_rms_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, const
     DISPATCH(rms_norm, y, x, w, eps);
 }
 
+static zt_status check_l2(const char *op, const zt_tensor *y, const zt_tensor *x, int axis,
+                          const zt_tensor *gamma, const zt_tensor *beta) {
+    ZT_TRY(need_f32_contig(op, "x", x));
+    ZT_TRY(need_f32_contig(op, "y", y));
+    ZT_TRY(need_same_shape(op, y, x));
+    if (axis < 0 || axis >= x->ndim)
+        return zt_fail(ZT_ERR_RUNTIME, "%s: axis %d outside %s", op, axis, SHAPE(x));
+    ZT_TRY(need_vec(op, "gamma", gamma, x->shape[axis]));
+    return need_vec(op, "beta", beta, x->shape[axis]);
+}
+
 zt_status zt_op_l2_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
                         const zt_tensor *gamma, const zt_tensor *beta, float scale, float eps) {
-    ZT_TRY(need_f32_contig("l2_norm", "x", x));
-    ZT_TRY(need_f32_contig("l2_norm", "y", y));
-    ZT_TRY(need_same_shape("l2_norm", y, x));
-    if (axis < 0 || axis >= x->ndim)
-        return zt_fail(ZT_ERR_RUNTIME, "l2_norm: axis %d outside %s", axis, SHAPE(x));
-    ZT_TRY(need_vec("l2_norm", "gamma", gamma, x->shape[axis]));
-    ZT_TRY(need_vec("l2_norm", "beta", beta, x->shape[axis]));
+    ZT_TRY(check_l2("l2_norm", y, x, axis, gamma, beta));
     DISPATCH(l2_norm, y, x, axis, gamma, beta, scale, eps);
+}
+
+zt_status zt_op_l2_norm_silu(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
+                             const zt_tensor *gamma, const zt_tensor *beta, float scale,
+                             float eps) {
+    ZT_TRY(check_l2("l2_norm_silu", y, x, axis, gamma, beta));
+    if (!be->l2_norm_silu) {
+        ZT_TRY(zt_op_l2_norm(be, y, x, axis, gamma, beta, scale, eps));
+        return zt_op_silu(be, y, y);
+    }
+    DISPATCH(l2_norm_silu, y, x, axis, gamma, beta, scale, eps);
 }
 
 zt_status zt_op_unary(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_unary_op op, float alpha,

@@ -42,6 +42,10 @@ zt_status zt_op_layer_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, con
                            const zt_tensor *b, float eps);
 zt_status zt_op_rms_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
                          float eps);
+/* silu(l2_norm(x)), the Wan VAE's norm and activation, fused where the backend can */
+zt_status zt_op_l2_norm_silu(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
+                             const zt_tensor *gamma, const zt_tensor *beta, float scale,
+                             float eps);
 zt_status zt_op_l2_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
                         const zt_tensor *gamma, const zt_tensor *beta, float scale, float eps);
 zt_status zt_op_unary(zt_backend *be, zt_tensor *y, const zt_tensor *x, zt_unary_op op,

@@ -975,8 +975,7 @@ static zt_status conv_causal(run *r, zt_tensor *y, const zt_tensor *x, const vae
 
 /* y = SiLU(RMS_norm(x)) over channels: x / ||x|| * sqrt(C) * gamma; y may be x. */
 static zt_status norm_silu_into(run *r, zt_tensor *y, const zt_tensor *x, const zt_tensor *g) {
-    ZT_TRY(zt_op_l2_norm(r->be, y, x, 1, g, NULL, sqrtf((float)x->shape[1]), 1e-12f));
-    return zt_op_silu(r->be, y, y);
+    return zt_op_l2_norm_silu(r->be, y, x, 1, g, NULL, sqrtf((float)x->shape[1]), 1e-12f);
 }
 
 static zt_status norm_silu(run *r, zt_tensor *y, const zt_tensor *x, const zt_tensor *g) {

@@ -175,6 +175,15 @@ static void test_l2_norm(void) {
                      zt_tensor_shape_str(&tx, sh, sizeof sh), cases[c].axis, dt_name(var[v][0]),
                      dt_name(var[v][1]));
             compare_dev(name, gx.data, y, n, 1e-5);
+            /* the fused form: the CPU's l2_norm then SiLU */
+            CHECK_OK(zt_op_l2_norm_silu(cpu, &ty, &tx, cases[c].axis, g, b, scale, 1e-12f));
+            gx = dev_of(&tx);
+            CHECK_OK(zt_op_l2_norm_silu(gpu, &gx, &gx, cases[c].axis, param_dev(&dg, g),
+                                        param_dev(&db, b), scale, 1e-12f));
+            snprintf(name, sizeof name, "l2_norm_silu %s axis %d g %s b %s",
+                     zt_tensor_shape_str(&tx, sh, sizeof sh), cases[c].axis, dt_name(var[v][0]),
+                     dt_name(var[v][1]));
+            compare_dev(name, gx.data, y, n, 1e-5);
         }
         dev_free_all();
     }

@@ -221,6 +221,12 @@ static void test_l2_norm(int ndim, const int64_t *shape, int axis, zt_dtype gdt,
     for (int64_t k = 0; k < c; k++)
         CHECK(y[k * inner] == (affine ? (float)b.v[k] : 0.0f), "%s: zero vector gives %g", name,
               y[k * inner]);
+    /* the fused form: the same norm, then SiLU */
+    for (int64_t i = 0; i < n; i++) ref[i] = ref[i] / (1.0 + exp(-ref[i]));
+    char sname[160];
+    snprintf(sname, sizeof sname, "%s, silu", name);
+    CHECK_OK(zt_op_l2_norm_silu(be3, &ty3, &tx, axis, pg, pb, scale, 1e-12f));
+    zt_test_compare(sname, y3, ref, n, TOL);
     CHECK_OK(zt_op_l2_norm(be3, &tx, &tx, axis, pg, pb, scale, 1e-12f));
     CHECK(memcmp(x, y, (size_t)n * 4) == 0, "%s: in place differs", name);
 }

@@ -152,6 +152,9 @@ zt_status zt_cuda_layer_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, c
                              const zt_tensor *b, float eps);
 zt_status zt_cuda_rms_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, const zt_tensor *w,
                            float eps);
+zt_status zt_cuda_l2_norm_silu(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,
+                               const zt_tensor *gamma, const zt_tensor *beta, float scale,
+                               float eps);
 zt_status zt_cuda_norm_modulate(zt_backend *be, zt_tensor *y, const zt_tensor *x,
                                 const zt_tensor *shift, const zt_tensor *scale, float eps);
 zt_status zt_cuda_l2_norm(zt_backend *be, zt_tensor *y, const zt_tensor *x, int axis,

@@ -506,6 +506,7 @@ zt_status zt_backend_cuda_init(zt_backend **out, int device) {
         be->linears = zt_cuda_linears;
         be->ffn_gelu = zt_cuda_ffn_gelu;
         be->norm_modulate = zt_cuda_norm_modulate;
+        be->l2_norm_silu = zt_cuda_l2_norm_silu;
     }
     be->matmul = zt_cuda_matmul;
     be->layer_norm = zt_cuda_layer_norm;

@@ -1,9 +1,10 @@
-// norm_rows.cuh - the row norms' kernels: layer norm (with the DiT's modulation fused
-// when MOD) and RMS norm over the last dim, a warp or a block to a row, sums in double.
-// kernels/norm.cu launches them and supplies load_f32 first; tests/emu/test_norm_emu.cpp
+// norm_kernels.cuh - the norms' kernels: layer norm (with the DiT's modulation fused
+// when MOD) and RMS norm over the last dim, a warp or a block to a row, and the L2 norm
+// over any axis (with the SiLU after it fused when SILU); sums in double. kernels/norm.cu
+// launches them and supplies load_f32 and expf first; tests/emu/test_norm_emu.cpp
 // includes this file on the host with warps, shuffles and barriers emulated by threads.
-#ifndef ZT_NORM_ROWS_CUH
-#define ZT_NORM_ROWS_CUH
+#ifndef ZT_NORM_KERNELS_CUH
+#define ZT_NORM_KERNELS_CUH
 
 // An optional 1-D parameter as the kernels see it: NULL data means absent.
 struct param {
@@ -94,6 +95,61 @@ __global__ void rms_norm_kernel(float *y, const float *x, int64_t rows, int64_t 
             float v = xr[i] * rs;
             if (w.data) v *= load_f32(w.data, w.dtype, i);
             yr[i] = v;
+        }
+    }
+}
+
+// The CPU folds scale into gamma first, in float: g = gamma * scale (or scale alone).
+__device__ __forceinline__ float l2_gain(const param &g, int64_t i, float scale) {
+    return g.data ? load_f32(g.data, g.dtype, i) * scale : scale;
+}
+
+// The SiLU as the unary kernel computes it, for the L2 norms' SILU forms.
+__device__ __forceinline__ float silu(float v) {
+    return v / (1.0f + expf(-v));
+}
+
+// L2 norm over the last dim (x is [rows, d]); SILU: the SiLU of it (l2_norm_silu).
+template <int T, bool SILU>
+__global__ void l2_rows_kernel(float *y, const float *x, int64_t rows, int64_t d, param g, param b,
+                               float scale, float eps) {
+    FOR_ROWS(r, rows) {
+        const float *xr = x + r * d;
+        float *yr = y + r * d;
+        double q = 0;
+        for (int64_t i = threadIdx.x; i < d; i += T) q += (double)xr[i] * (double)xr[i];
+        double nrm = sqrt(row_sum<T>(q));
+        float inv = (float)(1.0 / (nrm > (double)eps ? nrm : (double)eps));
+        for (int64_t i = threadIdx.x; i < d; i += T) {
+            float v = xr[i] * inv * l2_gain(g, i, scale);
+            if (b.data) v += load_f32(b.data, b.dtype, i);
+            yr[i] = SILU ? silu(v) : v;
+        }
+    }
+}
+
+// L2 norm over an inner axis: x is [outer, c, inner]; one thread per (outer, column)
+// walks down the c rows, so neighbouring threads read neighbouring columns (coalesced).
+template <bool SILU>
+__global__ void l2_cols_kernel(float *y, const float *x, int64_t outer, int64_t c, int64_t inner,
+                               param g, param b, float scale, float eps) {
+    int64_t n = outer * inner;
+    for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < n;
+         t += (int64_t)gridDim.x * blockDim.x) {
+        int64_t o = t / inner, j = t % inner;
+        const float *xc = x + o * c * inner + j;
+        float *yc = y + o * c * inner + j;
+        double q = 0;
+        for (int64_t ci = 0; ci < c; ci++) {
+            double v = (double)xc[ci * inner];
+            q += v * v;
+        }
+        double nrm = sqrt(q);
+        float inv = (float)(1.0 / (nrm > (double)eps ? nrm : (double)eps));
+        for (int64_t ci = 0; ci < c; ci++) {
+            float bv = b.data ? load_f32(b.data, b.dtype, ci) : 0.0f;
+            float v = xc[ci * inner] * inv * l2_gain(g, ci, scale) + bv;
+            yc[ci * inner] = SILU ? silu(v) : v;
         }
     }
 }
