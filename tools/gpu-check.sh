@@ -16,6 +16,8 @@
 #   without FFmpeg or OpenBLAS); otherwise the project is built here with CMake
 #   (scripts/deps.sh installs what that needs).
 # --quick: the benchmark at 17 frames instead of 81 (a smoke test).
+# On a lent GPU machine, tools/gpu/remote-check.sh REPORT sets the prebuilt pack up and
+# runs this.
 # Needs an NVIDIA GPU (sm_80 or newer); the benchmark needs torch and diffusers.
 set -uo pipefail
 cd "$(dirname "$0")/.."
