@@ -27,12 +27,11 @@
 extern "C" {
 #include "core/tensor.h" // zt_dtype
 }
+#include "ptx_ref.h"
 
-// cvt.rna.tf32.f32: to nearest, ties away from zero, 10 mantissa bits kept
+// cvt.rna.tf32.f32 as the kernels take it: the rounded value's bits
 static uint32_t to_tf32(float v) {
-    uint32_t u = __float_as_uint(v);
-    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
-    return u;
+    return __float_as_uint(ptx_tf32(v));
 }
 
 // element i of a weight tensor of dtype t (f32 or bf16 here) as f32
@@ -82,34 +81,25 @@ template <int N> static void cp_async_wait() {
     }
 }
 
-// mma.sync.m16n8k8.row.col.f32.tf32.tf32.f32, lane = 4 g + t: A[g][t] a0, A[g + 8][t] a1,
-// A[g][t + 4] a2, A[g + 8][t + 4] a3; B[t][g] b0, B[t + 4][g] b1; D[g][2t] c0,
-// D[g][2t + 1] c1, D[g + 8][2t] c2, D[g + 8][2t + 1] c3.
+// mma.sync m16n8k8 TF32, warp-collective: the lanes post their registers, meet, and
+// each takes its accumulators from the product (ptx_ref.h); they meet again before the
+// posts change.
 static void mma_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     emu_warp &w = emu_my_warp();
     uint32_t mine[6] = {a[0], a[1], a[2], a[3], b0, b1};
     memcpy(w.post[emu_lane()], mine, sizeof mine);
     w.bar.wait();
-    float A[16][8], B[8][8];
+    float fa[32][4], fb[32][2], A[16][8], B[8][8];
     for (int l = 0; l < 32; l++) {
         uint32_t r[6];
         memcpy(r, w.post[l], sizeof r);
-        int g = l / 4, t = l % 4;
-        A[g][t] = __uint_as_float(r[0]);
-        A[g + 8][t] = __uint_as_float(r[1]);
-        A[g][t + 4] = __uint_as_float(r[2]);
-        A[g + 8][t + 4] = __uint_as_float(r[3]);
-        B[t][g] = __uint_as_float(r[4]);
-        B[t + 4][g] = __uint_as_float(r[5]);
+        for (int k = 0; k < 4; k++) fa[l][k] = __uint_as_float(r[k]);
+        fb[l][0] = __uint_as_float(r[4]);
+        fb[l][1] = __uint_as_float(r[5]);
     }
-    int g = emu_lane() / 4, t = emu_lane() % 4;
-    for (int q = 0; q < 4; q++) {
-        int row = g + (q / 2) * 8, n = 2 * t + q % 2;
-        float sum = c[q];
-        for (int k = 0; k < 8; k++) sum += A[row][k] * B[k][n];
-        c[q] = sum;
-    }
-    w.bar.wait(); // every lane has read the posts before they change
+    ptx_mma_operands(fa, fb, A, B);
+    ptx_mma_lane(c, emu_lane(), A, B);
+    w.bar.wait();
 }
 
 #include "conv_implicit.cuh"

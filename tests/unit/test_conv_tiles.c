@@ -18,42 +18,16 @@
 #include "backends/backend.h"
 #include "backends/cuda/conv_tiles.h"
 #include "core/ops.h"
+#include "ptx_ref.h"
 #include "testlib.h"
 
 #define TOL_TF32 5e-3
 
-/* cvt.rna.tf32.f32: to nearest, ties away from zero, 10 mantissa bits kept */
-static float tf32(float v) {
-    uint32_t u;
-    memcpy(&u, &v, 4);
-    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
-    memcpy(&v, &u, 4);
-    return v;
-}
-
-/* mma.sync.m16n8k8.row.col.f32.tf32.tf32.f32 over a warp's registers, lane = 4 g + t:
- * A[g][t] a0, A[g + 8][t] a1, A[g][t + 4] a2, A[g + 8][t + 4] a3; B[t][g] b0,
- * B[t + 4][g] b1; D[g][2t] c0, D[g][2t + 1] c1, D[g + 8][2t] c2, D[g + 8][2t + 1] c3. */
+/* mma.sync m16n8k8 TF32 over a warp's registers (ptx_ref.h) */
 static void mma_m16n8k8(float c[32][4], const float a[32][4], const float b[32][2]) {
     float A[16][8], B[8][8];
-    for (int l = 0; l < 32; l++) {
-        int g = l / 4, t = l % 4;
-        A[g][t] = a[l][0];
-        A[g + 8][t] = a[l][1];
-        A[g][t + 4] = a[l][2];
-        A[g + 8][t + 4] = a[l][3];
-        B[t][g] = b[l][0];
-        B[t + 4][g] = b[l][1];
-    }
-    for (int l = 0; l < 32; l++) {
-        int g = l / 4, t = l % 4;
-        for (int q = 0; q < 4; q++) {
-            int r = g + (q / 2) * 8, n = 2 * t + q % 2;
-            float s = c[l][q];
-            for (int k = 0; k < 8; k++) s += A[r][k] * B[k][n];
-            c[l][q] = s;
-        }
-    }
+    ptx_mma_operands(a, b, A, B);
+    for (int l = 0; l < 32; l++) ptx_mma_lane(c[l], l, A, B);
 }
 
 #define WARPS (ZT_CT_WARPS_M * ZT_CT_WARPS_N)
@@ -96,7 +70,7 @@ static void stage_products(const zt_ct_geom *g, const float *st, block_acc acc) 
                     for (int l = 0; l < 32; l++) {
                         int row = zt_ct_row(wm, i), n0 = zt_ct_n0(wn, j);
                         for (int r = 0; r < 4; r++)
-                            a[l][r] = tf32(st[zt_ct_a_off(g, l, r, row, s / g->kw, s % g->kw)]);
+                            a[l][r] = ptx_tf32(st[zt_ct_a_off(g, l, r, row, s / g->kw, s % g->kw)]);
                         for (int r = 0; r < 2; r++) b[l][r] = st[sa + zt_ct_b_off(l, r, s, n0)];
                     }
                     mma_m16n8k8(acc[warp][i][j], a, b);
@@ -140,7 +114,7 @@ static void emulate(const zt_ct_geom *g, int nb, const float *x, const float *pr
             for (int dt = 0; dt < g->kt; dt++)
                 for (int s = 0; s < khw; s++)
                     wr[zt_ct_wr_index(g, co, ci, dt, s)] =
-                        co < g->cout ? tf32(w[zt_ct_w_index(g, co, ci, dt, s)]) : 0.0f;
+                        co < g->cout ? ptx_tf32(w[zt_ct_w_index(g, co, ci, dt, s)]) : 0.0f;
 
     float *st = zt_test_alloc((size_t)zt_ct_stage_floats(g->kh, g->kw) * sizeof(float));
     static block_acc acc;
