@@ -116,6 +116,7 @@ static double psnr(const frames *a, const frames *b) {
         double d = (a->v[i] - b->v[i]) * 127.5; /* [-1, 1] as 8-bit levels */
         se += d * d;
     }
+    if (isnan(se)) return -INFINITY; /* NaN frames match nothing */
     return se > 0 ? 10 * log10(255.0 * 255.0 / (se / (double)n)) : INFINITY;
 }
 
