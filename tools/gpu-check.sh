@@ -141,7 +141,7 @@ PY
   echo "## A small card: the same generation planned within --max-gpu-memory 3G"
   echo
   echo "2 steps, --offload, umT5 with 2 of its layers (the GPU's memory does not depend on"
-  echo "them): the plan keeps one block on the card and tiles the VAE decode to fit 3 GiB;"
+  echo "them): the plan keeps two blocks on the card and tiles the VAE decode to fit 3 GiB;"
   echo "device_peak_mib must stay within it."
   echo
   py 240 20 tools/gpu/e2e_generate.py --zoetrope "$bin/zoetrope" --frames $frames --steps 2 \

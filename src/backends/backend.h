@@ -57,6 +57,13 @@ typedef struct zt_rope_params {
     double theta;
 } zt_rope_params;
 
+/* One piece of a host-to-device copy made ahead of its use (upload_ahead). */
+typedef struct zt_upload_part {
+    void *dst;       /* device memory */
+    const void *src; /* host memory */
+    size_t bytes;
+} zt_upload_part;
+
 typedef struct zt_conv_params {
     int stride[3];       /* (t,) h, w; conv2d uses the last two */
     int pad[3][2];       /* (t,) h, w: zero padding before and after; causal: t = {2p, 0} */
@@ -96,6 +103,15 @@ struct zt_backend {
                         size_t *free_bytes);
     void (*reset_peak)(zt_backend *be);
     void (*release_scratch)(zt_backend *be);
+    /* Optional (device backends; NULL: upload each part, then nothing to wait for):
+     * copies from host memory that overlap the work queued before them, for weights
+     * brought in ahead of their use. The copy starts once all the work queued so far
+     * has run (it may overwrite memory that work reads) and has read the parts' host
+     * memory when this returns. lane (0 or 1) names it: upload_wait(lane) makes the
+     * work queued after it wait for the lane's last copy, and a lane's next copy
+     * follows its last. */
+    zt_status (*upload_ahead)(zt_backend *be, int lane, const zt_upload_part *parts, int n);
+    zt_status (*upload_wait)(zt_backend *be, int lane);
 
     /* y[M, N] = x[M, K] . w[N, K]^T + b[N]; x, y f32; w and b any float dtype, b NULL ok.
      * x and y may carry leading dims (M is their product). */

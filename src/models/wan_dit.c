@@ -104,19 +104,24 @@ struct zt_wan_dit {
     dit_block *blocks;
     float *tables;           /* the f32 modulation tables: [layers, 6, D] then [2, D] */
     zt_placed placed;        /* the weights' copy in a device's memory (zt_wan_dit_place) */
-    struct dit_offload *off; /* zt_wan_dit_place_offload: one block's weights at a time */
+    struct dit_offload *off; /* zt_wan_dit_place_offload: two blocks on the device at a time */
     int64_t ffn_rows;        /* the feed-forward's chunk (zt_wan_dit_set_ffn_rows) */
     zt_dit_text_keys keys;   /* what text states hold (zt_wan_dit_set_text_keys) */
 };
 
-/* --offload: the blocks stay in host memory; block i is copied into one device buffer
- * just before it runs (stream-ordered, so the copy waits for the last block's work). */
+/* --offload: the blocks stay in host memory and take turns in two block-sized device
+ * buffers: while block i runs from one, block i + 1 (after the last, the first, which the
+ * next pass starts with) is copied into the other, which block i - 1 has finished with
+ * (upload_ahead starts a copy after the work queued before it). A model of two blocks or
+ * fewer gets one buffer, since two would hold it whole. */
 typedef struct dit_offload {
     zt_backend *be;
-    void *buf;
-    size_t bytes;
-    int loaded;     /* the block now in buf, or -1 */
-    dit_block slot; /* m->blocks[loaded] pointing into buf */
+    void *buf[2];
+    int nbuf;
+    size_t bytes;      /* of each buffer */
+    int loaded[2];     /* the block each buffer holds (or is being copied), or -1 */
+    int last;          /* the buffer the previous block ran from */
+    dit_block slot[2]; /* m->blocks[loaded[k]] pointing into buf[k] */
 } dit_offload;
 
 /* ---- loading -------------------------------------------------------------------------- */
@@ -319,7 +324,7 @@ static int top_tensors(zt_wan_dit *m, zt_tensor **out) {
     return TOP_TENSORS;
 }
 
-/* --offload's device buffer: one block's tensors (every block has the same shapes) */
+/* --offload's device buffers, each: one block's tensors (every block has the same shapes) */
 static size_t offload_bytes(const zt_wan_dit *m) {
     zt_tensor *ts[BLOCK_TENSORS];
     block_tensors((dit_block *)&m->blocks[0], ts);
@@ -328,30 +333,57 @@ static size_t offload_bytes(const zt_wan_dit *m) {
     return bytes;
 }
 
-/* The block to run as block i: itself, or with --offload its copy in the device buffer. */
+static int offload_buffers(const zt_wan_dit *m) {
+    return m->info.layers > 2 ? 2 : 1;
+}
+
+/* Start copying block i into buffer k (upload_ahead, or where the backend lacks it
+ * plain uploads in order with the work). */
+static zt_status offload_fetch(const zt_wan_dit *m, int i, int k) {
+    dit_offload *o = m->off;
+    zt_tensor *src[BLOCK_TENSORS], *dst[BLOCK_TENSORS];
+    zt_upload_part parts[BLOCK_TENSORS];
+    o->loaded[k] = -1; /* until the copy is queued: a failure leaves no stale claim */
+    o->slot[k] = m->blocks[i];
+    block_tensors((dit_block *)&m->blocks[i], src);
+    block_tensors(&o->slot[k], dst);
+    size_t off = 0;
+    for (int t = 0; t < BLOCK_TENSORS; t++) {
+        size_t bytes = zt_tensor_nbytes(src[t]);
+        dst[t]->data = (char *)o->buf[k] + off;
+        dst[t]->device = o->be->device;
+        parts[t] = (zt_upload_part){dst[t]->data, src[t]->data, bytes};
+        off += align_offload(bytes);
+    }
+    zt_backend *be = o->be;
+    if (be->upload_ahead)
+        ZT_TRY(be->upload_ahead(be, k, parts, BLOCK_TENSORS));
+    else
+        for (int t = 0; t < BLOCK_TENSORS; t++)
+            ZT_TRY(be->upload(be, parts[t].dst, parts[t].src, parts[t].bytes));
+    o->loaded[k] = i;
+    return ZT_OK;
+}
+
+/* The block to run as block i: itself, or with --offload its copy in a device buffer,
+ * the next block's copy started in the other. */
 static zt_status block_at(const zt_wan_dit *m, int i, const dit_block **out) {
     dit_offload *o = m->off;
     if (!o) {
         *out = &m->blocks[i];
         return ZT_OK;
     }
-    if (o->loaded != i) {
-        dit_block host = m->blocks[i];
-        zt_tensor *src[BLOCK_TENSORS], *dst[BLOCK_TENSORS];
-        block_tensors(&host, src);
-        o->slot = host;
-        block_tensors(&o->slot, dst);
-        size_t off = 0;
-        for (int k = 0; k < BLOCK_TENSORS; k++) {
-            size_t bytes = zt_tensor_nbytes(src[k]);
-            dst[k]->data = (char *)o->buf + off;
-            dst[k]->device = o->be->device;
-            ZT_TRY(o->be->upload(o->be, dst[k]->data, src[k]->data, bytes));
-            off += align_offload(bytes);
-        }
-        o->loaded = i;
+    int k = o->loaded[0] == i ? 0 : o->loaded[1] == i ? 1 : -1;
+    if (k < 0) { /* not fetched ahead (the first block of a run): into the other buffer */
+        k = (o->last + 1) % o->nbuf;
+        ZT_TRY(offload_fetch(m, i, k));
     }
-    *out = &o->slot;
+    if (o->be->upload_wait) ZT_TRY(o->be->upload_wait(o->be, k));
+    int next = (i + 1) % m->info.layers;
+    if (o->nbuf == 2 && o->loaded[k ^ 1] != next && next != i)
+        ZT_TRY(offload_fetch(m, next, k ^ 1));
+    o->last = k;
+    *out = &o->slot[k];
     return ZT_OK;
 }
 
@@ -363,15 +395,16 @@ zt_status zt_wan_dit_place_offload(zt_wan_dit *m, zt_backend *be) {
     ZT_TRY(zt_place_tensors(&m->placed, be, top, TOP_TENSORS));
     dit_offload *o = calloc(1, sizeof *o);
     if (!o) return zt_fail(ZT_ERR_NOMEM, "wan dit: out of memory");
-    o->bytes = offload_bytes(m);
-    zt_status s = be->alloc(be, o->bytes, &o->buf);
-    if (s != ZT_OK) {
-        free(o);
-        return zt_fail_wrap(s, "wan dit: the offload buffer of one block: ");
-    }
     o->be = be;
-    o->loaded = -1;
+    o->bytes = offload_bytes(m);
+    o->nbuf = offload_buffers(m);
+    o->loaded[0] = o->loaded[1] = -1;
+    o->last = o->nbuf - 1;
     m->off = o;
+    for (int k = 0; k < o->nbuf; k++) {
+        zt_status s = be->alloc(be, o->bytes, &o->buf[k]);
+        if (s != ZT_OK) return zt_fail_wrap(s, "wan dit: the offload buffers: ");
+    }
     return ZT_OK;
 }
 
@@ -392,7 +425,7 @@ int64_t zt_wan_dit_device_bytes(const zt_wan_dit *m, int offload) {
     zt_wan_dit *mm = (zt_wan_dit *)m; /* the lists only read the tensors */
     zt_tensor *top[TOP_TENSORS], *ts[BLOCK_TENSORS];
     int64_t bytes = (int64_t)zt_place_bytes(top, (size_t)top_tensors(mm, top));
-    if (offload) return bytes + (int64_t)offload_bytes(m);
+    if (offload) return bytes + offload_buffers(m) * (int64_t)offload_bytes(m);
     for (int i = 0; i < m->info.layers; i++)
         bytes += (int64_t)zt_place_bytes(ts, (size_t)block_tensors(&mm->blocks[i], ts));
     return bytes;
@@ -409,7 +442,9 @@ void zt_wan_dit_set_text_keys(zt_wan_dit *m, zt_dit_text_keys how) {
 void zt_wan_dit_free(zt_wan_dit *m) {
     if (!m) return;
     if (m->off) {
-        m->off->be->dealloc(m->off->be, m->off->buf);
+        zt_backend *be = m->off->be;
+        if (be->sync) be->sync(be); /* a copy ahead may still be writing a buffer */
+        for (int k = 0; k < m->off->nbuf; k++) be->dealloc(be, m->off->buf[k]);
         free(m->off);
     }
     zt_placed_free(&m->placed);

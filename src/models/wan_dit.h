@@ -48,12 +48,13 @@ void zt_wan_dit_free(zt_wan_dit *m);
  * backend needs nothing and this does nothing). Once placed, the model runs only on be;
  * latents, text and outputs handed to it must live there too. */
 zt_status zt_wan_dit_place(zt_wan_dit *m, zt_backend *be);
-/* The same for small cards: only the embeddings and the head go over; each block's
- * weights are copied into one block-sized device buffer as it runs (every forward pass
- * copies all of them once: about the model's size over the host link per pass). */
+/* The same for small cards: only the embeddings and the head go over; the blocks take
+ * turns in two block-sized device buffers, each block's weights copied in while the one
+ * before it runs (every forward pass copies all of them once: about the model's size
+ * over the host link per pass; a model of two blocks or fewer gets one buffer). */
 zt_status zt_wan_dit_place_offload(zt_wan_dit *m, zt_backend *be);
 /* The device memory the weights take there: zt_wan_dit_place's, or (offload 1)
- * zt_wan_dit_place_offload's (the tensors outside the blocks and one block's buffer). */
+ * zt_wan_dit_place_offload's (the tensors outside the blocks and the blocks' buffers). */
 int64_t zt_wan_dit_device_bytes(const zt_wan_dit *m, int offload);
 const zt_wan_dit_info *zt_wan_dit_get_info(const zt_wan_dit *m);
 

@@ -858,7 +858,7 @@ static zt_status denoise_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *d
     zt_backend *be = NULL;
     ZT_TRY(zt_sampler_parse(s->sampler, &kind));
     ZT_TRY(component_backend(g, NULL, &be));
-    /* on a GPU: the weights go over (or, with --offload, a block at a time), and the
+    /* on a GPU: the weights go over (or, with --offload, two blocks at a time), and the
      * latents and velocities live in the stage's arena next to the working memory */
     if (s->offload && be->device)
         ZT_TRY(zt_wan_dit_place_offload(dit, be));

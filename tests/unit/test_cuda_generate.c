@@ -144,6 +144,13 @@ static void check_case(const char *name, const job *j) {
           (long long)cpu.n, (long long)gpu.n);
     CHECK(q >= 40.0, "%s: cuda vs cpu PSNR %.1f dB < 40", name, q);
     CHECK(q2 >= 40.0, "%s: mixed placement vs cpu PSNR %.1f dB < 40", name, q2);
+    /* the stand-in runs the CPU's ops wherever they are placed: offloading (whose copies
+     * it lands as late as a GPU may) must change no bit */
+    if (standin) {
+        double qo = psnr(&gpu, &mixed);
+        CHECK(qo == INFINITY, "%s: the offloaded run differs from the placed one (PSNR %.1f dB)",
+              name, qo);
+    }
     CHECK(gpu.n == gpu2.n && gpu.v && gpu2.v &&
               !memcmp(gpu.v, gpu2.v, (size_t)(gpu.n < 64 ? gpu.n : 64) * gpu.per * 4),
           "%s: the two GPU runs' frames differ", name);

@@ -219,10 +219,20 @@ float *zt_test_read_tensor(const zt_safetensors *st, const char *name, int64_t *
 
 /* ---- the stand-in device ------------------------------------------------------------ */
 
+/* upload_ahead's copies are held back until their lane is waited for (or its next
+ * copy comes), the latest a GPU may land them, and their destination is all ones (NaN
+ * as floats) until then, as undefined as a GPU leaves it while the copy runs: work that
+ * reads it too early, or that still needed what was there, sees NaN */
+typedef struct standin_copy {
+    zt_upload_part *parts; /* src: the stand-in's own copy, taken at upload_ahead */
+    int n;
+} standin_copy;
+
 typedef struct standin {
     zt_backend be; /* first: the table the pipeline holds */
     zt_backend *cpu;
     size_t live, peak;
+    standin_copy lane[2];
 } standin;
 
 typedef struct standin_header { /* in front of each allocation: its size, 64-byte aligned */
@@ -267,8 +277,48 @@ static void sd_reset_peak(zt_backend *be) {
     standin *st = (standin *)be;
     st->peak = st->live;
 }
+static void sd_land(standin_copy *c) {
+    for (int i = 0; i < c->n; i++) {
+        memcpy(c->parts[i].dst, c->parts[i].src, c->parts[i].bytes);
+        free((void *)c->parts[i].src);
+    }
+    free(c->parts);
+    *c = (standin_copy){0};
+}
+static zt_status sd_upload_ahead(zt_backend *be, int lane, const zt_upload_part *parts, int n) {
+    standin *st = (standin *)be;
+    if (lane < 0 || lane > 1) return zt_fail(ZT_ERR_USAGE, "stand-in device: no lane %d", lane);
+    sd_land(&st->lane[lane]);
+    standin_copy *c = &st->lane[lane];
+    c->parts = calloc((size_t)n, sizeof *c->parts);
+    if (!c->parts) return zt_fail(ZT_ERR_NOMEM, "stand-in device: out of memory");
+    for (int i = 0; i < n; i++) {
+        void *copy = malloc(parts[i].bytes ? parts[i].bytes : 1);
+        if (!copy) {
+            sd_land(c);
+            return zt_fail(ZT_ERR_NOMEM, "stand-in device: out of memory");
+        }
+        memcpy(copy, parts[i].src, parts[i].bytes);
+        memset(parts[i].dst, 0xff, parts[i].bytes);
+        c->parts[c->n++] = (zt_upload_part){parts[i].dst, copy, parts[i].bytes};
+    }
+    return ZT_OK;
+}
+static zt_status sd_upload_wait(zt_backend *be, int lane) {
+    if (lane < 0 || lane > 1) return zt_fail(ZT_ERR_USAGE, "stand-in device: no lane %d", lane);
+    sd_land(&((standin *)be)->lane[lane]);
+    return ZT_OK;
+}
+static zt_status sd_sync(zt_backend *be) {
+    for (int i = 0; i < 2; i++) sd_land(&((standin *)be)->lane[i]);
+    return ZT_OK;
+}
 static void sd_free(zt_backend *be) {
     standin *st = (standin *)be;
+    for (int i = 0; i < 2; i++) { /* dropped: their memory may be gone by now */
+        for (int j = 0; j < st->lane[i].n; j++) free((void *)st->lane[i].parts[j].src);
+        free(st->lane[i].parts);
+    }
     zt_backend_free(st->cpu);
     free(st);
 }
@@ -296,6 +346,9 @@ zt_status zt_test_standin_device(zt_backend **out, int device) {
     st->be.memory = sd_memory;
     st->be.reset_peak = sd_reset_peak;
     st->be.release_scratch = NULL;
+    st->be.upload_ahead = sd_upload_ahead;
+    st->be.upload_wait = sd_upload_wait;
+    st->be.sync = sd_sync;
     *out = &st->be;
     return ZT_OK;
 }

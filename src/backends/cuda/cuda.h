@@ -32,6 +32,7 @@ extern "C" {
 #define ZT_CUDA_SCRATCH_SLOTS 6
 #define ZT_CUDA_LT_CACHE 64 /* product shapes whose cuBLASLt algorithm is remembered */
 #define ZT_CUDA_MAX_BLOCKS 1024 /* allocations tracked for the peak */
+#define ZT_CUDA_LANES 2 /* upload_ahead's lanes */
 
 typedef struct zt_cuda_ctx {
     int device;
@@ -64,6 +65,17 @@ typedef struct zt_cuda_ctx {
     size_t rope_tab_bytes;
     zt_rope_params rope_key;
     cudaStream_t stream;
+    /* upload_ahead: a second stream for copies from host memory, made on first use, and
+     * per lane a pinned staging buffer and two events: the work queued before the copy
+     * (queued, which the copy stream waits for) and the copy itself (landed, which work
+     * after upload_wait waits for) */
+    cudaStream_t copy_stream;
+    struct zt_cuda_lane {
+        void *stage; /* NULL where pinned memory was refused: the copies go from pageable memory */
+        size_t stage_size;
+        cudaEvent_t queued, landed;
+        int in_flight; /* landed recorded and not yet waited for on the host */
+    } lanes[ZT_CUDA_LANES];
     cublasHandle_t blas;
     /* device scratch that grows on demand; slots are independent so that one op can
      * hold several buffers at once. Contents do not survive between ops. */

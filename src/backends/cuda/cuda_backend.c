@@ -293,6 +293,15 @@ static void cuda_free(zt_backend *be) {
     zt_cuda_ctx *c = be->ctx;
     if (c) {
         if (c->stream) cudaStreamSynchronize(c->stream);
+        if (c->copy_stream) {
+            cudaStreamSynchronize(c->copy_stream);
+            cudaStreamDestroy(c->copy_stream);
+        }
+        for (int i = 0; i < ZT_CUDA_LANES; i++) {
+            if (c->lanes[i].stage) cudaFreeHost(c->lanes[i].stage);
+            if (c->lanes[i].queued) cudaEventDestroy(c->lanes[i].queued);
+            if (c->lanes[i].landed) cudaEventDestroy(c->lanes[i].landed);
+        }
         for (int i = 0; i < ZT_CUDA_SCRATCH_SLOTS; i++)
             if (c->scratch[i]) cudaFree(c->scratch[i]);
         if (c->blas) blas.destroy(c->blas);
@@ -428,7 +437,65 @@ static zt_status cuda_move(zt_backend *be, void *dst, const void *src, size_t by
 }
 
 static zt_status cuda_sync(zt_backend *be) {
-    ZT_CUDA_CHECK(cudaStreamSynchronize(zt_cuda(be)->stream));
+    zt_cuda_ctx *c = be->ctx;
+    ZT_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    if (c->copy_stream) ZT_CUDA_CHECK(cudaStreamSynchronize(c->copy_stream));
+    return ZT_OK;
+}
+
+/* Each part is copied into the lane's pinned buffer on the host and sent from there on
+ * the copy stream as soon as it is in, so the host's copying overlaps the transfers
+ * (from pageable memory a transfer is a slow synchronous one and cannot overlap the
+ * kernels). */
+static zt_status cuda_upload_ahead(zt_backend *be, int lane, const zt_upload_part *parts, int n) {
+    zt_cuda_ctx *c = be->ctx;
+    if (lane < 0 || lane >= ZT_CUDA_LANES)
+        return zt_fail(ZT_ERR_USAGE, "cuda: upload lane %d is not 0..%d", lane, ZT_CUDA_LANES - 1);
+    struct zt_cuda_lane *l = &c->lanes[lane];
+    if (!c->copy_stream)
+        ZT_CUDA_CHECK(cudaStreamCreateWithFlags(&c->copy_stream, cudaStreamNonBlocking));
+    if (!l->queued) ZT_CUDA_CHECK(cudaEventCreateWithFlags(&l->queued, cudaEventDisableTiming));
+    if (!l->landed) ZT_CUDA_CHECK(cudaEventCreateWithFlags(&l->landed, cudaEventDisableTiming));
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (parts[i].bytes + 255) & ~(size_t)255;
+    if (l->in_flight) /* the lane's last copy has read the staging buffer */
+        ZT_CUDA_CHECK(cudaEventSynchronize(l->landed));
+    l->in_flight = 0;
+    if (total > l->stage_size) {
+        if (l->stage) ZT_CUDA_CHECK(cudaFreeHost(l->stage));
+        l->stage = NULL;
+        l->stage_size = 0;
+        if (cudaHostAlloc(&l->stage, total, cudaHostAllocDefault) == cudaSuccess)
+            l->stage_size = total;
+        else {
+            l->stage = NULL;
+            (void)cudaGetLastError(); /* not sticky: keep it from the next launch check */
+        }
+    }
+    ZT_CUDA_CHECK(cudaEventRecord(l->queued, c->stream));
+    ZT_CUDA_CHECK(cudaStreamWaitEvent(c->copy_stream, l->queued, 0));
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        const void *src = parts[i].src;
+        if (l->stage) {
+            memcpy((char *)l->stage + off, src, parts[i].bytes);
+            src = (char *)l->stage + off;
+            off += (parts[i].bytes + 255) & ~(size_t)255;
+        }
+        ZT_CUDA_CHECK(cudaMemcpyAsync(parts[i].dst, src, parts[i].bytes, cudaMemcpyHostToDevice,
+                                      c->copy_stream));
+    }
+    ZT_CUDA_CHECK(cudaEventRecord(l->landed, c->copy_stream));
+    l->in_flight = 1;
+    return ZT_OK;
+}
+
+static zt_status cuda_upload_wait(zt_backend *be, int lane) {
+    zt_cuda_ctx *c = be->ctx;
+    if (lane < 0 || lane >= ZT_CUDA_LANES)
+        return zt_fail(ZT_ERR_USAGE, "cuda: upload lane %d is not 0..%d", lane, ZT_CUDA_LANES - 1);
+    if (c->lanes[lane].landed)
+        ZT_CUDA_CHECK(cudaStreamWaitEvent(c->stream, c->lanes[lane].landed, 0));
     return ZT_OK;
 }
 
@@ -498,6 +565,8 @@ zt_status zt_backend_cuda_init(zt_backend **out, int device) {
     be->release_scratch = cuda_release_scratch;
     be->fill_zero = cuda_fill_zero;
     be->move = cuda_move;
+    be->upload_ahead = cuda_upload_ahead;
+    be->upload_wait = cuda_upload_wait;
     be->linear = zt_cuda_linear;
     be->linear_gelu = zt_cuda_linear_gelu;
     /* ZT_CUDA_FUSE=0: the model's plain op sequence instead, to measure what these save */
