@@ -246,16 +246,17 @@ static zt_status stage_enter_on(gen *g, zt_backend *be, zt_stage st, int64_t ext
     return stage_arena(g, be, g->plan.stage[st].work + extra);
 }
 
-/* The VAE's half on its device, and the stage's arena: on a GPU sized by the plan for
- * this very call (tiled or not). */
+/* The stage's arena (on a GPU sized by the plan for this very call, tiled or not), then
+ * the VAE's half on its device: placed after the last stage's arena and scratch are
+ * gone, which the plan does not count beside it. */
 static zt_status vae_enter(gen *g, zt_wan_vae *vae, int decoder, const zt_vae_tiling *t,
                            zt_backend **be) {
     ZT_TRY(component_backend(g, g->s->vae_device, be));
-    ZT_TRY(zt_wan_vae_place(vae, *be, decoder ? ZT_VAE_PART_DECODER : ZT_VAE_PART_ENCODER));
     int64_t arena = 0, caches = 0;
     if ((*be)->device)
         ZT_TRY(zt_plan_vae_device(vae, decoder, g->h, g->w, t, &arena, &caches, NULL));
-    return stage_arena(g, *be, arena);
+    ZT_TRY(stage_arena(g, *be, arena));
+    return zt_wan_vae_place(vae, *be, decoder ? ZT_VAE_PART_DECODER : ZT_VAE_PART_ENCODER);
 }
 
 static void stage_leave(gen *g, zt_stage st) {
@@ -858,13 +859,15 @@ static zt_status denoise_stage(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *d
     zt_backend *be = NULL;
     ZT_TRY(zt_sampler_parse(s->sampler, &kind));
     ZT_TRY(component_backend(g, NULL, &be));
-    /* on a GPU: the weights go over (or, with --offload, two blocks at a time), and the
-     * latents and velocities live in the stage's arena next to the working memory */
+    /* on a GPU: the latents and velocities live in the stage's arena next to the
+     * working memory, and the weights go over (or, with --offload, two blocks at a
+     * time) once the text stage's arena and scratch are gone, which the plan does not
+     * count beside them */
+    ZT_TRY(stage_enter_on(g, be, ZT_STAGE_DENOISE, denoise_io(g, di)));
     if (s->offload && be->device)
         ZT_TRY(zt_wan_dit_place_offload(dit, be));
     else
         ZT_TRY(zt_wan_dit_place(dit, be));
-    ZT_TRY(stage_enter_on(g, be, ZT_STAGE_DENOISE, denoise_io(g, di)));
     zt_status rc = zt_sampler_init(&smp, kind, s->steps, s->shift, n);
     int np = g->cfg ? 2 : 1;
     zt_tensor dx, dv[2]; /* on a GPU; the host's latents and velocities otherwise */

@@ -90,10 +90,12 @@ static void run(const job *j, const char *device, const char *te_device, int off
     /* each stage on the GPU against its plan, which budgets it (--max-gpu-memory): the
      * plan may not fall short of what the stage allocated, nor be far above it; the
      * stand-in, which has no CUDA scratch, must allocate the rest exactly */
+    int64_t most = 0; /* the largest stage plan */
     for (int i = 0; i < ZT_STAGE_COUNT; i++) {
         const zt_stage_plan *p = &res.plan.stage[i];
         if (!p->used || !p->gpu) continue;
         int64_t want = standin ? p->gpu - p->gpu_scratch : p->gpu;
+        if (want > most) most = want;
         double got_mib = (double)p->device / 1048576.0, want_mib = (double)want / 1048576.0;
         printf("    %-14s GPU %.3f MiB, planned %.3f MiB\n", zt_stage_name((zt_stage)i),
                got_mib, want_mib);
@@ -105,6 +107,13 @@ static void run(const job *j, const char *device, const char *te_device, int off
                   "%s: %s GPU %.1f MiB against a plan of %.1f", out, zt_stage_name((zt_stage)i),
                   got_mib, want_mib);
     }
+    /* and the run as a whole: no stage's memory may linger into the next (a stage whose
+     * weights went over before the last one's arena was freed would hold both) */
+    if (strcmp(device, "cpu") != 0)
+        CHECK(standin ? res.device_peak == most
+                      : (double)res.device_peak <= (double)most + 1048576.0,
+              "%s: the run's GPU peak %lld bytes, its largest stage planned %lld", out,
+              (long long)res.device_peak, (long long)most);
     zt_settings_free(&s);
 }
 
