@@ -86,17 +86,68 @@ static inline emu_warp &emu_my_warp() {
     return emu_warps[emu_tid >> 5];
 }
 
-// __shfl_xor_sync over a full warp (the only mask the kernels use)
-template <class T> static T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
-    (void)mask;
+// Lane src's value of v across a full warp (the only mask the kernels use): each lane
+// posts, the warp meets, each reads, and the warp meets again before the posts change.
+template <class T> static T emu_shfl(T v, int src) {
     static_assert(sizeof(T) <= sizeof(uint64_t), "one word a lane");
     emu_warp &w = emu_my_warp();
     memcpy(w.post[emu_lane()], &v, sizeof v);
     w.bar.wait();
     T r;
-    memcpy(&r, w.post[emu_lane() ^ lane_mask], sizeof r);
-    w.bar.wait(); // every lane has read before the posts change
+    memcpy(&r, w.post[src & 31], sizeof r);
+    w.bar.wait();
     return r;
+}
+template <class T> static T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
+    (void)mask;
+    return emu_shfl(v, emu_lane() ^ lane_mask);
+}
+template <class T> static T __shfl_sync(unsigned mask, T v, int src_lane) {
+    (void)mask;
+    return emu_shfl(v, src_lane);
+}
+
+// ---- cp.async ----------------------------------------------------------------------------
+// Copies are queued per thread and land at a cp.async.wait_group that covers their group,
+// or (every other one) at once, so a tile read before its wait finds stale or NaN data
+// instead of its own. bytes < size: the rest is zero-filled, as cp.async's src-size.
+struct emu_copy {
+    void *dst;
+    const void *src;
+    int bytes, size;
+};
+static thread_local std::vector<emu_copy> emu_open_group;
+static thread_local std::vector<std::vector<emu_copy>> emu_groups;
+static thread_local unsigned emu_copies_issued;
+
+static inline void emu_land(const emu_copy &c) {
+    memcpy(c.dst, c.src, (size_t)c.bytes);
+    memset((char *)c.dst + c.bytes, 0, (size_t)(c.size - c.bytes));
+}
+static inline void emu_cp_async(void *dst, const void *src, int bytes, int size) {
+    emu_copy c = {dst, src, bytes, size};
+    if (emu_copies_issued++ % 2)
+        emu_land(c);
+    else
+        emu_open_group.push_back(c);
+}
+static inline void emu_cp_async_commit() {
+    emu_groups.push_back(emu_open_group);
+    emu_open_group.clear();
+}
+static inline void emu_cp_async_wait(size_t n) {
+    while (emu_groups.size() > n) {
+        for (const emu_copy &c : emu_groups.front()) emu_land(c);
+        emu_groups.erase(emu_groups.begin());
+    }
+}
+// A thread's after(): every copy committed and waited for (nonzero: some were left).
+static inline int emu_copies_left(void) {
+    int left = !emu_open_group.empty();
+    for (const auto &gr : emu_groups) left |= !gr.empty();
+    emu_groups.clear();
+    emu_open_group.clear();
+    return left;
 }
 
 // ---- test data and verdict ------------------------------------------------------------

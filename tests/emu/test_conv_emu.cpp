@@ -44,41 +44,17 @@ static float load_f32(const void *p, int t, int64_t i) {
 static constexpr int SMEM_FLOATS = ZT_CT_STAGES * (ZT_CT_BK * 360 + 9 * ZT_CT_BK * ZT_CT_LDB);
 alignas(16) float smem[SMEM_FLOATS];
 
-struct copy {
-    void *dst;
-    const void *src;
-    int bytes, size;
-};
-static thread_local std::vector<copy> open_group;
-static thread_local std::vector<std::vector<copy>> groups;
-static thread_local unsigned copies_issued;
-
-static void land(const copy &c) {
-    memcpy(c.dst, c.src, (size_t)c.bytes);
-    memset((char *)c.dst + c.bytes, 0, (size_t)(c.size - c.bytes));
-}
-static void cp_async(void *dst, const void *src, int bytes, int size) {
-    copy c = {dst, src, bytes, size};
-    if (copies_issued++ % 2) // half land at once, half at the wait that covers them
-        land(c);
-    else
-        open_group.push_back(c);
-}
 static void cp_async4(void *dst, const void *src, int bytes) {
-    cp_async(dst, src, bytes, 4);
+    emu_cp_async(dst, src, bytes, 4);
 }
 static void cp_async16(void *dst, const void *src, int bytes) {
-    cp_async(dst, src, bytes, 16);
+    emu_cp_async(dst, src, bytes, 16);
 }
 static void cp_async_commit() {
-    groups.push_back(open_group);
-    open_group.clear();
+    emu_cp_async_commit();
 }
 template <int N> static void cp_async_wait() {
-    while (groups.size() > (size_t)N) {
-        for (const copy &c : groups.front()) land(c);
-        groups.erase(groups.begin());
-    }
+    emu_cp_async_wait(N);
 }
 
 // mma.sync m16n8k8 TF32, warp-collective: the lanes post their registers, meet, and
@@ -105,21 +81,13 @@ static void mma_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_
 #include "conv_implicit.cuh"
 
 // ---- running a grid ----------------------------------------------------------------------
-// After a thread's body: every copy committed, and every group with copies landed.
-static int copies_left(void) {
-    int left = !open_group.empty();
-    for (const auto &gr : groups) left |= !gr.empty();
-    groups.clear();
-    open_group.clear();
-    return left;
-}
 static void fresh_smem(void) {
     for (float &v : smem) v = NAN;
 }
 static int run_grid(dim3 grid, unsigned threads, void (*body)(void *), void *args) {
     dim3 block;
     block.x = threads;
-    return emu_run_grid(grid, block, body, args, copies_left, fresh_smem);
+    return emu_run_grid(grid, block, body, args, emu_copies_left, fresh_smem);
 }
 
 struct conv_args {
