@@ -1,6 +1,7 @@
-/* ptx_ref.h - two PTX instructions as the PTX ISA defines them, for the tests that check
- * CUDA kernels on the CPU (test_conv_tiles, tests/emu): cvt.rna.tf32.f32, and
- * mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 over a warp's fragment registers.
+/* ptx_ref.h - PTX instructions as the PTX ISA defines them, for the tests that check
+ * CUDA kernels on the CPU (test_conv_tiles, tests/emu): cvt.rna.tf32.f32,
+ * mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 and m16n8k16 with bf16 inputs over a
+ * warp's fragment registers, and ldmatrix.sync.aligned.m8n8.x4 (plain and .trans).
  * Written from the ISA's fragment layout, apart from the kernels' own index functions,
  * so that a kernel reading the wrong register for an element fails against it. Plain C
  * for both compilers. */
@@ -34,16 +35,65 @@ static inline void ptx_mma_operands(const float a[32][4], const float b[32][2], 
     }
 }
 
-/* Lane l's accumulators after the product: D[g][2t] c0, D[g][2t + 1] c1, D[g + 8][2t] c2,
- * D[g + 8][2t + 1] c3, each added to its c. */
-static inline void ptx_mma_lane(float c[4], int l, const float A[16][8], const float B[8][8]) {
+/* Lane l's accumulators after the product of A [16][K] (row-major) and B [K][8]:
+ * D[g][2t] c0, D[g][2t + 1] c1, D[g + 8][2t] c2, D[g + 8][2t + 1] c3, each added to its c. */
+static inline void ptx_mma_lane_k(float c[4], int l, const float *A, const float *B, int K) {
     int g = l / 4, t = l % 4;
     for (int q = 0; q < 4; q++) {
         int r = g + (q / 2) * 8, n = 2 * t + q % 2;
         float s = c[q];
-        for (int k = 0; k < 8; k++) s += A[r][k] * B[k][n];
+        for (int k = 0; k < K; k++) s += A[r * K + k] * B[k * 8 + n];
         c[q] = s;
     }
+}
+static inline void ptx_mma_lane(float c[4], int l, const float A[16][8], const float B[8][8]) {
+    ptx_mma_lane_k(c, l, &A[0][0], &B[0][0], 8);
+}
+
+/* bf16 bits as f32, and f32 to bf16 to nearest, ties to even (NaN stays NaN) */
+static inline float ptx_bf16(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+static inline uint16_t ptx_to_bf16(float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* The m16n8k16 bf16 operands from the 32 lanes' registers, lane = 4 g + t, two bf16 a
+ * register (the low half the lower column or row): a0 A[g][2t, 2t + 1], a1 A[g + 8][..],
+ * a2 A[g][2t + 8, 2t + 9], a3 A[g + 8][2t + 8, ..]; b0 B[2t, 2t + 1][g],
+ * b1 B[2t + 8, 2t + 9][g]. The accumulators are m16n8k8's. */
+static inline void ptx_mma16_operands(const uint32_t a[32][4], const uint32_t b[32][2],
+                                      float A[16][16], float B[16][8]) {
+    for (int l = 0; l < 32; l++) {
+        int g = l / 4, t = l % 4;
+        for (int h = 0; h < 2; h++) {
+            A[g][2 * t + h] = ptx_bf16((uint16_t)(a[l][0] >> (16 * h)));
+            A[g + 8][2 * t + h] = ptx_bf16((uint16_t)(a[l][1] >> (16 * h)));
+            A[g][2 * t + 8 + h] = ptx_bf16((uint16_t)(a[l][2] >> (16 * h)));
+            A[g + 8][2 * t + 8 + h] = ptx_bf16((uint16_t)(a[l][3] >> (16 * h)));
+            B[2 * t + h][g] = ptx_bf16((uint16_t)(b[l][0] >> (16 * h)));
+            B[2 * t + 8 + h][g] = ptx_bf16((uint16_t)(b[l][1] >> (16 * h)));
+        }
+    }
+}
+static inline void ptx_mma16_lane(float c[4], int l, const float A[16][16], const float B[16][8]) {
+    ptx_mma_lane_k(c, l, &A[0][0], &B[0][0], 16);
+}
+
+/* ldmatrix .m8n8 .b16, one matrix of the .x4: rows[r] is the address row r's lane (8i + r
+ * for matrix i) gave, 8 b16 each. Lane l's register: elements (l/4, 2(l%4)) and
+ * (l/4, 2(l%4) + 1), the first in the low half; with .trans (2(l%4), l/4) and
+ * (2(l%4) + 1, l/4). */
+static inline uint32_t ptx_ldmatrix(const uint16_t *const rows[8], int l, int trans) {
+    int r = l / 4, c = 2 * (l % 4);
+    uint16_t lo = trans ? rows[c][r] : rows[r][c], hi = trans ? rows[c + 1][r] : rows[r][c + 1];
+    return (uint32_t)lo | (uint32_t)hi << 16;
 }
 
 #endif

@@ -38,6 +38,10 @@ typedef struct zt_cuda_ctx {
     int device;
     int sm_count;
     int cc_major, cc_minor;
+    /* shared memory a block may opt in to: the kernels with variants pick by it (sm_86
+     * and sm_89 offer 99 KB, A100 163, Hopper 227). ZT_CUDA_SMEM_OPTIN=BYTES lowers it,
+     * so that a large card runs a small card's variants. */
+    int smem_optin;
     /* ZT_CUDA_EXACT=1 in the environment: GEMMs in plain f32 (16-bit weights widened, no
      * TF32), to tell rounding from bugs when comparing with the CPU */
     int exact;

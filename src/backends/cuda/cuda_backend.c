@@ -514,6 +514,10 @@ static zt_status cuda_setup(zt_cuda_ctx *c, int device) {
     ZT_CUDA_CHECK(cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, device));
     ZT_CUDA_CHECK(cudaDeviceGetAttribute(&c->cc_major, cudaDevAttrComputeCapabilityMajor, device));
     ZT_CUDA_CHECK(cudaDeviceGetAttribute(&c->cc_minor, cudaDevAttrComputeCapabilityMinor, device));
+    ZT_CUDA_CHECK(
+        cudaDeviceGetAttribute(&c->smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    const char *optin = getenv("ZT_CUDA_SMEM_OPTIN");
+    if (optin && atoi(optin) > 0 && atoi(optin) < c->smem_optin) c->smem_optin = atoi(optin);
     const char *attn = getenv("ZT_CUDA_ATTN");
     c->attn_sm90 = c->cc_major != 9 || c->cc_minor != 0 ? 0
                    : !attn                              ? 1
