@@ -417,7 +417,20 @@ __global__ void __launch_bounds__(THREADS, 1)
             *reinterpret_cast<float2 *>(o1 + dt * 8) =
                 make_float2(acc[4 * dt + 2] * inv1, acc[4 * dt + 3] * inv1);
     }
+#else
+    __trap(); // a build without the sm_90a target: zt_cuda_flash_sm90_built said so
 #endif // ZT_SM90A
+}
+
+// Whether the code the device runs has the kernel above (the sm_90a target), not the
+// empty body of sm_90 or of the PTX a newer card compiles: CMAKE_CUDA_ARCHITECTURES
+// without 90a, or CUDA_FORCE_PTX_JIT=1, leaves only those.
+__global__ void sm90_probe_kernel(int *built) {
+#ifdef ZT_SM90A
+    *built = 1;
+#else
+    *built = 0;
+#endif
 }
 
 typedef CUresult (*encode_tiled_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *,
@@ -441,6 +454,23 @@ zt_status tensor_map(encode_tiled_fn encode, CUtensorMap *map, const void *ptr, 
 }
 
 } // namespace
+
+extern "C" zt_status zt_cuda_flash_sm90_built(zt_backend *be, int *built) {
+    zt_cuda_ctx *c = zt_cuda(be);
+    int *d = NULL;
+    *built = 0;
+    ZT_CUDA_CHECK(cudaMalloc(&d, sizeof *d));
+    sm90_probe_kernel<<<1, 1, 0, c->stream>>>(d);
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess)
+        e = cudaMemcpyAsync(built, d, sizeof *built, cudaMemcpyDeviceToHost, c->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    cudaFree(d);
+    if (e != cudaSuccess)
+        return zt_fail(ZT_ERR_RUNTIME, "cuda: probing the sm_90a attention kernel: %s",
+                       cudaGetErrorString(e));
+    return ZT_OK;
+}
 
 extern "C" size_t zt_cuda_flash_sm90_tile(void) {
     return BQ; // BQ == BK: both lengths are padded to it

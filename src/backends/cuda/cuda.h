@@ -77,6 +77,7 @@ typedef struct zt_cuda_ctx {
     struct zt_cuda_lane {
         void *stage; /* NULL where pinned memory was refused: the copies go from pageable memory */
         size_t stage_size;
+        int refused; /* cudaHostAlloc refused once: not asked again */
         cudaEvent_t queued, landed;
         int in_flight; /* landed recorded and not yet waited for on the host */
     } lanes[ZT_CUDA_LANES];
@@ -195,6 +196,9 @@ zt_status zt_cuda_attention(zt_backend *be, zt_tensor *o, const zt_tensor *q, co
  * multiples of zt_cuda_flash_sm90_tile(); valid: [B, Lk] on the device or NULL; o: f32
  * [B, Lq, H, 128]; scale > 0. */
 size_t zt_cuda_flash_sm90_tile(void);
+/* *built = 1 where the code this device runs holds that kernel (the sm_90a target was
+ * built), 0 where its body is empty (sm_90 or PTX only) */
+zt_status zt_cuda_flash_sm90_built(zt_backend *be, int *built);
 zt_status zt_cuda_flash_sm90(zt_backend *be, float *o, const void *qb, const void *kb,
                              const void *vb, const uint8_t *valid, int64_t B, int64_t H, int64_t Lq,
                              int64_t Lk, int64_t Lqp, int64_t Lkp, float scale);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../core/log.h"
 #include "cuda.h"
 
 /* The cuBLAS entry points used, resolved once from the library. */
@@ -461,32 +462,38 @@ static zt_status cuda_upload_ahead(zt_backend *be, int lane, const zt_upload_par
     if (l->in_flight) /* the lane's last copy has read the staging buffer */
         ZT_CUDA_CHECK(cudaEventSynchronize(l->landed));
     l->in_flight = 0;
-    if (total > l->stage_size) {
+    if (total > l->stage_size && !l->refused) {
         if (l->stage) ZT_CUDA_CHECK(cudaFreeHost(l->stage));
         l->stage = NULL;
         l->stage_size = 0;
         if (cudaHostAlloc(&l->stage, total, cudaHostAllocDefault) == cudaSuccess)
             l->stage_size = total;
-        else {
+        else { /* not asked again: each refusal costs a try at a block's size */
             l->stage = NULL;
+            l->refused = 1;
             (void)cudaGetLastError(); /* not sticky: keep it from the next launch check */
         }
     }
     ZT_CUDA_CHECK(cudaEventRecord(l->queued, c->stream));
     ZT_CUDA_CHECK(cudaStreamWaitEvent(c->copy_stream, l->queued, 0));
     size_t off = 0;
-    for (int i = 0; i < n; i++) {
+    cudaError_t e = cudaSuccess;
+    for (int i = 0; i < n && e == cudaSuccess; i++) {
         const void *src = parts[i].src;
         if (l->stage) {
             memcpy((char *)l->stage + off, src, parts[i].bytes);
             src = (char *)l->stage + off;
             off += (parts[i].bytes + 255) & ~(size_t)255;
         }
-        ZT_CUDA_CHECK(cudaMemcpyAsync(parts[i].dst, src, parts[i].bytes, cudaMemcpyHostToDevice,
-                                      c->copy_stream));
+        e = cudaMemcpyAsync(parts[i].dst, src, parts[i].bytes, cudaMemcpyHostToDevice,
+                            c->copy_stream);
     }
+    /* recorded after a failed part too: the parts before it may still read the buffer */
     ZT_CUDA_CHECK(cudaEventRecord(l->landed, c->copy_stream));
     l->in_flight = 1;
+    if (e != cudaSuccess)
+        return zt_fail(ZT_ERR_RUNTIME, "cuda: copying a block ahead (%s:%d): %s", __FILE__,
+                       __LINE__, cudaGetErrorString(e));
     return ZT_OK;
 }
 
@@ -553,9 +560,16 @@ zt_status zt_backend_cuda_init(zt_backend **out, int device) {
     be->device = device + 1;
     be->free = cuda_free;
     zt_status s = cuda_setup(c, device);
+    int built = 1;
+    if (s == ZT_OK && c->attn_sm90) s = zt_cuda_flash_sm90_built(be, &built);
     if (s != ZT_OK) {
         cuda_free(be);
         return s;
+    }
+    if (!built) { /* its body would be empty: the sm_80 kernel, not wrong attention */
+        c->attn_sm90 = 0;
+        ZT_LOGW("cuda: this build has no sm_90a code (CMAKE_CUDA_ARCHITECTURES without 90a): "
+                "attention runs the sm_80 kernel, which takes about twice its time");
     }
     be->threads = cuda_threads;
     be->scratch_bytes = cuda_scratch_bytes;
