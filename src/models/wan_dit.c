@@ -421,6 +421,10 @@ zt_status zt_wan_dit_place(zt_wan_dit *m, zt_backend *be) {
     return s;
 }
 
+int64_t zt_wan_dit_offload_staging_bytes(const zt_wan_dit *m) {
+    return offload_buffers(m) * (int64_t)offload_bytes(m);
+}
+
 int64_t zt_wan_dit_device_bytes(const zt_wan_dit *m, int offload) {
     zt_wan_dit *mm = (zt_wan_dit *)m; /* the lists only read the tensors */
     zt_tensor *top[TOP_TENSORS], *ts[BLOCK_TENSORS];

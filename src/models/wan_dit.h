@@ -56,6 +56,9 @@ zt_status zt_wan_dit_place_offload(zt_wan_dit *m, zt_backend *be);
 /* The device memory the weights take there: zt_wan_dit_place's, or (offload 1)
  * zt_wan_dit_place_offload's (the tensors outside the blocks and the blocks' buffers). */
 int64_t zt_wan_dit_device_bytes(const zt_wan_dit *m, int offload);
+/* The host memory --offload stages its copies through on a device with upload_ahead
+ * (pinned, a block per device buffer). */
+int64_t zt_wan_dit_offload_staging_bytes(const zt_wan_dit *m);
 const zt_wan_dit_info *zt_wan_dit_get_info(const zt_wan_dit *m);
 
 /* The text context through text_embedding, once per prompt: ctx [L, text_dim] f32

@@ -680,9 +680,11 @@ static zt_status make_plan(gen *g, zt_wan_dit *dit, const zt_wan_dit_info *di,
     ZT_TRY(zt_plan_denoise(dit, &pr, &work, &scratch));
     ZT_TRY(zt_plan_weight_bytes(g->model, ZT_PLAN_ALL, &w));
     /* x, one velocity per pass, the i2v model input, the sampler's history (three
-     * latents at most), and the embedded prompts while their states are made */
+     * latents at most), the embedded prompts while their states are made, and with
+     * --offload on a GPU the blocks' pinned staging */
     int64_t held = lat * (1 + prompts + i2v + 3) + cond +
-                   text_rows * (di->dim > text_dim ? di->dim : text_dim) + pixels * 3 + writer;
+                   text_rows * (di->dim > text_dim ? di->dim : text_dim) + pixels * 3 + writer +
+                   (dit_dev && s->offload ? zt_wan_dit_offload_staging_bytes(dit) : 0);
     set_stage(g, ZT_STAGE_DENOISE, w, work, held);
     /* on a GPU (denoise_stage): the arena (the working memory and the stage's tensors)
      * and beside it the prompts' text states, which the working memory counts too */

@@ -160,6 +160,16 @@ static void (*pick(const tcase &c))(void *) {
     return c.keys == 16 ? f32_body<1024, 16> : f32_body<1024, 8>;
 }
 
+// the dynamic shared memory attention.cu launches the case's variant with
+static size_t smem_bytes(const tcase &c) {
+    if (c.k == FLASH && c.d == 64)
+        return c.keys == 64 ? fa_smem<64, 64>::bytes : fa_smem<64, 32>::bytes;
+    if (c.k == FLASH) return c.keys == 64 ? fa_smem<128, 64>::bytes : fa_smem<128, 32>::bytes;
+    return c.keys == 32   ? ga_smem_bytes<1024, 32>(c.d)
+           : c.keys == 16 ? ga_smem_bytes<1024, 16>(c.d)
+                          : ga_smem_bytes<1024, 8>(c.d);
+}
+
 static int run_case(const tcase &c) {
     const int64_t B = c.b, H = c.h, Lq = c.lq, Lk = c.lk, D = c.d;
     const bool flash = c.k == FLASH;
@@ -246,6 +256,12 @@ static int run_case(const tcase &c) {
         block.x = GA_WARPS * 32;
     }
     int bad = emu_run_grid(grid, block, pick(c), &a, emu_copies_left, fresh_smem);
+    // the last block kept within the shared memory its launch asks for (the arrays here
+    // are the largest variant's): past it, the fill is untouched
+    size_t used = smem_bytes(c);
+    int overrun = 0;
+    for (size_t i = used; flash && i < sizeof fa_raw; i++) overrun |= fa_raw[i] != 0xff;
+    for (size_t i = used / 4; !flash && i < GA_SMEM_FLOATS; i++) overrun |= !isnan(ga_raw[i]);
 
     double err = 0, mx = 1e-30;
     size_t at = 0;
@@ -254,11 +270,12 @@ static int run_case(const tcase &c) {
         if (!(e <= err)) err = e, at = i; // NaN counts as the largest error
         if (fabs(ref[i]) > mx) mx = fabs(ref[i]);
     }
-    double rel = err / mx, tol = flash ? 1e-2 : 1e-5; // flash: P rounded to bf16
-    int ok = !bad && rel <= tol;
-    printf("%s %s (B%lld H%lld Lq%lld Lk%lld D%lld): max rel err %.3e (tol %.0e)%s\n",
+    double rel = err / mx, tol = flash ? 4e-3 : 1e-5; // flash: P rounded to bf16
+    int ok = !bad && !overrun && rel <= tol;
+    printf("%s %s (B%lld H%lld Lq%lld Lk%lld D%lld): max rel err %.3e (tol %.0e)%s%s\n",
            ok ? "  " : "FAIL", c.name, (long long)B, (long long)H, (long long)Lq, (long long)Lk,
-           (long long)D, rel, tol, bad ? ", copies left pending" : "");
+           (long long)D, rel, tol, bad ? ", copies left pending" : "",
+           overrun ? ", shared memory written past its size" : "");
     if (!ok) printf("     at %zu: got %g, want %g\n", at, o[at], ref[at]);
     return ok;
 }
