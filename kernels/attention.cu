@@ -229,10 +229,9 @@ extern "C" zt_status zt_cuda_attention(zt_backend *be, zt_tensor *o, const zt_te
 
     // sm_86/sm_89 offer 99 KB per block: D = 128 steps by FA_BK_SMALL keys there
     const size_t optin = (size_t)c->smem_optin;
-    const bool fast = (D == 64 || D == 128) && !p->rel_bias && c->cc_major >= 8 &&
-                      B * H <= 65535 && cdiv(Lq, FA_BQ) <= 0x7fffffff &&
-                      optin >= (D == 64 ? fa_smem<64, FA_BK_SMALL>::bytes
-                                        : fa_smem<128, FA_BK_SMALL>::bytes);
+    const int bk = D == 64 || D == 128 ? fa_keys_for((int)D, optin) : 0;
+    const bool fast = bk && !p->rel_bias && c->cc_major >= 8 && B * H <= 65535 &&
+                      cdiv(Lq, FA_BQ) <= 0x7fffffff;
     if (fast) {
         const uint8_t *valid = NULL;
         if (p->key_valid) {
@@ -243,12 +242,10 @@ extern "C" zt_status zt_cuda_attention(zt_backend *be, zt_tensor *o, const zt_te
         if (D == 128 && c->attn_sm90 && p->scale > 0.0f)
             return flash_sm90_launch(be, o, q, k, v, valid, p->scale);
         if (D == 64)
-            return optin >= fa_smem<64, FA_BK>::bytes
-                       ? flash_launch<64, FA_BK>(be, o, q, k, v, valid, p->scale)
-                       : flash_launch<64, FA_BK_SMALL>(be, o, q, k, v, valid, p->scale);
-        return optin >= fa_smem<128, FA_BK>::bytes
-                   ? flash_launch<128, FA_BK>(be, o, q, k, v, valid, p->scale)
-                   : flash_launch<128, FA_BK_SMALL>(be, o, q, k, v, valid, p->scale);
+            return bk == FA_BK ? flash_launch<64, FA_BK>(be, o, q, k, v, valid, p->scale)
+                               : flash_launch<64, FA_BK_SMALL>(be, o, q, k, v, valid, p->scale);
+        return bk == FA_BK ? flash_launch<128, FA_BK>(be, o, q, k, v, valid, p->scale)
+                           : flash_launch<128, FA_BK_SMALL>(be, o, q, k, v, valid, p->scale);
     }
 
     if (D > GA_MAX_D)
@@ -273,23 +270,24 @@ extern "C" zt_status zt_cuda_attention(zt_backend *be, zt_tensor *o, const zt_te
         return zt_fail(ZT_ERR_UNSUPPORTED, "attention: %lld query blocks", (long long)blocks);
     // keys a chunk: as many as the card's shared memory per block holds (sm_86 and sm_89
     // offer 99 KB: D = 384, the Wan2.1 VAE's, needs 108 KB with 32 keys)
-    const int d = (int)D;
+    int maxd = 0;
+    const int keys = ga_keys_for((int)D, optin, &maxd);
     zt_status st;
-    if (D <= 256 && optin >= ga_smem_bytes<256, 32>(d))
+    if (maxd == 256 && keys == 32)
         st = launch_f32<256, 32>(c, o, q, k, v, p, valid, bias, blocks, n_qc);
-    else if (D <= 512 && optin >= ga_smem_bytes<512, 32>(d))
+    else if (maxd == 512 && keys == 32)
         st = launch_f32<512, 32>(c, o, q, k, v, p, valid, bias, blocks, n_qc);
-    else if (D <= 512 && optin >= ga_smem_bytes<512, 16>(d))
+    else if (maxd == 512 && keys == 16)
         st = launch_f32<512, 16>(c, o, q, k, v, p, valid, bias, blocks, n_qc);
-    else if (optin >= ga_smem_bytes<1024, 16>(d))
+    else if (maxd == 1024 && keys == 16)
         st = launch_f32<1024, 16>(c, o, q, k, v, p, valid, bias, blocks, n_qc);
-    else if (optin >= ga_smem_bytes<1024, 8>(d))
+    else if (maxd == 1024 && keys == 8)
         st = launch_f32<1024, 8>(c, o, q, k, v, p, valid, bias, blocks, n_qc);
     else
         return zt_fail(ZT_ERR_UNSUPPORTED,
                        "attention: a head dim of %lld needs %zu bytes of shared memory a block; "
                        "the device offers %zu",
-                       (long long)D, ga_smem_bytes<1024, 8>(d), optin);
+                       (long long)D, ga_smem_bytes<1024, 8>((int)D), optin);
     ZT_TRY(st);
     ZT_CUDA_LAUNCHED("attention (f32)");
     return ZT_OK;

@@ -225,6 +225,32 @@ template <int MAXD, int KEYS> inline size_t ga_smem_bytes(int D) {
     return (size_t)(KEYS * (D + 1) + KEYS * D + GA_WARPS * D) * sizeof(float);
 }
 
+// ---- which variant a card runs, by the shared memory a block may opt in to (host) -------
+
+// The flash kernel's keys a step for head dim D (64 or 128): FA_BK, FA_BK_SMALL, or 0
+// where neither fits.
+inline int fa_keys_for(int D, size_t optin) {
+    if (optin >= (D == 64 ? fa_smem<64, FA_BK>::bytes : fa_smem<128, FA_BK>::bytes))
+        return FA_BK;
+    if (optin >= (D == 64 ? fa_smem<64, FA_BK_SMALL>::bytes : fa_smem<128, FA_BK_SMALL>::bytes))
+        return FA_BK_SMALL;
+    return 0;
+}
+
+// The f32 kernel's keys a chunk for head dim D (at most GA_MAX_D), and in *maxd the
+// instance's MAXD: the most keys that fit, of 32, 16 and 8; 0 where none does.
+inline int ga_keys_for(int D, size_t optin, int *maxd) {
+    *maxd = D <= 256 ? 256 : D <= 512 ? 512 : 1024;
+    if (*maxd == 256 && optin >= ga_smem_bytes<256, 32>(D)) return 32;
+    if (*maxd == 256) *maxd = 512; // no <256, 16>: the wider instance's smaller chunks
+    if (*maxd == 512 && optin >= ga_smem_bytes<512, 32>(D)) return 32;
+    if (*maxd == 512 && optin >= ga_smem_bytes<512, 16>(D)) return 16;
+    *maxd = 1024;
+    if (optin >= ga_smem_bytes<1024, 16>(D)) return 16;
+    if (optin >= ga_smem_bytes<1024, 8>(D)) return 8;
+    return 0;
+}
+
 template <int MAXD, int KEYS>
 __global__ void __launch_bounds__(GA_WARPS * 32)
     attn_f32_kernel(float *__restrict__ o, const float *__restrict__ q, const float *__restrict__ k,

@@ -117,7 +117,8 @@ enum mask { NONE, SOME, BATCH1_ALL };
 struct tcase {
     const char *name;
     kernel k;
-    int keys; // FLASH: keys a step; F32: keys a chunk
+    size_t card; // the shared memory a block may opt in to, as attention.cu reads it
+    int keys;    // what attention.cu picks for it: FLASH keys a step, F32 keys a chunk
     int b, h, lq, lk, d;
     mask m;
     int rel_bias; // F32 only
@@ -150,14 +151,20 @@ template <int MAXD, int KEYS> static void f32_body(void *p) {
                                 Lk * H * D, H * D, D, a->scale, a->valid, a->bias, a->n_qc);
 }
 
+// The variant attention.cu runs on the case's card (fa_keys_for, ga_keys_for), and its
+// body; NULL where that is not the variant the case expects.
 static void (*pick(const tcase &c))(void *) {
     if (c.k == FLASH) {
-        if (c.d == 64) return c.keys == 64 ? flash_body<64, 64> : flash_body<64, 32>;
-        return c.keys == 64 ? flash_body<128, 64> : flash_body<128, 32>;
+        int bk = fa_keys_for(c.d, c.card);
+        if (bk != c.keys) return NULL;
+        if (c.d == 64) return bk == 64 ? flash_body<64, 64> : flash_body<64, 32>;
+        return bk == 64 ? flash_body<128, 64> : flash_body<128, 32>;
     }
-    if (c.d <= 256) return f32_body<256, 32>;
-    if (c.d <= 512) return c.keys == 32 ? f32_body<512, 32> : f32_body<512, 16>;
-    return c.keys == 16 ? f32_body<1024, 16> : f32_body<1024, 8>;
+    int maxd = 0, keys = ga_keys_for(c.d, c.card, &maxd);
+    if (keys != c.keys) return NULL;
+    if (maxd == 256) return f32_body<256, 32>;
+    if (maxd == 512) return keys == 32 ? f32_body<512, 32> : f32_body<512, 16>;
+    return keys == 16 ? f32_body<1024, 16> : f32_body<1024, 8>;
 }
 
 // the dynamic shared memory attention.cu launches the case's variant with
@@ -255,7 +262,15 @@ static int run_case(const tcase &c) {
         grid.x = (unsigned)(B * H * a.n_qc);
         block.x = GA_WARPS * 32;
     }
-    int bad = emu_run_grid(grid, block, pick(c), &a, emu_copies_left, fresh_smem);
+    void (*body)(void *) = pick(c);
+    if (!body) {
+        int maxd;
+        printf("FAIL %s: on a card of %zu bytes a block attention.cu picks %d keys, not %d\n",
+               c.name, c.card, flash ? fa_keys_for(c.d, c.card) : ga_keys_for(c.d, c.card, &maxd),
+               c.keys);
+        return 0;
+    }
+    int bad = emu_run_grid(grid, block, body, &a, emu_copies_left, fresh_smem);
     // the last block kept within the shared memory its launch asks for (the arrays here
     // are the largest variant's): past it, the fill is untouched
     size_t used = smem_bytes(c);
@@ -280,25 +295,60 @@ static int run_case(const tcase &c) {
     return ok;
 }
 
+// Every head dim on each card: the variant picked fits the card, and it is the one with
+// the most keys that does (no variant with more keys would fit as well). Returns the
+// number of (card, D) pairs that break this.
+static int check_choice(void) {
+    const size_t cards[] = {49152, 101376, 166912, 232448}; // 48 KB, sm_86/89, sm_80, sm_90
+    int bad = 0;
+    for (size_t card : cards)
+        for (int d = 1; d <= GA_MAX_D; d++) {
+            int maxd = 0, keys = ga_keys_for(d, card, &maxd);
+            size_t need = keys == 32   ? ga_smem_bytes<1024, 32>(d)
+                          : keys == 16 ? ga_smem_bytes<1024, 16>(d)
+                                       : ga_smem_bytes<1024, 8>(d);
+            int more = keys == 8 ? 16 : keys == 16 && maxd == 512 ? 32 : 0;
+            size_t more_need = more == 32 ? ga_smem_bytes<512, 32>(d)
+                               : more     ? ga_smem_bytes<1024, 16>(d)
+                                          : 0;
+            bad += (keys && (need > card || d > maxd)) ||
+                   (!keys && ga_smem_bytes<1024, 8>(d) <= card) || (more && more_need <= card);
+            if (d == 64 || d == 128) {
+                int bk = fa_keys_for(d, card);
+                size_t fit = d == 64
+                                 ? (bk == 64 ? fa_smem<64, 64>::bytes : fa_smem<64, 32>::bytes)
+                                 : (bk == 64 ? fa_smem<128, 64>::bytes : fa_smem<128, 32>::bytes);
+                size_t big = d == 64 ? fa_smem<64, 64>::bytes : fa_smem<128, 64>::bytes;
+                bad += (bk && fit > card) || (bk == 32 && big <= card);
+            }
+        }
+    printf("%s the variants picked for every head dim on cards of 48, 99, 163 and 227 KB a "
+           "block\n",
+           bad ? "FAIL" : "  ");
+    return bad;
+}
+
 int main() {
     static_assert(FA_BQ <= ZT_CUDA_PACK_TILE_MAX, "as attention.cu");
-    // name, kernel, keys, B, H, Lq, Lk, D, mask, rel_bias: query tiles and key steps
-    // with tails, the packing's zero rows past Lk, a batch with every key masked
+    // name, kernel, card, keys, B, H, Lq, Lk, D, mask, rel_bias: query tiles and key
+    // steps with tails, the packing's zero rows past Lk, a batch with every key masked
+    const size_t kb48 = 49152, rtx = 101376, a100 = 166912, h100 = 232448;
     const tcase cases[] = {
-        {"flash d128, 64 keys a step", FLASH, 64, 1, 2, 130, 150, 128, NONE, 0},
-        {"flash d128, 32 keys a step", FLASH, 32, 1, 2, 130, 150, 128, NONE, 0},
-        {"flash d128, 32 keys, masked", FLASH, 32, 2, 1, 70, 100, 128, SOME, 0},
-        {"flash d128, 32 keys, batch 1 all masked", FLASH, 32, 2, 1, 40, 33, 128, BATCH1_ALL, 0},
-        {"flash d64, 64 keys, masked", FLASH, 64, 2, 2, 77, 131, 64, SOME, 0},
-        {"flash d64, 32 keys", FLASH, 32, 1, 3, 129, 65, 64, NONE, 0},
-        {"f32 d40, rel bias, masked", F32, 32, 2, 3, 13, 45, 40, SOME, 1},
-        {"f32 d384, 32 keys a chunk", F32, 32, 1, 1, 19, 70, 384, NONE, 0},
-        {"f32 d384, 16 keys (99 KB cards)", F32, 16, 1, 1, 19, 70, 384, NONE, 0},
-        {"f32 d1024, 16 keys", F32, 16, 1, 1, 11, 37, 1024, SOME, 0},
-        {"f32 d1024, 8 keys (99 KB cards)", F32, 8, 2, 1, 11, 37, 1024, BATCH1_ALL, 0},
-        {"f32 d700, 8 keys", F32, 8, 2, 1, 9, 29, 700, SOME, 0},
+        {"flash d128, 64 keys a step (H100)", FLASH, h100, 64, 1, 2, 130, 150, 128, NONE, 0},
+        {"flash d128, 32 keys a step (RTX)", FLASH, rtx, 32, 1, 2, 130, 150, 128, NONE, 0},
+        {"flash d128, 32 keys, masked", FLASH, rtx, 32, 2, 1, 70, 100, 128, SOME, 0},
+        {"flash d128, 32 keys, batch 1 all masked", FLASH, rtx, 32, 2, 1, 40, 33, 128, BATCH1_ALL,
+         0},
+        {"flash d64, 64 keys, masked (RTX)", FLASH, rtx, 64, 2, 2, 77, 131, 64, SOME, 0},
+        {"flash d64, 32 keys (48 KB)", FLASH, kb48, 32, 1, 3, 129, 65, 64, NONE, 0},
+        {"f32 d40, rel bias, masked", F32, rtx, 32, 2, 3, 13, 45, 40, SOME, 1},
+        {"f32 d384, 32 keys a chunk (A100)", F32, a100, 32, 1, 1, 19, 70, 384, NONE, 0},
+        {"f32 d384, 16 keys (RTX)", F32, rtx, 16, 1, 1, 19, 70, 384, NONE, 0},
+        {"f32 d1024, 16 keys (A100)", F32, a100, 16, 1, 1, 11, 37, 1024, SOME, 0},
+        {"f32 d1024, 8 keys (RTX)", F32, rtx, 8, 2, 1, 11, 37, 1024, BATCH1_ALL, 0},
+        {"f32 d700, 8 keys (RTX)", F32, rtx, 8, 2, 1, 9, 29, 700, SOME, 0},
     };
-    int failed = 0;
+    int failed = check_choice() != 0;
     for (const tcase &c : cases) failed += !run_case(c);
-    return emu_summary(failed, sizeof cases / sizeof cases[0]);
+    return emu_summary(failed, 1 + sizeof cases / sizeof cases[0]);
 }
