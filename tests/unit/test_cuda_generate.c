@@ -93,6 +93,11 @@ static void run(const job *j, const char *device, const char *te_device, int off
     int64_t most = 0; /* the largest stage plan */
     for (int i = 0; i < ZT_STAGE_COUNT; i++) {
         const zt_stage_plan *p = &res.plan.stage[i];
+        /* a stage placed on the GPU has a plan there: one without would go unchecked */
+        int placed = !on_cpu && (i != ZT_STAGE_TEXT || !te_device) &&
+                     (i != ZT_STAGE_IMAGE || j->image[0]);
+        CHECK(!placed || (p->used && p->gpu > 0), "%s: %s ran on %s without a GPU plan", out,
+              zt_stage_name((zt_stage)i), device);
         if (!p->used || !p->gpu) continue;
         int64_t want = standin ? p->gpu - p->gpu_scratch : p->gpu;
         if (want > most) most = want;
