@@ -3,6 +3,8 @@
 #ifndef ZT_KERNELS_COMMON_CUH
 #define ZT_KERNELS_COMMON_CUH
 
+#include <cuda_fp16.h>
+
 #include "../src/backends/cuda/cuda.h"
 
 namespace zt_k {
@@ -28,6 +30,13 @@ __device__ __forceinline__ float quad_max(float v) {
 __device__ __forceinline__ float quad_sum(float v) {
     v += __shfl_xor_sync(0xffffffffu, v, 1);
     return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+// An activation in f16 for a product with f16 weights, saturated at f16's largest finite
+// value: rounding would make a larger one inf and its products inf or NaN, where the CPU
+// (f32 activations) stays finite. NaN stays NaN.
+__device__ __forceinline__ __half f16_saturated(float v) {
+    return __float2half_rn(v > 65504.0f ? 65504.0f : v < -65504.0f ? -65504.0f : v);
 }
 
 // Shared-memory address of p for PTX operands, and cp.async's group fences.

@@ -31,7 +31,7 @@ __global__ void binary_kernel(float *c, const float *a, const float *b, int64_t 
 }
 
 // The common case, three contiguous arrays of one shape, 16-byte aligned: four elements
-// a thread with 16-byte accesses, 32-bit index math (n4 < 2^31).
+// a thread with 16-byte accesses, 32-bit index math (n4 plus the grid's stride < 2^31).
 __global__ void binary_vec4_kernel(float4 *c, const float4 *a, const float4 *b, int n4, int op) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += gridDim.x * blockDim.x) {
         float4 u = a[i], v = b[i];
@@ -89,7 +89,7 @@ extern "C" zt_status zt_cuda_binary(zt_backend *be, zt_tensor *c, const zt_tenso
     walk2 g = make_desc(c, a, b);
     bool aligned = (((uintptr_t)c->data | (uintptr_t)a->data | (uintptr_t)b->data) & 15) == 0;
     if (g.ndim == 1 && g.s[0][0] == 1 && g.s[1][0] == 1 && zt_tensor_is_contiguous(c) &&
-        aligned && n % 4 == 0 && n / 4 < INT32_MAX)
+        aligned && n % 4 == 0 && n / 4 + (int64_t)grid_for(n / 4) * kThreads <= INT32_MAX)
         binary_vec4_kernel<<<grid_for(n / 4), kThreads, 0, zt_cuda(be)->stream>>>(
             (float4 *)c->data, (const float4 *)a->data, (const float4 *)b->data, (int)(n / 4),
             (int)op);

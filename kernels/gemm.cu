@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 
 #include "../src/backends/cuda/cuda.h"
+#include "common.cuh"
 
 namespace {
 
@@ -45,9 +46,12 @@ zt_status add_bias(zt_backend *be, float *y, const zt_tensor *b, int64_t rows, i
     case ZT_BF16:
         add_bias_kernel<<<grid, threads, 0, st>>>(y, (const __nv_bfloat16 *)b->data, rows, cols);
         break;
-    default:
-        return zt_fail(ZT_ERR_UNSUPPORTED, "linear: %s bias is not supported on cuda",
-                       zt_dtype_name(b->dtype));
+    default: { // fp8: widened into scratch slot 5 (the epilogue's bias, unused by now)
+        void *d;
+        ZT_TRY(zt_cuda_scratch(be, 5, (size_t)cols * sizeof(float), &d));
+        ZT_TRY(zt_cuda_convert(be, d, ZT_F32, b->data, b->dtype, cols));
+        add_bias_kernel<<<grid, threads, 0, st>>>(y, (const float *)d, rows, cols);
+    }
     }
     ZT_CUDA_LAUNCHED("add_bias");
     return ZT_OK;
@@ -57,7 +61,7 @@ zt_status add_bias(zt_backend *be, float *y, const zt_tensor *b, int64_t rows, i
 // 16-byte store), round to nearest even. n8 groups of 8; the tail goes one by one.
 template <typename T> __device__ T from_f32(float v);
 template <> __device__ __half from_f32<__half>(float v) {
-    return __float2half_rn(v);
+    return zt_k::f16_saturated(v);
 }
 template <> __device__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
     return __float2bfloat16_rn(v);
@@ -82,14 +86,30 @@ template <typename T> __global__ void to_half_kernel(T *dst, const float *src, i
         for (int64_t i = n8 * 8 + threadIdx.x; i < n; i += blockDim.x) dst[i] = from_f32<T>(src[i]);
 }
 
-// x (f32, 16-byte aligned as arena and cudaMalloc memory is) into scratch slot 0 as wt
+// the same one value a thread, for x not 16-byte aligned (a view at a row offset)
+template <typename T> __global__ void to_half_one_kernel(T *dst, const float *src, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        dst[i] = from_f32<T>(src[i]);
+}
+
+// x (f32) into scratch slot 0 as wt
 zt_status to_half(zt_backend *be, void **out, const float *x, zt_dtype wt, int64_t n) {
     ZT_TRY(zt_cuda_scratch(be, 0, (size_t)n * 2, out));
-    if (((uintptr_t)x & 15) != 0) return zt_cuda_convert(be, *out, wt, x, ZT_F32, n);
     int threads = 256;
+    cudaStream_t st = zt_cuda(be)->stream;
+    if (((uintptr_t)x & 15) != 0) {
+        int64_t blocks = (n + threads - 1) / threads;
+        blocks = blocks < 1 ? 1 : blocks > 65536 ? 65536 : blocks;
+        if (wt == ZT_BF16)
+            to_half_one_kernel<<<(unsigned)blocks, threads, 0, st>>>((__nv_bfloat16 *)*out, x, n);
+        else
+            to_half_one_kernel<<<(unsigned)blocks, threads, 0, st>>>((__half *)*out, x, n);
+        ZT_CUDA_LAUNCHED("to_half (unaligned)");
+        return ZT_OK;
+    }
     int64_t blocks = (n / 8 + threads - 1) / threads;
     blocks = blocks < 1 ? 1 : blocks > 8192 ? 8192 : blocks;
-    cudaStream_t st = zt_cuda(be)->stream;
     if (wt == ZT_BF16)
         to_half_kernel<<<(unsigned)blocks, threads, 0, st>>>((__nv_bfloat16 *)*out, x, n);
     else

@@ -22,19 +22,30 @@ static void down(zt_backend *gpu, float *host, zt_tensor *t) {
     gpu->dealloc(gpu, t->data);
 }
 
-/* y = x w^T + b (gelu: then the tanh GELU) with f32, bf16 and f16 weights (and
+/* n fp8 e4m3 values from the normal values in f: magnitudes 2^-6 .. 2^-2 times 1 + m/8
+ * (zt_convert_from_f32 makes no fp8) */
+static void to_f8(uint8_t *w, const float *f, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float a = fabsf(f[i]) * 1000.0f;
+        int e = 1 + (int)fmodf(a, 5.0f), m = (int)fmodf(a * 7.0f, 8.0f);
+        w[i] = (uint8_t)((f[i] < 0 ? 0x80 : 0) | e << 3 | m);
+    }
+}
+
+/* y = x w^T + b (gelu: then the tanh GELU) with f32, bf16, f16 and fp8 weights (and
  * biases), odd sizes. 16-bit weights round x to their dtype on the GPU (as PyTorch
- * does), so those compare within 1e-2; where sizes are multiples of 8, 16-bit products
- * take cuBLASLt with the bias and GELU in its epilogue, the others cuBLAS and our
- * kernels. The CPU has no fused linear_gelu: there it is the two ops. */
+ * does), so those compare within 1e-2; fp8 ones are widened to bf16 there (exactly),
+ * and so compare as bf16's. Where sizes are multiples of 8, 16-bit products take
+ * cuBLASLt with the bias and GELU in its epilogue, the others cuBLAS and our kernels.
+ * The CPU has no fused linear_gelu: there it is the two ops. */
 static void test_linear(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng, int gelu) {
     static const int64_t sizes[][3] = {
         {1, 7, 5}, {77, 129, 33}, {300, 256, 1536}, {260, 1536, 2048}};
-    static const zt_dtype dts[] = {ZT_F32, ZT_BF16, ZT_F16};
+    static const zt_dtype dts[] = {ZT_F32, ZT_BF16, ZT_F16, ZT_F8_E4M3};
     zt_status (*op)(zt_backend *, zt_tensor *, const zt_tensor *, const zt_tensor *,
                     const zt_tensor *) = gelu ? zt_op_linear_gelu : zt_op_linear;
     for (size_t si = 0; si < 4; si++)
-        for (size_t di = 0; di < 3; di++) {
+        for (size_t di = 0; di < 4; di++) {
             int64_t m = sizes[si][0], k = sizes[si][1], n = sizes[si][2];
             zt_dtype dt = dts[di];
             float *x = zt_test_alloc(m * k * 4), *wf = zt_test_alloc(n * k * 4);
@@ -44,8 +55,13 @@ static void test_linear(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng, int 
             zt_test_fill_normal(rng, x, m * k, 1.0);
             zt_test_fill_normal(rng, wf, n * k, 0.05);
             zt_test_fill_normal(rng, bf, n, 0.5);
-            zt_convert_from_f32(w, dt, wf, n * k);
-            zt_convert_from_f32(b, dt, bf, n);
+            if (dt == ZT_F8_E4M3) {
+                to_f8(w, wf, n * k);
+                to_f8(b, bf, n);
+            } else {
+                zt_convert_from_f32(w, dt, wf, n * k);
+                zt_convert_from_f32(b, dt, bf, n);
+            }
             zt_tensor tx = zt_tensor_new(ZT_F32, x, m, k), ty = zt_tensor_new(ZT_F32, yc, m, n);
             zt_tensor tw = zt_tensor_new(dt, w, n, k), tb = zt_tensor_new(dt, b, n);
             CHECK_OK(op(cpu, &ty, &tx, &tw, &tb));
@@ -173,6 +189,42 @@ static void test_matmul(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng) {
             }
 }
 
+/* f16 weights and activations past f16's range (the CPU keeps them in f32): the GPU's
+ * 16-bit copy of x saturates instead of becoming inf, so the product stays finite, both
+ * where x is 16-byte aligned (the vectorized copy) and where not (one value a thread),
+ * and the rows within range still match the CPU. */
+static void test_f16_saturation(zt_backend *cpu, zt_backend *gpu, zt_test_rng *rng) {
+    const int64_t m = 9, k = 64, n = 24;
+    float *xb = zt_test_alloc((m * k + 1) * 4), *wf = zt_test_alloc(n * k * 4);
+    float *yc = zt_test_alloc(m * n * 4), *yg = zt_test_alloc(m * n * 4);
+    uint16_t *w = zt_test_alloc(n * k * 2);
+    float *x = xb + 1;
+    zt_test_fill_normal(rng, xb, m * k + 1, 1.0);
+    zt_test_fill_normal(rng, wf, n * k, 0.05);
+    zt_convert_from_f32(w, ZT_F16, wf, n * k);
+    for (int64_t i = 0; i < k; i += 5) x[4 * k + i] = i % 2 ? 1e5f : -3e5f; /* row 4 */
+    zt_tensor tx = zt_tensor_new(ZT_F32, x, m, k), ty = zt_tensor_new(ZT_F32, yc, m, n);
+    zt_tensor tw = zt_tensor_new(ZT_F16, w, n, k), gw = up(gpu, ZT_F16, w, 2, ZT_SHAPE(n, k));
+    CHECK_OK(zt_op_linear(cpu, &ty, &tx, &tw, NULL));
+    for (int off = 0; off < 2; off++) { /* x at the start of an allocation, or a float in */
+        zt_tensor gb = up(gpu, ZT_F32, off ? xb : x, 1, ZT_SHAPE(m * k + off));
+        zt_tensor gx = zt_tensor_new(ZT_F32, (float *)gb.data + off, m, k);
+        gx.device = 1;
+        zt_tensor gy = up(gpu, ZT_F32, yg, 2, ZT_SHAPE(m, n));
+        CHECK_OK(zt_op_linear(gpu, &gy, &gx, &gw, NULL));
+        down(gpu, yg, &gy);
+        gpu->dealloc(gpu, gb.data);
+        int finite = 1;
+        for (int64_t i = 0; i < m * n; i++) finite &= isfinite(yg[i]);
+        CHECK(finite, "f16 linear, activations past f16's range (offset %d): not finite", off);
+        for (int64_t i = 4 * n; i < 5 * n; i++) yg[i] = yc[i]; /* row 4 saturated */
+        zt_test_compare_f32(off ? "cuda vs cpu f16 linear, unaligned x, rows in range"
+                                : "cuda vs cpu f16 linear, rows in range",
+                            yg, yc, m * n, 1e-2);
+    }
+    gpu->dealloc(gpu, gw.data);
+}
+
 int main(void) {
     if (!zt_backend_cuda_available()) {
         printf("SKIP: no CUDA GPU (or no CUDA backend in this build)\n");
@@ -220,6 +272,7 @@ int main(void) {
     test_linear(cpu, gpu, &rng, 0);
     test_linear(cpu, gpu, &rng, 1);
     test_linears_ffn(cpu, gpu, &rng);
+    test_f16_saturation(cpu, gpu, &rng);
     test_matmul(cpu, gpu, &rng);
     size_t live = 1, peak = 0, total = 0;
     CHECK_OK(zt_backend_cuda_memory(gpu, &live, &peak, &total));

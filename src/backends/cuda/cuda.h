@@ -132,8 +132,8 @@ zt_status zt_cuda_gemm(zt_backend *be, int trans_a, int trans_b, int64_t m, int6
                        zt_dtype b_type, int64_t ldb, int64_t stride_b, float beta, float *c,
                        int64_t ldc, int64_t stride_c, int64_t batch, int allow_tf32);
 
-/* w itself, or with ctx->exact and 16-bit w, its f32 copy in scratch slot 1 (for the
- * GEMM paths); *wf receives the tensor to use. */
+/* w itself, or its copy in scratch slot 1 (for the GEMM paths): with ctx->exact and
+ * 16-bit or fp8 w, in f32; otherwise fp8 w in bf16. *wf receives the tensor to use. */
 zt_status zt_cuda_gemm_weight(zt_backend *be, const zt_tensor *w, zt_tensor *wf);
 
 /* y[m, n] (row-major, of dtype yt: F32 or wt) = act(x[m, k] w[n, k]^T + bias) through

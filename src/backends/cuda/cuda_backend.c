@@ -280,12 +280,15 @@ zt_status zt_cuda_gemm_lt(zt_backend *be, int64_t m, int64_t n, int64_t k, const
 
 zt_status zt_cuda_gemm_weight(zt_backend *be, const zt_tensor *w, zt_tensor *wf) {
     *wf = *w;
-    if (!zt_cuda(be)->exact || w->dtype == ZT_F32) return ZT_OK;
+    int f8 = w->dtype == ZT_F8_E4M3 || w->dtype == ZT_F8_E5M2;
+    if (w->dtype == ZT_F32 || (!zt_cuda(be)->exact && !f8)) return ZT_OK;
+    /* fp8 to bf16, which holds each of its values exactly and which tensor cores take */
+    zt_dtype t = zt_cuda(be)->exact ? ZT_F32 : ZT_BF16;
     void *d = NULL;
     int64_t n = zt_tensor_numel(w);
-    ZT_TRY(zt_cuda_scratch(be, 1, (size_t)n * sizeof(float), &d));
-    ZT_TRY(zt_cuda_convert(be, d, ZT_F32, w->data, w->dtype, n));
-    *wf = zt_tensor_make(ZT_F32, w->ndim, w->shape, d);
+    ZT_TRY(zt_cuda_scratch(be, 1, (size_t)n * zt_dtype_size(t), &d));
+    ZT_TRY(zt_cuda_convert(be, d, t, w->data, w->dtype, n));
+    *wf = zt_tensor_make(t, w->ndim, w->shape, d);
     wf->device = w->device;
     return ZT_OK;
 }

@@ -54,9 +54,17 @@ static void model_product(zt_backend *be, const zt_tensor *w, const zt_tensor *b
     if (b && b->dtype != yt) need(be, SLOT_BIAS, w->shape[0] * (int64_t)sizeof(float));
 }
 
-/* gemm.cu's linear(): a 16-bit copy of x for 16-bit weights, then the product */
-static void model_linear(zt_backend *be, const zt_tensor *x, const zt_tensor *w,
+/* gemm.cu's linear(): fp8 weights widened to bf16 (zt_cuda_gemm_weight), a 16-bit copy
+ * of x for 16-bit weights, then the product */
+static void model_linear(zt_backend *be, const zt_tensor *x, const zt_tensor *w_in,
                          const zt_tensor *b, int gelu) {
+    zt_tensor wb = *w_in;
+    const zt_tensor *w = w_in;
+    if (w->dtype == ZT_F8_E4M3 || w->dtype == ZT_F8_E5M2) {
+        need(be, SLOT_EXACT, zt_tensor_numel(w) * 2);
+        wb.dtype = ZT_BF16;
+        w = &wb;
+    }
     if (is_16bit(w)) need(be, SLOT_HALF, rows_for(x, w) * w->shape[1] * 2);
     model_product(be, w, b, gelu, ZT_F32);
 }
