@@ -23,7 +23,7 @@ __global__ void unary_kernel(float *y, const float *x, int64_t n, int op, float 
             r = a * v + b;
             break;
         case ZT_UNARY_CLAMP:
-            r = fminf(fmaxf(v, a), b);
+            r = v < a ? a : v > b ? b : v; // NaN stays NaN, as on the CPU
             break;
         case ZT_UNARY_TANH:
             r = tanhf(v);

@@ -1388,6 +1388,8 @@ zt_status zt_wan_vae_decode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena
     const vae_coder *cd = &v->dec;
     if (!s->decoder) return zt_fail(ZT_ERR_RUNTIME, "wan vae: decoding on an encoder stream");
     ZT_TRY(need_input(z, 3, v->info.z_dim, "a latent frame"));
+    if (z->device != be->device)
+        return zt_fail(ZT_ERR_USAGE, "wan vae: the latent frame is not in the backend's memory");
     ZT_TRY(chunk_begin(s, be));
     run r = {be, arena, s, s->chunk == 0};
     int64_t n = r.first ? 1 : v->info.stride_t, n_out = 0;
@@ -1418,6 +1420,8 @@ zt_status zt_wan_vae_encode_chunk(zt_wan_vae_stream *s, zt_backend *be, zt_arena
     const vae_coder *cd = &v->enc;
     if (s->decoder) return zt_fail(ZT_ERR_RUNTIME, "wan vae: encoding on a decoder stream");
     ZT_TRY(need_input(in, 4, 3, "a chunk of frames"));
+    if (in->device != be->device)
+        return zt_fail(ZT_ERR_USAGE, "wan vae: the frames are not in the backend's memory");
     ZT_TRY(chunk_begin(s, be));
     int64_t n = in->shape[1], h = in->shape[2], w = in->shape[3];
     if (n != (s->chunk == 0 ? 1 : v->info.stride_t))

@@ -281,6 +281,33 @@ static void expect_bad(const char *path, const char *needle) {
     zt_wan_vae_free(vae);
 }
 
+/* On a device (the stand-in), a latent frame left in host memory is refused with a
+ * message, not handed to the kernels as if it were the device's. */
+static void test_host_input_on_device(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/vae/wan21/diffusers.safetensors", ZT_TEST_DATA);
+    zt_backend *dev = NULL;
+    zt_wan_vae *vae = NULL;
+    zt_wan_vae_stream *s = NULL;
+    zt_arena *arena = NULL;
+    CHECK_OK(zt_test_standin_device(&dev, 0));
+    CHECK_OK(zt_wan_vae_open(&vae, path));
+    if (!dev || !vae) return;
+    CHECK_OK(zt_wan_vae_place(vae, dev, ZT_VAE_PART_DECODER));
+    CHECK_OK(zt_arena_init_on(&arena, dev, (size_t)16 << 20));
+    CHECK_OK(zt_wan_vae_stream_init(&s, vae, 1));
+    int64_t z = zt_wan_vae_get_info(vae)->z_dim;
+    float *zf = zt_test_alloc((size_t)(z * 4 * 4) * sizeof *zf);
+    zt_tensor zt = zt_tensor_new(ZT_F32, zf, z, 4, 4), out; /* device 0: the host's */
+    zt_status st = zt_wan_vae_decode_chunk(s, dev, arena, &zt, &out);
+    CHECK(st == ZT_ERR_USAGE && strstr(zt_last_error(), "not in the backend's memory"),
+          "a host latent on a device: status %d (%s)", st, zt_last_error());
+    zt_wan_vae_stream_free(s);
+    zt_arena_free(arena);
+    zt_wan_vae_free(vae);
+    zt_backend_free(dev);
+}
+
 static void test_bad_files(void) {
     char src[512], dst[512], pth[512];
     snprintf(src, sizeof src, "%s/vae/wan21/original.safetensors", ZT_TEST_DATA);
@@ -351,6 +378,7 @@ int main(void) {
     test_variant("wan22");
     test_memory();
     test_directory();
+    test_host_input_on_device();
     test_bad_files();
     zt_backend_free(be);
     return zt_test_finish();
