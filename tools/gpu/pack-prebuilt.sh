@@ -68,6 +68,12 @@ if LD_LIBRARY_PATH="$stage/.gpu/lib" ldd "$stage"/.gpu/bin/* | grep -q "not foun
   exit 1
 fi
 strip "$stage"/.gpu/bin/*
+# what the binaries were built from, for the report (the checkout the GPU machine gets
+# may name another commit)
+dirty=""
+git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && dirty=", with changes"
+echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$dirty, packed" \
+  "$(date -u +%Y-%m-%dT%H:%MZ)" >"$stage/.gpu/BUILD"
 mkdir -p "$(dirname "$out")"
 tar -cJf "$out" -C "$stage" .gpu
 echo "$out: $(du -h "$out" | cut -f1)"

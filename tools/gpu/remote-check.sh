@@ -4,7 +4,8 @@
 # machine lacks: diffusers and its pure-Python dependencies): installs the wheels into
 # /tmp/site, unpacks the binaries into /tmp/.gpu, links this checkout to the path the
 # binaries were built at (their test data paths are compiled in) and runs
-# tools/gpu-check.sh, whose report goes to REPORT.
+# tools/gpu-check.sh, whose report goes to REPORT. The check is given a deadline of
+# 500 s (the device tool's calls stop at 540) unless the options name one.
 #
 #   tools/gpu/remote-check.sh REPORT [gpu-check options]
 set -uo pipefail
@@ -16,6 +17,9 @@ if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl || echo "remote-check: installing the wheels failed" >&2
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+elif ! python3 -c "import diffusers" 2>/dev/null; then
+  echo "remote-check: no .whl/ (carry it) and no diffusers here: every comparison with" \
+    "diffusers, and the generations on its weights, will fail" >&2
 fi
 [ -f .gpu/pack.tar.xz ] || { echo "remote-check: .gpu/pack.tar.xz is missing" >&2; exit 1; }
 python3 -c "import tarfile; tarfile.open('.gpu/pack.tar.xz').extractall('/tmp')" ||
@@ -30,4 +34,6 @@ if [ -n "$src" ] && [ "$src" != "$PWD" ]; then
     mkdir -p "$(dirname "$src")" && ln -sfn "$PWD" "$src"
   fi
 fi
-exec tools/gpu-check.sh --prebuilt /tmp/.gpu --report "$report" "$@"
+deadline=(--deadline 500)
+[[ " $* " == *" --deadline "* ]] && deadline=()
+exec tools/gpu-check.sh --prebuilt /tmp/.gpu --report "$report" "${deadline[@]}" "$@"
