@@ -76,7 +76,7 @@ static void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_
 }
 
 static uint32_t pack_bf16(float lo, float hi) { // __floats2bfloat162_rn: .x low
-    return (uint32_t)ptx_to_bf16(lo) | (uint32_t)ptx_to_bf16(hi) << 16;
+    return (uint32_t)zt_f32_to_bf16(lo) | (uint32_t)zt_f32_to_bf16(hi) << 16;
 }
 
 namespace zt_k {
@@ -186,7 +186,7 @@ static int run_case(const tcase &c) {
     for (float &x : v) x = emu_randn();
     if (flash) // the kernel sees them in bf16: so does the reference
         for (auto *t : {&q, &k, &v})
-            for (float &x : *t) x = ptx_bf16(ptx_to_bf16(x));
+            for (float &x : *t) x = zt_bf16_to_f32(zt_f32_to_bf16(x));
     std::vector<uint8_t> valid(B * Lk, 1);
     if (c.m == SOME)
         for (int64_t i = 0; i < B * Lk; i++) valid[i] = (i * 7 + 3) % 5 != 0;
@@ -248,7 +248,7 @@ static int run_case(const tcase &c) {
                     for (int64_t h = 0; h < H; h++)
                         for (int64_t d = 0; d < D; d++)
                             y[((b * H + h) * Lp + t) * D + d] =
-                                ptx_to_bf16(x[((b * L + t) * H + h) * D + d]);
+                                zt_f32_to_bf16(x[((b * L + t) * H + h) * D + d]);
         };
         pack(q, Lq, a.lqp, pq);
         pack(k, Lk, a.lkp, pk);

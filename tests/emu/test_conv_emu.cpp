@@ -36,7 +36,7 @@ static uint32_t to_tf32(float v) {
 
 // element i of a weight tensor of dtype t (f32 or bf16 here) as f32
 static float load_f32(const void *p, int t, int64_t i) {
-    if (t == ZT_BF16) return __uint_as_float((uint32_t)((const uint16_t *)p)[i] << 16);
+    if (t == ZT_BF16) return zt_bf16_to_f32(((const uint16_t *)p)[i]);
     return ((const float *)p)[i];
 }
 
@@ -167,9 +167,8 @@ static int run_case(const tcase &c) {
     for (size_t i = 0; i < nw; i++) {
         w[i] = emu_randn() / sqrtf((float)(nw / c.cout));
         if (c.bf16) { // to bf16, nearest even; the reference takes the rounded value
-            uint32_t u = __float_as_uint(w[i]);
-            w16[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-            w[i] = __uint_as_float((uint32_t)w16[i] << 16);
+            w16[i] = zt_f32_to_bf16(w[i]);
+            w[i] = zt_bf16_to_f32(w16[i]);
         }
     }
     for (float &v : b) v = 0.5f * emu_randn();

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/half.h" /* bf16 */
+
 /* cvt.rna.tf32.f32: to nearest, ties away from zero, 10 mantissa bits kept */
 static inline float ptx_tf32(float v) {
     uint32_t u;
@@ -50,20 +52,6 @@ static inline void ptx_mma_lane(float c[4], int l, const float A[16][8], const f
     ptx_mma_lane_k(c, l, &A[0][0], &B[0][0], 8);
 }
 
-/* bf16 bits as f32, and f32 to bf16 to nearest, ties to even (NaN stays NaN) */
-static inline float ptx_bf16(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float v;
-    memcpy(&v, &u, 4);
-    return v;
-}
-static inline uint16_t ptx_to_bf16(float v) {
-    uint32_t u;
-    memcpy(&u, &v, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
 /* The m16n8k16 bf16 operands from the 32 lanes' registers, lane = 4 g + t, two bf16 a
  * register (the low half the lower column or row): a0 A[g][2t, 2t + 1], a1 A[g + 8][..],
  * a2 A[g][2t + 8, 2t + 9], a3 A[g + 8][2t + 8, ..]; b0 B[2t, 2t + 1][g],
@@ -73,12 +61,12 @@ static inline void ptx_mma16_operands(const uint32_t a[32][4], const uint32_t b[
     for (int l = 0; l < 32; l++) {
         int g = l / 4, t = l % 4;
         for (int h = 0; h < 2; h++) {
-            A[g][2 * t + h] = ptx_bf16((uint16_t)(a[l][0] >> (16 * h)));
-            A[g + 8][2 * t + h] = ptx_bf16((uint16_t)(a[l][1] >> (16 * h)));
-            A[g][2 * t + 8 + h] = ptx_bf16((uint16_t)(a[l][2] >> (16 * h)));
-            A[g + 8][2 * t + 8 + h] = ptx_bf16((uint16_t)(a[l][3] >> (16 * h)));
-            B[2 * t + h][g] = ptx_bf16((uint16_t)(b[l][0] >> (16 * h)));
-            B[2 * t + 8 + h][g] = ptx_bf16((uint16_t)(b[l][1] >> (16 * h)));
+            A[g][2 * t + h] = zt_bf16_to_f32((uint16_t)(a[l][0] >> (16 * h)));
+            A[g + 8][2 * t + h] = zt_bf16_to_f32((uint16_t)(a[l][1] >> (16 * h)));
+            A[g][2 * t + 8 + h] = zt_bf16_to_f32((uint16_t)(a[l][2] >> (16 * h)));
+            A[g + 8][2 * t + 8 + h] = zt_bf16_to_f32((uint16_t)(a[l][3] >> (16 * h)));
+            B[2 * t + h][g] = zt_bf16_to_f32((uint16_t)(b[l][0] >> (16 * h)));
+            B[2 * t + 8 + h][g] = zt_bf16_to_f32((uint16_t)(b[l][1] >> (16 * h)));
         }
     }
 }
