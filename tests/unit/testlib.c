@@ -277,13 +277,17 @@ static void sd_reset_peak(zt_backend *be) {
     standin *st = (standin *)be;
     st->peak = st->live;
 }
-static void sd_land(standin_copy *c) {
+/* A held copy landed in its destination, or (land 0) dropped. */
+static void sd_settle(standin_copy *c, int land) {
     for (int i = 0; i < c->n; i++) {
-        memcpy(c->parts[i].dst, c->parts[i].src, c->parts[i].bytes);
+        if (land) memcpy(c->parts[i].dst, c->parts[i].src, c->parts[i].bytes);
         free((void *)c->parts[i].src);
     }
     free(c->parts);
     *c = (standin_copy){0};
+}
+static void sd_land(standin_copy *c) {
+    sd_settle(c, 1);
 }
 static zt_status sd_upload_ahead(zt_backend *be, int lane, const zt_upload_part *parts, int n) {
     standin *st = (standin *)be;
@@ -315,10 +319,7 @@ static zt_status sd_sync(zt_backend *be) {
 }
 static void sd_free(zt_backend *be) {
     standin *st = (standin *)be;
-    for (int i = 0; i < 2; i++) { /* dropped: their memory may be gone by now */
-        for (int j = 0; j < st->lane[i].n; j++) free((void *)st->lane[i].parts[j].src);
-        free(st->lane[i].parts);
-    }
+    for (int i = 0; i < 2; i++) sd_settle(&st->lane[i], 0); /* their memory may be gone */
     zt_backend_free(st->cpu);
     free(st);
 }
