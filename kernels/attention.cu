@@ -29,6 +29,21 @@ namespace {
 
 // ---- fast path ------------------------------------------------------------------------
 
+#ifdef ZT_CUDA_EMU
+__device__ __forceinline__ void cp_async16(void *dst, const void *src) {
+    zt_emu_cp_async(dst, src, 16, 16);
+}
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const void *p) {
+    zt_emu_ldmatrix_x4(r, p, 0);
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const void *p) {
+    zt_emu_ldmatrix_x4(r, p, 1);
+}
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+    zt_emu_mma_bf16(c, a, b0, b1);
+}
+#else
 __device__ __forceinline__ void cp_async16(void *dst, const void *src) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(zt_k::smem_addr(dst)),
                  "l"(src));
@@ -53,6 +68,7 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+#endif
 
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi); // .x (lo) in the low half

@@ -43,11 +43,21 @@ __device__ __forceinline__ __half f16_saturated(float v) {
 __device__ __forceinline__ uint32_t smem_addr(const void *p) {
     return (uint32_t)__cvta_generic_to_shared(p);
 }
+// Under ZT_CUDA_EMU (tests/cudaemu) the PTX of this and the other kernels/ files is
+// replaced by the host emulation of tests/cudaemu/cudaemu.h.
 __device__ __forceinline__ void cp_async_commit() {
+#ifdef ZT_CUDA_EMU
+    zt_emu_cp_async_commit();
+#else
     asm volatile("cp.async.commit_group;\n" ::);
+#endif
 }
 template <int N> __device__ __forceinline__ void cp_async_wait() {
+#ifdef ZT_CUDA_EMU
+    zt_emu_cp_async_wait(N);
+#else
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
 }
 
 __device__ __forceinline__ float f16_to_f32(uint32_t h) {

@@ -139,6 +139,21 @@ __global__ void __launch_bounds__(EPI_THREADS)
 // ---- implicit GEMM (ZT_CUDA_CONV=implicit): the tiling is conv_tiles.h's ----------------
 
 // cp.async of 4 or 16 bytes; bytes = 0 writes zeros and reads nothing
+#ifdef ZT_CUDA_EMU
+__device__ __forceinline__ void cp_async4(void *dst, const void *src, int bytes) {
+    zt_emu_cp_async(dst, src, bytes, 4);
+}
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, int bytes) {
+    zt_emu_cp_async(dst, src, bytes, 16);
+}
+__device__ __forceinline__ uint32_t to_tf32(float v) {
+    return zt_emu_tf32(v);
+}
+__device__ __forceinline__ void mma_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+    zt_emu_mma_tf32(c, a, b0, b1);
+}
+#else
 __device__ __forceinline__ void cp_async4(void *dst, const void *src, int bytes) {
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(zt_k::smem_addr(dst)),
                  "l"(src), "r"(bytes));
@@ -147,9 +162,6 @@ __device__ __forceinline__ void cp_async16(void *dst, const void *src, int bytes
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(zt_k::smem_addr(dst)),
                  "l"(src), "r"(bytes));
 }
-using zt_k::cp_async_commit;
-using zt_k::load_f32;
-using zt_k::cp_async_wait;
 __device__ __forceinline__ uint32_t to_tf32(float v) {
     uint32_t r;
     asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(v));
@@ -162,6 +174,10 @@ __device__ __forceinline__ void mma_tf32(float (&c)[4], const uint32_t (&a)[4], 
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+#endif
+using zt_k::cp_async_commit;
+using zt_k::load_f32;
+using zt_k::cp_async_wait;
 
 #include "conv_implicit.cuh"
 

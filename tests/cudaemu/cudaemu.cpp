@@ -1,0 +1,641 @@
+// cudaemu.cpp - a CUDA device on the host for tests/cudaemu: the runtime API calls the
+// backend makes, cuBLAS and cuBLASLt's products, and the grid of a kernel launch run as
+// fibers (one per CUDA thread, a block at a time) on the calling thread.
+//
+// What it checks that the hardware would: launch limits (threads a block, grid sizes,
+// dynamic shared memory against cudaFuncSetAttribute's opt-in and the card's), copies
+// whose kind disagrees with where their pointers are, a kernel handed a host pointer, a
+// read past or a free of an unknown device block, a barrier some threads never reach.
+// What it cannot: timing, the memory model, concurrency between streams (work runs when
+// it is queued, in order), and the PTX itself (the kernels' inline asm is replaced).
+#include <assert.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "cudaemu.h"
+
+#include "backends/cuda/cuda.h"
+#include "ptx_ref.h"
+
+uint3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
+
+namespace {
+
+[[noreturn]] void die(const char *what) {
+    fprintf(stderr, "cudaemu: %s\n", what);
+    abort();
+}
+
+// ---- the card ---------------------------------------------------------------------------
+// An A100 unless the environment says otherwise: ZT_EMU_CC=8.6, ZT_EMU_SMEM_OPTIN=101376
+// make an RTX 30; ZT_EMU_MEMORY=bytes its memory.
+struct card {
+    int major = 8, minor = 0, sms = 108, smem_optin = 166912;
+    size_t memory = (size_t)16 << 30;
+    card() {
+        const char *cc = getenv("ZT_EMU_CC");
+        if (cc && sscanf(cc, "%d.%d", &major, &minor) != 2) die("ZT_EMU_CC is not MAJOR.MINOR");
+        const char *s = getenv("ZT_EMU_SMEM_OPTIN");
+        if (s) smem_optin = atoi(s);
+        const char *m = getenv("ZT_EMU_MEMORY");
+        if (m) memory = (size_t)strtoull(m, NULL, 10);
+    }
+};
+card &the_card() {
+    static card c;
+    return c;
+}
+
+std::recursive_mutex big_lock; // one CUDA call at a time, as one device queue
+cudaError_t last_error = cudaSuccess;
+
+cudaError_t fail(cudaError_t e) {
+    last_error = e;
+    return e;
+}
+
+// ---- memory -------------------------------------------------------------------------------
+std::map<uintptr_t, size_t> device_blocks, host_blocks; // start -> bytes
+size_t device_used = 0;
+
+// The block of map holding [p, p + bytes), or false.
+bool inside(const std::map<uintptr_t, size_t> &map, const void *p, size_t bytes) {
+    uintptr_t u = (uintptr_t)p;
+    auto it = map.upper_bound(u);
+    if (it == map.begin()) return false;
+    --it;
+    return u >= it->first && u + bytes <= it->first + it->second;
+}
+bool on_device(const void *p, size_t bytes) {
+    return inside(device_blocks, p, bytes ? bytes : 1);
+}
+
+// ---- fibers ---------------------------------------------------------------------------------
+// A context switch of our own (x86-64 System V): callee-saved registers, MXCSR and the x87
+// control word on the old stack, the stack pointer swapped. glibc's swapcontext makes a
+// system call each switch, and a launch switches once or more per thread.
+extern "C" void zt_emu_switch(void **save_sp, void *next_sp);
+asm(R"(
+    .text
+    .globl zt_emu_switch
+    .type zt_emu_switch, @function
+zt_emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size zt_emu_switch, .-zt_emu_switch
+    .section .note.GNU-stack,"",@progbits
+    .text
+)");
+
+constexpr size_t STACK = 256 << 10; // a fiber's: the kernels' locals are a few KB
+constexpr int MAX_THREADS = 1024;
+
+struct copy {
+    void *dst;
+    const void *src;
+    int bytes, size;
+};
+struct barrier {
+    unsigned count = 0, gen = 0;
+};
+struct fiber {
+    void *sp;
+    const barrier *waiting; // the barrier it waits at (not resumed until it opens), or NULL
+    unsigned wait_gen;
+    unsigned tid;
+    bool done;
+    std::vector<copy> open;                // cp.async since the last commit
+    std::vector<std::vector<copy>> groups; // committed, not yet landed
+    unsigned issued;
+};
+
+char *stacks;
+fiber fibers[MAX_THREADS];
+fiber *cur;
+void *sched_sp;
+unsigned block_threads, block_live, warp_live[MAX_THREADS / 32];
+barrier block_bar, warp_bar[MAX_THREADS / 32];
+uint64_t board[MAX_THREADS / 32][32][8]; // what each lane of a warp shows the others
+// A warp's mma operands, assembled once a meeting by the first lane to read them.
+struct {
+    unsigned gen; // the warp barrier's generation they were assembled at
+    float A[16][16], B[16][8];
+} mma_ops[MAX_THREADS / 32];
+void (*run_body)(void *);
+void *run_ctx;
+std::vector<unsigned char> dyn_smem;
+
+// The next thread of the block, after cur in turn, that can run: not finished and not
+// waiting at a barrier that is still shut. NULL: none.
+fiber *next_runnable() {
+    unsigned n = block_threads, t = cur->tid;
+    for (unsigned i = 1; i <= n; i++) {
+        fiber *f = &fibers[(t + i) % n];
+        if (!f->done && !(f->waiting && f->waiting->gen == f->wait_gen)) return f;
+    }
+    return NULL;
+}
+
+void enter(fiber *f, void **save_sp) {
+    cur = f;
+    threadIdx.x = f->tid % blockDim.x;
+    threadIdx.y = f->tid / blockDim.x % blockDim.y;
+    threadIdx.z = f->tid / (blockDim.x * blockDim.y);
+    zt_emu_switch(save_sp, f->sp);
+}
+
+// cur waits: straight on to the next thread that can run (each barrier arrival costs one
+// switch); the block is back with run_block when all its threads have finished.
+void yield() {
+    fiber *me = cur, *next = next_runnable();
+    if (!next) die("a barrier that some threads never reach");
+    enter(next, &me->sp);
+}
+
+void release(barrier &b, unsigned live) {
+    if (b.count && b.count >= live) {
+        b.count = 0;
+        b.gen++;
+    }
+}
+
+void wait(barrier &b, const unsigned &live) {
+    unsigned gen = b.gen;
+    b.count++;
+    release(b, live);
+    if (b.gen != gen) return;
+    cur->waiting = &b;
+    cur->wait_gen = gen;
+    yield(); // resumed once b has opened
+    cur->waiting = NULL;
+}
+
+void land(const copy &c) {
+    memcpy(c.dst, c.src, (size_t)c.bytes);
+    memset((char *)c.dst + c.bytes, 0, (size_t)(c.size - c.bytes));
+}
+
+void fiber_main() {
+    run_body(run_ctx);
+    if (!cur->open.empty() || !cur->groups.empty())
+        die("a thread ended with cp.async copies not waited for");
+    cur->done = true;
+    block_live--;
+    unsigned w = cur->tid / 32;
+    warp_live[w]--;
+    release(block_bar, block_live); // threads that exit count as arrived, as on the card
+    release(warp_bar[w], warp_live[w]);
+    void *dead;
+    if (block_live == 0) zt_emu_switch(&dead, sched_sp);
+    yield();
+    die("a finished fiber resumed");
+}
+
+void *fiber_stack(fiber &f) {
+    char *top = stacks + (size_t)(&f - fibers + 1) * STACK;
+    void **sp = (void **)((uintptr_t)top & ~(uintptr_t)15);
+    *--sp = NULL;                // fiber_main's return address: it never returns
+    *--sp = (void *)&fiber_main; // where zt_emu_switch's ret goes
+    for (int i = 0; i < 6; i++) *--sp = NULL;
+    uint64_t ctl = 0x1f80u | (uint64_t)0x037fu << 32; // MXCSR and x87 defaults
+    *--sp = (void *)ctl;
+    return sp;
+}
+
+void run_block() {
+    unsigned n = block_threads;
+    for (unsigned t = 0; t < n; t++) {
+        fiber &f = fibers[t];
+        f.tid = t;
+        f.done = false;
+        f.issued = 0;
+        f.waiting = NULL;
+        f.sp = fiber_stack(f);
+    }
+    block_live = n;
+    block_bar = barrier();
+    for (unsigned w = 0; w < (n + 31) / 32; w++) {
+        warp_live[w] = n - 32 * w < 32 ? n - 32 * w : 32;
+        warp_bar[w] = barrier();
+        mma_ops[w].gen = ~0u;
+    }
+    enter(&fibers[0], &sched_sp); // back when the last thread has finished
+    cur = NULL;
+}
+
+// ---- kernels' registry: cudaFuncSetAttribute's opt-in per kernel ----------------------------
+std::map<const void *, int> smem_optin;
+
+} // namespace
+
+// ---- device builtins ------------------------------------------------------------------------
+void __syncthreads() {
+    wait(block_bar, block_live);
+}
+void __syncwarp(unsigned) {
+    unsigned w = cur->tid / 32;
+    wait(warp_bar[w], warp_live[w]);
+}
+void __trap() {
+    die("a kernel trapped");
+}
+void *zt_emu_dyn_smem() {
+    return dyn_smem.data();
+}
+int zt_emu_lane() {
+    return (int)(cur->tid & 31);
+}
+
+// Lane posts (up to 64 bytes), the warp meets, reads, and meets again before the posts change.
+static void post(const void *p, size_t n) {
+    memcpy(board[cur->tid / 32][cur->tid & 31], p, n);
+    __syncwarp();
+}
+static const void *posted(int lane) {
+    return board[cur->tid / 32][lane & 31];
+}
+
+uint64_t zt_emu_exchange(uint64_t mine, int src_lane) {
+    post(&mine, sizeof mine);
+    uint64_t r;
+    memcpy(&r, posted(src_lane), sizeof r);
+    __syncwarp();
+    return r;
+}
+int __any_sync(unsigned, int pred) {
+    uint64_t mine = pred != 0;
+    post(&mine, sizeof mine);
+    int any = 0;
+    for (int l = 0; l < 32; l++) any |= *(const uint64_t *)posted(l) != 0;
+    __syncwarp();
+    return any;
+}
+
+void zt_emu_cp_async(void *dst, const void *src, int bytes, int size) {
+    if (bytes > 0 && !on_device(src, (size_t)bytes)) die("cp.async from outside device memory");
+    copy c = {dst, src, bytes, size};
+    if (cur->issued++ % 2)
+        land(c);
+    else
+        cur->open.push_back(c);
+}
+void zt_emu_cp_async_commit() {
+    cur->groups.push_back(cur->open);
+    cur->open.clear();
+}
+void zt_emu_cp_async_wait(int n) {
+    while (cur->groups.size() > (size_t)n) {
+        for (const copy &c : cur->groups.front()) land(c);
+        cur->groups.erase(cur->groups.begin());
+    }
+}
+
+void zt_emu_ldmatrix_x4(uint32_t (&r)[4], const void *p, int trans) {
+    post(&p, sizeof p);
+    for (int i = 0; i < 4; i++) {
+        const uint16_t *rows[8];
+        for (int k = 0; k < 8; k++) memcpy(&rows[k], posted(8 * i + k), sizeof rows[k]);
+        r[i] = ptx_ldmatrix(rows, zt_emu_lane(), trans);
+    }
+    __syncwarp();
+}
+
+template <class F>
+static void mma_meet(const uint32_t (&a)[4], uint32_t b0, uint32_t b1, F assemble) {
+    uint32_t mine[6] = {a[0], a[1], a[2], a[3], b0, b1};
+    post(mine, sizeof mine);
+    unsigned w = cur->tid / 32;
+    if (mma_ops[w].gen != warp_bar[w].gen) {
+        uint32_t ra[32][4], rb[32][2];
+        for (int l = 0; l < 32; l++) {
+            uint32_t r[6];
+            memcpy(r, posted(l), sizeof r);
+            for (int k = 0; k < 4; k++) ra[l][k] = r[k];
+            rb[l][0] = r[4];
+            rb[l][1] = r[5];
+        }
+        assemble(ra, rb, mma_ops[w].A, mma_ops[w].B);
+        mma_ops[w].gen = warp_bar[w].gen;
+    }
+}
+void zt_emu_mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    mma_meet(a, b0, b1,
+             [](uint32_t ra[32][4], uint32_t rb[32][2], float A[16][16], float B[16][8]) {
+                 ptx_mma16_operands(ra, rb, A, B);
+             });
+    unsigned w = cur->tid / 32;
+    ptx_mma16_lane(c, zt_emu_lane(), mma_ops[w].A, mma_ops[w].B);
+    __syncwarp();
+}
+void zt_emu_mma_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    // m16n8k8: A [16][8] and B [8][8] in the first rows and columns of the warp's arrays
+    mma_meet(a, b0, b1,
+             [](uint32_t ra[32][4], uint32_t rb[32][2], float A[16][16], float B[16][8]) {
+                 float fa[32][4], fb[32][2], a8[16][8], b8[8][8];
+                 for (int l = 0; l < 32; l++) {
+                     for (int k = 0; k < 4; k++) memcpy(&fa[l][k], &ra[l][k], 4);
+                     memcpy(&fb[l][0], &rb[l][0], 4);
+                     memcpy(&fb[l][1], &rb[l][1], 4);
+                 }
+                 ptx_mma_operands(fa, fb, a8, b8);
+                 memcpy(A, a8, sizeof a8); // A read as [16][8] below
+                 memcpy(B, b8, sizeof b8);
+             });
+    unsigned w = cur->tid / 32;
+    ptx_mma_lane_k(c, zt_emu_lane(), &mma_ops[w].A[0][0], &mma_ops[w].B[0][0], 8);
+    __syncwarp();
+}
+uint32_t zt_emu_tf32(float v) {
+    float t = ptx_tf32(v);
+    uint32_t u;
+    memcpy(&u, &t, 4);
+    return u;
+}
+
+std::recursive_mutex &zt_emu_lock() {
+    return big_lock;
+}
+
+// ---- launches -----------------------------------------------------------------------------
+// Streams and events: work runs when queued, so they only need to be valid handles.
+static std::map<void *, int> handles; // 1 stream, 2 event
+static cudaError_t make(void **h, int kind) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    *h = malloc(1);
+    handles[*h] = kind;
+    return cudaSuccess;
+}
+static cudaError_t check(void *h, int kind, bool destroy) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    if (!h && kind == 1) return cudaSuccess; // the legacy default stream
+    auto it = handles.find(h);
+    if (it == handles.end() || it->second != kind) return fail(cudaErrorInvalidResourceHandle);
+    if (destroy) {
+        handles.erase(it);
+        free(h);
+    }
+    return cudaSuccess;
+}
+
+void zt_emu_check_arg(const void *kernel, int index, const void *p) {
+    if (p && !on_device(p, 1)) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "a kernel's argument %d is not in device memory (%p)", index, p);
+        die(msg);
+    }
+}
+
+void zt_emu_run(const zt_emu_grid &g, const void *kernel, void (*body)(void *), void *ctx) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    if (check(g.stream, 1, false) != cudaSuccess) return;
+    unsigned threads = g.block.x * g.block.y * g.block.z;
+    auto it = smem_optin.find(kernel);
+    size_t smem_max = it != smem_optin.end() ? (size_t)it->second : 48 << 10;
+    if (threads == 0 || threads > MAX_THREADS || g.block.z > 64 || g.grid.x == 0 || g.grid.y == 0 ||
+        g.grid.z == 0 || g.grid.y > 65535 || g.grid.z > 65535 || g.grid.x > 0x7fffffffu) {
+        fail(cudaErrorInvalidConfiguration);
+        return;
+    }
+    if (g.smem > smem_max || g.smem > (size_t)the_card().smem_optin) {
+        fail(cudaErrorInvalidValue);
+        return;
+    }
+    if (!stacks) {
+        stacks = (char *)mmap(NULL, STACK * MAX_THREADS, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (stacks == MAP_FAILED) die("cannot map the fibers' stacks");
+    }
+    gridDim = g.grid;
+    blockDim = g.block;
+    block_threads = threads;
+    run_body = body;
+    run_ctx = ctx;
+    dyn_smem.assign(g.smem + 16, 0xff); // NaN: a read of a place no load wrote shows
+    for (unsigned z = 0; z < g.grid.z; z++)
+        for (unsigned y = 0; y < g.grid.y; y++)
+            for (unsigned x = 0; x < g.grid.x; x++) {
+                blockIdx.x = x, blockIdx.y = y, blockIdx.z = z;
+                memset(dyn_smem.data(), 0xff, dyn_smem.size());
+                run_block();
+            }
+}
+
+// ---- the runtime API ----------------------------------------------------------------------
+extern "C" {
+
+cudaError_t cudaGetDeviceCount(int *count) {
+    *count = 1;
+    return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) {
+    return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice);
+}
+cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int device) {
+    const card &c = the_card();
+    if (device != 0) return fail(cudaErrorInvalidDevice);
+    switch (attr) {
+    case cudaDevAttrMultiProcessorCount:
+        *value = c.sms;
+        break;
+    case cudaDevAttrComputeCapabilityMajor:
+        *value = c.major;
+        break;
+    case cudaDevAttrComputeCapabilityMinor:
+        *value = c.minor;
+        break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin:
+        *value = c.smem_optin;
+        break;
+    default:
+        return fail(cudaErrorInvalidValue);
+    }
+    return cudaSuccess;
+}
+const char *cudaGetErrorString(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess:
+        return "no error";
+    case cudaErrorInvalidValue:
+        return "invalid argument (emulated)";
+    case cudaErrorMemoryAllocation:
+        return "out of memory (emulated)";
+    case cudaErrorInvalidConfiguration:
+        return "invalid configuration argument (emulated)";
+    case cudaErrorInvalidDevice:
+        return "invalid device ordinal (emulated)";
+    case cudaErrorInvalidResourceHandle:
+        return "invalid resource handle (emulated)";
+    default:
+        return "error (emulated)";
+    }
+}
+cudaError_t cudaGetLastError(void) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    cudaError_t e = last_error;
+    last_error = cudaSuccess;
+    return e;
+}
+cudaError_t cudaDeviceSynchronize(void) {
+    return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void **p, size_t bytes) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    *p = NULL;
+    size_t want = (bytes + 255) & ~(size_t)255;
+    if (want == 0 || device_used + want > the_card().memory) return fail(cudaErrorMemoryAllocation);
+    void *q = aligned_alloc(256, want);
+    if (!q) return fail(cudaErrorMemoryAllocation);
+    memset(q, 0xa5, want); // cudaMalloc's memory holds whatever was there
+    device_blocks[(uintptr_t)q] = bytes;
+    device_used += want;
+    *p = q;
+    return cudaSuccess;
+}
+cudaError_t cudaFree(void *p) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    if (!p) return cudaSuccess;
+    auto it = device_blocks.find((uintptr_t)p);
+    if (it == device_blocks.end()) die("cudaFree of a pointer cudaMalloc did not return");
+    device_used -= (it->second + 255) & ~(size_t)255;
+    device_blocks.erase(it);
+    free(p);
+    return cudaSuccess;
+}
+cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    *total = the_card().memory;
+    *free_bytes = *total - device_used;
+    return cudaSuccess;
+}
+cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned int flags) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    *p = malloc(bytes ? bytes : 1);
+    if (!*p) return fail(cudaErrorMemoryAllocation);
+    host_blocks[(uintptr_t)*p] = bytes;
+    return cudaSuccess;
+}
+cudaError_t cudaFreeHost(void *p) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    if (!p) return cudaSuccess;
+    if (!host_blocks.erase((uintptr_t)p))
+        die("cudaFreeHost of a pointer cudaHostAlloc did not return");
+    free(p);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
+                            cudaStream_t stream) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    if (check(stream, 1, false) != cudaSuccess) return last_error;
+    if (n == 0) return cudaSuccess;
+    bool dd = on_device(dst, n), sd = on_device(src, n);
+    bool ok = kind == cudaMemcpyHostToDevice     ? dd && !on_device(src, 1)
+              : kind == cudaMemcpyDeviceToHost   ? sd && !on_device(dst, 1)
+              : kind == cudaMemcpyDeviceToDevice ? dd && sd
+              : kind == cudaMemcpyDefault        ? true
+                                                 : !on_device(dst, 1) && !on_device(src, 1);
+    if (!ok) {
+        fprintf(stderr, "cudaemu: cudaMemcpy kind %d, %zu bytes: dst %s, src %s\n", (int)kind, n,
+                dd                  ? "device"
+                : on_device(dst, 1) ? "past a device block"
+                                    : "host",
+                sd                  ? "device"
+                : on_device(src, 1) ? "past a device block"
+                                    : "host");
+        abort();
+    }
+    if ((const char *)dst < (const char *)src + n && (const char *)src < (const char *)dst + n)
+        die("cudaMemcpy between overlapping ranges"); // undefined on the card
+    memcpy(dst, src, n);
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind) {
+    return cudaMemcpyAsync(dst, src, n, kind, 0);
+}
+cudaError_t cudaMemsetAsync(void *p, int value, size_t n, cudaStream_t stream) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    if (check(stream, 1, false) != cudaSuccess) return last_error;
+    if (n && !on_device(p, n)) die("cudaMemset outside device memory");
+    memset(p, value, n);
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned int flags) {
+    return make((void **)s, 1);
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+    return check(s, 1, true);
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+    return check(s, 1, false);
+}
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int flags) {
+    return make((void **)e, 2);
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    return check(e, 2, true);
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+    cudaError_t r = check(s, 1, false);
+    return r != cudaSuccess ? r : check(e, 2, false);
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+    return check(e, 2, false);
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int flags) {
+    cudaError_t r = check(s, 1, false);
+    return r != cudaSuccess ? r : check(e, 2, false);
+}
+
+cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttribute attr, int value) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) return fail(cudaErrorInvalidValue);
+    if (value < 0 || value > the_card().smem_optin) return fail(cudaErrorInvalidValue);
+    smem_optin[func] = value;
+    return cudaSuccess;
+}
+
+// ---- kernels/attention_sm90.cu (not emulated: the card is never compute capability 9.0) ----
+zt_status zt_cuda_flash_sm90_built(zt_backend *be, int *built) {
+    *built = 0;
+    return ZT_OK;
+}
+size_t zt_cuda_flash_sm90_tile(void) {
+    return 128;
+}
+zt_status zt_cuda_flash_sm90(zt_backend *be, float *o, const void *qb, const void *kb,
+                             const void *vb, const uint8_t *valid, int64_t B, int64_t H, int64_t Lq,
+                             int64_t Lk, int64_t Lqp, int64_t Lkp, float scale) {
+    return zt_fail(ZT_ERR_UNSUPPORTED, "cudaemu: no Hopper attention");
+}
+
+} // extern "C"
