@@ -23,7 +23,7 @@ sub launch {
     my $k = $name . ($targs // '');
     my $key = defined $targs ? "(const void *)&$k" : 'nullptr';
     my $lines = "\n" x ($space =~ tr/\n//);
-    return "zt_emu_launch($cfg, $key)([&](auto &&...zt_a) { $k(zt_a...); }" .
+    return "zt_emu_launch($cfg, $key)([=](auto &&...zt_a) { $k(zt_a...); }" .
         ($none ? ")" : ", ") . $lines;
 }
 my $left = () = $s =~ /<<<|>>>/g;

@@ -129,14 +129,24 @@ cublasStatus_t cublasGemmStridedBatchedEx_64(
         zt_emu_check_arg(nullptr, 0, ai + ((a_t ? m - 1 : k - 1) * lda + (a_t ? k : m) - 1) * ea);
         zt_emu_check_arg(nullptr, 1, bi + ((b_t ? k - 1 : n - 1) * ldb + (b_t ? n : k) - 1) * eb);
         zt_emu_check_arg(nullptr, 2, ci + (n - 1) * ldc + m - 1);
-        std::vector<float> d = product(at, ai, a_t, lda, bt, bi, b_t, ldb, m, n, k, tf32);
-        for (int64_t j = 0; j < n; j++)
-            for (int64_t r = 0; r < m; r++) {
-                float &y = ci[r + j * ldc];
-                float v = al * d[(size_t)(r + j * m)];
-                y = be == 0.0f ? v : v + be * y;
-            }
     }
+    zt_emu_enqueue(
+        h->stream,
+        [=] {
+            for (int64_t i = 0; i < batch; i++) {
+                const char *ai = (const char *)a + (size_t)(i * sa) * ea;
+                const char *bi = (const char *)b + (size_t)(i * sb) * eb;
+                float *ci = (float *)c + i * sc;
+                std::vector<float> d = product(at, ai, a_t, lda, bt, bi, b_t, ldb, m, n, k, tf32);
+                for (int64_t j = 0; j < n; j++)
+                    for (int64_t r = 0; r < m; r++) {
+                        float &y = ci[r + j * ldc];
+                        float v = al * d[(size_t)(r + j * m)];
+                        y = be == 0.0f ? v : v + be * y;
+                    }
+            }
+        },
+        true);
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -227,7 +237,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t dd, const v
                               cublasLtMatrixLayout_t lb, const void *beta, const void *c,
                               cublasLtMatrixLayout_t lc, void *d, cublasLtMatrixLayout_t ld,
                               const cublasLtMatmulAlgo_t *, void *ws, size_t ws_bytes,
-                              cudaStream_t) {
+                              cudaStream_t stream) {
     std::lock_guard<std::recursive_mutex> lock(zt_emu_lock());
     const lt_desc *p = (const lt_desc *)dd;
     const lt_layout *A = (const lt_layout *)la, *B = (const lt_layout *)lb,
@@ -250,17 +260,26 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t dd, const v
     zt_emu_check_arg(nullptr, 3, (const char *)d + ((n - 1) * D->ld + m - 1) * ed);
     if (bias) zt_emu_check_arg(nullptr, 4, (const char *)p->bias + (m - 1) * ed);
     if (ws_bytes) zt_emu_check_arg(nullptr, 5, (const char *)ws + ws_bytes - 1);
-    std::vector<float> r = product(A->t, a, a_t, A->ld, B->t, b, b_t, B->ld, m, n, k, false);
     float al = *(const float *)alpha, be = *(const float *)beta;
-    for (int64_t j = 0; j < n; j++)
-        for (int64_t i = 0; i < m; i++) {
-            float v = al * r[(size_t)(i + j * m)];
-            if (be != 0.0f) v += be * load(C->t, c, i + j * C->ld);
-            if (bias) v += load(D->t, p->bias, i);
-            if (gelu)
-                v = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
-            store(D->t, d, i + j * D->ld, v);
-        }
+    lt_layout la_ = *A, lb_ = *B, lc_ = *C, ld_ = *D; // the caller may destroy them now
+    const void *bias_p = p->bias;
+    zt_emu_enqueue(
+        stream,
+        [=] {
+            std::vector<float> r =
+                product(la_.t, a, a_t, la_.ld, lb_.t, b, b_t, lb_.ld, m, n, k, false);
+            for (int64_t j = 0; j < n; j++)
+                for (int64_t i = 0; i < m; i++) {
+                    float v = al * r[(size_t)(i + j * m)];
+                    if (be != 0.0f) v += be * load(lc_.t, c, i + j * lc_.ld);
+                    if (bias) v += load(ld_.t, bias_p, i);
+                    if (gelu)
+                        v = 0.5f * v *
+                            (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+                    store(ld_.t, d, i + j * ld_.ld, v);
+                }
+        },
+        true);
     return CUBLAS_STATUS_SUCCESS;
 }
 

@@ -6,8 +6,9 @@
 // dynamic shared memory against cudaFuncSetAttribute's opt-in and the card's), copies
 // whose kind disagrees with where their pointers are, a kernel handed a host pointer, a
 // read past or a free of an unknown device block, a barrier some threads never reach.
-// What it cannot: timing, the memory model, concurrency between streams (work runs when
-// it is queued, in order), and the PTX itself (the kernels' inline asm is replaced).
+// Each stream is a queue whose work runs at once or as late as the program's
+// synchronization allows (ZT_EMU_DEFER), so that a missing wait shows. What it cannot:
+// timing, the memory model, and the PTX itself (the kernels' inline asm is replaced).
 #include <assert.h>
 #include <cblas.h>
 #include <math.h>
@@ -16,8 +17,12 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <vector>
 
 #include "cudaemu.h"
@@ -149,8 +154,7 @@ struct {
     unsigned gen; // the warp barrier's generation they were assembled at
     float A[16][16], B[16][8];
 } mma_ops[MAX_THREADS / 32];
-void (*run_body)(void *);
-void *run_ctx;
+zt_emu_kernel *run_kernel;
 std::vector<unsigned char> dyn_smem;
 
 // The next thread of the block, after cur in turn, that can run: not finished and not
@@ -204,7 +208,7 @@ void land(const copy &c) {
 }
 
 void fiber_main() {
-    run_body(run_ctx);
+    run_kernel->thread();
     if (!cur->open.empty() || !cur->groups.empty())
         die("a thread ended with cp.async copies not waited for");
     cur->done = true;
@@ -380,31 +384,85 @@ uint32_t zt_emu_tf32(float v) {
     return u;
 }
 
+namespace {
+
+// ---- streams and events ------------------------------------------------------------------
+// Each stream is a queue, run in order. When work runs is ZT_EMU_DEFER's choice, within
+// what the program's synchronization allows:
+//   (unset)  each item at once (after its stream's earlier ones);
+//   kernels  kernels, cuBLAS, device copies, memsets and event waits when something
+//            needs them; copies between host and device at once: a copy that should
+//            have waited for queued kernels overtakes them;
+//   all      everything when something needs it: a stream or event synchronized, a
+//            stream's wait reached, a copy to pageable host memory, cudaFree. Copies
+//            from pinned memory read it then, so a buffer reused too soon shows.
+// A copy from pageable host memory takes its bytes when queued, as the runtime stages it.
+struct stream_t;
+struct item {
+    std::function<void()> op;
+    stream_t *wait_on; // a wait: run wait_on's items up to wait_seq first
+    uint64_t wait_seq;
+};
+struct stream_t {
+    std::deque<item> q;
+    uint64_t queued = 0, done = 0;
+};
+struct event_t {
+    stream_t *s = nullptr; // the stream of the last record (NULL: none, or complete)
+    uint64_t seq = 0;      // and its position there
+};
+stream_t legacy; // stream 0
+std::set<stream_t *> streams;
+std::set<event_t *> events;
+
+int defer_mode() {
+    static int mode = -1;
+    if (mode < 0) {
+        const char *e = getenv("ZT_EMU_DEFER");
+        mode = !e || !*e ? 0 : !strcmp(e, "kernels") ? 1 : !strcmp(e, "all") ? 2 : -2;
+        if (mode == -2) die("ZT_EMU_DEFER is not kernels or all");
+    }
+    return mode;
+}
+
+stream_t *stream_of(cudaStream_t h) {
+    if (!h) return &legacy;
+    return streams.count((stream_t *)h) ? (stream_t *)h : nullptr;
+}
+
+void drain(stream_t *s, uint64_t upto) {
+    static int depth;
+    if (++depth > 64) die("streams that wait for each other");
+    while (s->done < upto) {
+        item it = std::move(s->q.front());
+        s->q.pop_front();
+        if (it.wait_on)
+            drain(it.wait_on, it.wait_seq);
+        else
+            it.op();
+        s->done++;
+    }
+    depth--;
+}
+void drain_all() {
+    for (stream_t *s : streams) drain(s, s->queued);
+    drain(&legacy, legacy.queued);
+}
+
+void push(stream_t *s, item it, bool kernel_like) {
+    s->q.push_back(std::move(it));
+    s->queued++;
+    int mode = defer_mode();
+    if (mode == 0 || (mode == 1 && !kernel_like)) drain(s, s->queued);
+}
+
+} // namespace
+
 std::recursive_mutex &zt_emu_lock() {
     return big_lock;
 }
 
 // ---- launches -----------------------------------------------------------------------------
-// Streams and events: work runs when queued, so they only need to be valid handles.
-static std::map<void *, int> handles; // 1 stream, 2 event
-static cudaError_t make(void **h, int kind) {
-    std::lock_guard<std::recursive_mutex> lock(big_lock);
-    *h = malloc(1);
-    handles[*h] = kind;
-    return cudaSuccess;
-}
-static cudaError_t check(void *h, int kind, bool destroy) {
-    std::lock_guard<std::recursive_mutex> lock(big_lock);
-    if (!h && kind == 1) return cudaSuccess; // the legacy default stream
-    auto it = handles.find(h);
-    if (it == handles.end() || it->second != kind) return fail(cudaErrorInvalidResourceHandle);
-    if (destroy) {
-        handles.erase(it);
-        free(h);
-    }
-    return cudaSuccess;
-}
-
 void zt_emu_check_arg(const void *kernel, int index, const void *p) {
     if (p && !on_device(p, 1)) {
         char msg[128];
@@ -413,9 +471,34 @@ void zt_emu_check_arg(const void *kernel, int index, const void *p) {
     }
 }
 
-void zt_emu_run(const zt_emu_grid &g, const void *kernel, void (*body)(void *), void *ctx) {
+static void run_grid(const zt_emu_grid &g, zt_emu_kernel *k) {
+    if (!stacks) {
+        stacks = (char *)mmap(NULL, STACK * MAX_THREADS, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (stacks == MAP_FAILED) die("cannot map the fibers' stacks");
+    }
+    gridDim = g.grid;
+    blockDim = g.block;
+    block_threads = g.block.x * g.block.y * g.block.z;
+    run_kernel = k;
+    dyn_smem.assign(g.smem + 16, 0xff); // NaN: a read of a place no load wrote shows
+    for (unsigned z = 0; z < g.grid.z; z++)
+        for (unsigned y = 0; y < g.grid.y; y++)
+            for (unsigned x = 0; x < g.grid.x; x++) {
+                blockIdx.x = x, blockIdx.y = y, blockIdx.z = z;
+                memset(dyn_smem.data(), 0xff, dyn_smem.size());
+                run_block();
+            }
+}
+
+void zt_emu_run(const zt_emu_grid &g, const void *kernel, zt_emu_kernel *k) {
+    std::shared_ptr<zt_emu_kernel> owned(k);
     std::lock_guard<std::recursive_mutex> lock(big_lock);
-    if (check(g.stream, 1, false) != cudaSuccess) return;
+    stream_t *s = stream_of(g.stream);
+    if (!s) {
+        fail(cudaErrorInvalidResourceHandle);
+        return;
+    }
     unsigned threads = g.block.x * g.block.y * g.block.z;
     auto it = smem_optin.find(kernel);
     size_t smem_max = it != smem_optin.end() ? (size_t)it->second : 48 << 10;
@@ -428,24 +511,15 @@ void zt_emu_run(const zt_emu_grid &g, const void *kernel, void (*body)(void *), 
         fail(cudaErrorInvalidValue);
         return;
     }
-    if (!stacks) {
-        stacks = (char *)mmap(NULL, STACK * MAX_THREADS, PROT_READ | PROT_WRITE,
-                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (stacks == MAP_FAILED) die("cannot map the fibers' stacks");
-    }
-    gridDim = g.grid;
-    blockDim = g.block;
-    block_threads = threads;
-    run_body = body;
-    run_ctx = ctx;
-    dyn_smem.assign(g.smem + 16, 0xff); // NaN: a read of a place no load wrote shows
-    for (unsigned z = 0; z < g.grid.z; z++)
-        for (unsigned y = 0; y < g.grid.y; y++)
-            for (unsigned x = 0; x < g.grid.x; x++) {
-                blockIdx.x = x, blockIdx.y = y, blockIdx.z = z;
-                memset(dyn_smem.data(), 0xff, dyn_smem.size());
-                run_block();
-            }
+    zt_emu_grid gg = g;
+    push(s, {[gg, owned] { run_grid(gg, owned.get()); }, nullptr, 0}, true);
+}
+
+void zt_emu_enqueue(cudaStream_t h, std::function<void()> op, bool kernel_like) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    stream_t *s = stream_of(h);
+    if (!s) die("work queued on a stream that does not exist");
+    push(s, {std::move(op), nullptr, 0}, kernel_like);
 }
 
 // ---- the runtime API ----------------------------------------------------------------------
@@ -504,6 +578,8 @@ cudaError_t cudaGetLastError(void) {
     return e;
 }
 cudaError_t cudaDeviceSynchronize(void) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    drain_all();
     return cudaSuccess;
 }
 
@@ -525,6 +601,7 @@ cudaError_t cudaFree(void *p) {
     if (!p) return cudaSuccess;
     auto it = device_blocks.find((uintptr_t)p);
     if (it == device_blocks.end()) die("cudaFree of a pointer cudaMalloc did not return");
+    drain_all(); // cudaFree waits for the device
     device_used -= (it->second + 255) & ~(size_t)255;
     device_blocks.erase(it);
     free(p);
@@ -548,6 +625,7 @@ cudaError_t cudaFreeHost(void *p) {
     if (!p) return cudaSuccess;
     if (!host_blocks.erase((uintptr_t)p))
         die("cudaFreeHost of a pointer cudaHostAlloc did not return");
+    drain_all();
     free(p);
     return cudaSuccess;
 }
@@ -555,7 +633,8 @@ cudaError_t cudaFreeHost(void *p) {
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
                             cudaStream_t stream) {
     std::lock_guard<std::recursive_mutex> lock(big_lock);
-    if (check(stream, 1, false) != cudaSuccess) return last_error;
+    stream_t *s = stream_of(stream);
+    if (!s) return fail(cudaErrorInvalidResourceHandle);
     if (n == 0) return cudaSuccess;
     bool dd = on_device(dst, n), sd = on_device(src, n);
     bool ok = kind == cudaMemcpyHostToDevice     ? dd && !on_device(src, 1)
@@ -575,45 +654,98 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcp
     }
     if ((const char *)dst < (const char *)src + n && (const char *)src < (const char *)dst + n)
         die("cudaMemcpy between overlapping ranges"); // undefined on the card
-    memcpy(dst, src, n);
+    bool pinned_src = inside(host_blocks, src, n), pinned_dst = inside(host_blocks, dst, n);
+    if (!sd && !pinned_src) { // pageable: staged now
+        std::shared_ptr<std::vector<char>> staged(
+            new std::vector<char>((const char *)src, (const char *)src + n));
+        push(s, {[dst, staged] { memcpy(dst, staged->data(), staged->size()); }, nullptr, 0},
+             dd == false);
+        return cudaSuccess;
+    }
+    push(s, {[dst, src, n] { memcpy(dst, src, n); }, nullptr, 0}, sd && dd);
+    if (!dd && !pinned_dst) drain(s, s->queued); // to pageable memory: returns once done
     return cudaSuccess;
 }
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind) {
-    return cudaMemcpyAsync(dst, src, n, kind, 0);
+    cudaError_t e = cudaMemcpyAsync(dst, src, n, kind, 0);
+    if (e == cudaSuccess) cudaDeviceSynchronize();
+    return e;
 }
 cudaError_t cudaMemsetAsync(void *p, int value, size_t n, cudaStream_t stream) {
     std::lock_guard<std::recursive_mutex> lock(big_lock);
-    if (check(stream, 1, false) != cudaSuccess) return last_error;
+    stream_t *s = stream_of(stream);
+    if (!s) return fail(cudaErrorInvalidResourceHandle);
     if (n && !on_device(p, n)) die("cudaMemset outside device memory");
-    memset(p, value, n);
+    push(s, {[p, value, n] { memset(p, value, n); }, nullptr, 0}, true);
     return cudaSuccess;
 }
 
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned int flags) {
-    return make((void **)s, 1);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *h, unsigned int flags) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    stream_t *s = new stream_t;
+    streams.insert(s);
+    *h = (cudaStream_t)s;
+    return cudaSuccess;
 }
-cudaError_t cudaStreamDestroy(cudaStream_t s) {
-    return check(s, 1, true);
+cudaError_t cudaStreamDestroy(cudaStream_t h) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    stream_t *s = stream_of(h);
+    if (!s || s == &legacy) return fail(cudaErrorInvalidResourceHandle);
+    drain(s, s->queued); // its work still completes
+    for (event_t *e : events)
+        if (e->s == s) e->s = nullptr; // complete
+    streams.erase(s);
+    delete s;
+    return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t s) {
-    return check(s, 1, false);
+cudaError_t cudaStreamSynchronize(cudaStream_t h) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    stream_t *s = stream_of(h);
+    if (!s) return fail(cudaErrorInvalidResourceHandle);
+    drain(s, s->queued);
+    return cudaSuccess;
 }
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int flags) {
-    return make((void **)e, 2);
+static event_t *event_of(cudaEvent_t h) {
+    return events.count((event_t *)h) ? (event_t *)h : nullptr;
 }
-cudaError_t cudaEventDestroy(cudaEvent_t e) {
-    return check(e, 2, true);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *h, unsigned int flags) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    event_t *e = new event_t;
+    events.insert(e);
+    *h = (cudaEvent_t)e;
+    return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
-    cudaError_t r = check(s, 1, false);
-    return r != cudaSuccess ? r : check(e, 2, false);
+cudaError_t cudaEventDestroy(cudaEvent_t h) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    event_t *e = event_of(h);
+    if (!e) return fail(cudaErrorInvalidResourceHandle);
+    events.erase(e);
+    delete e;
+    return cudaSuccess;
 }
-cudaError_t cudaEventSynchronize(cudaEvent_t e) {
-    return check(e, 2, false);
+cudaError_t cudaEventRecord(cudaEvent_t h, cudaStream_t sh) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    event_t *e = event_of(h);
+    stream_t *s = stream_of(sh);
+    if (!e || !s) return fail(cudaErrorInvalidResourceHandle);
+    e->s = s; // complete once s has run what is queued on it now
+    e->seq = s->queued;
+    return cudaSuccess;
 }
-cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int flags) {
-    cudaError_t r = check(s, 1, false);
-    return r != cudaSuccess ? r : check(e, 2, false);
+cudaError_t cudaEventSynchronize(cudaEvent_t h) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    event_t *e = event_of(h);
+    if (!e) return fail(cudaErrorInvalidResourceHandle);
+    if (e->s) drain(e->s, e->seq);
+    return cudaSuccess;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t sh, cudaEvent_t h, unsigned int flags) {
+    std::lock_guard<std::recursive_mutex> lock(big_lock);
+    event_t *e = event_of(h);
+    stream_t *s = stream_of(sh);
+    if (!e || !s) return fail(cudaErrorInvalidResourceHandle);
+    if (e->s) push(s, {nullptr, e->s, e->seq}, true); // the record as it is now
+    return cudaSuccess;
 }
 
 cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttribute attr, int value) {

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <functional>
 #include <mutex>
 #include <tuple>
 #include <type_traits>
@@ -122,9 +123,24 @@ struct zt_emu_grid {
     size_t smem;
     cudaStream_t stream;
 };
-// Runs body(ctx) as every thread of every block of g, after the checks the hardware
-// makes at a launch; a refused launch sets cudaGetLastError's error.
-void zt_emu_run(const zt_emu_grid &g, const void *kernel, void (*body)(void *), void *ctx);
+// A launch's kernel and arguments, kept until its stream runs it: thread() runs the
+// kernel as one thread (each call copies the by-value parameters, as each thread has its own).
+struct zt_emu_kernel {
+    virtual ~zt_emu_kernel() {}
+    virtual void thread() = 0;
+};
+template <class F, class T> struct zt_emu_bound : zt_emu_kernel {
+    F call;
+    T args;
+    zt_emu_bound(F f, T a) : call(f), args(std::move(a)) {}
+    void thread() override { std::apply(call, args); }
+};
+// Queues k (taking it) on g's stream after the checks the hardware makes at a launch; a
+// refused launch sets cudaGetLastError's error. Run as every thread of every block of g.
+void zt_emu_run(const zt_emu_grid &g, const void *kernel, zt_emu_kernel *k);
+// Queues work on a stream: op runs when the stream gets to it (tests/cudaemu/README.md,
+// ZT_EMU_DEFER). kernel_like: deferred under ZT_EMU_DEFER=kernels too.
+void zt_emu_enqueue(cudaStream_t stream, std::function<void()> op, bool kernel_like);
 // Held by each call into the card (cuBLAS's too): one call at a time, as one device queue.
 std::recursive_mutex &zt_emu_lock();
 // The pointer arguments of a launch: each must be NULL or inside device memory.
@@ -143,18 +159,7 @@ struct zt_emu_launcher {
         std::tuple<typename std::decay<A>::type...> args(std::forward<A>(a)...);
         int i = 0;
         std::apply([&](const auto &...v) { (zt_emu_arg(key, i++, v), ...); }, args);
-        using tuple = decltype(args);
-        struct ctx {
-            F *call;
-            tuple *values;
-        } c = {&call, &args};
-        zt_emu_run(
-            g, key,
-            [](void *p) {
-                ctx *cc = (ctx *)p;
-                std::apply(*cc->call, *cc->values);
-            },
-            &c);
+        zt_emu_run(g, key, new zt_emu_bound<F, decltype(args)>(call, std::move(args)));
     }
 };
 static inline zt_emu_launcher zt_emu_launch(dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
