@@ -4,8 +4,9 @@
 //
 // What it checks that the hardware would: launch limits (threads a block, grid sizes,
 // dynamic shared memory against cudaFuncSetAttribute's opt-in and the card's), copies
-// whose kind disagrees with where their pointers are, a kernel handed a host pointer, a
-// read past or a free of an unknown device block, a barrier some threads never reach.
+// whose kind disagrees with where their pointers are, a kernel handed a host pointer, host
+// code touching device memory (a fault), a copy past or a free of an unknown device block,
+// a barrier some threads never reach.
 // Each stream is a queue whose work runs at once or as late as the program's
 // synchronization allows (ZT_EMU_DEFER), so that a missing wait shows. What it cannot:
 // timing, the memory model, and the PTX itself (the kernels' inline asm is replaced).
@@ -15,10 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -82,6 +86,77 @@ bool inside(const std::map<uintptr_t, size_t> &map, const void *p, size_t bytes)
 }
 bool on_device(const void *p, size_t bytes) {
     return inside(device_blocks, p, bytes ? bytes : 1);
+}
+
+// Device memory is one mapping that the host cannot touch (PROT_NONE) but while the card
+// works (a queued item runs, or cudaMalloc fills a block): host code that reads or writes
+// through a device pointer faults, as it would with a real card's memory.
+char *region;
+size_t region_top;                    // what has ever been handed out, in whole pages
+std::map<size_t, size_t> free_ranges; // offset -> bytes
+int access_depth;
+
+struct device_access {
+    device_access() {
+        if (access_depth++ == 0 && region_top) mprotect(region, region_top, PROT_READ | PROT_WRITE);
+    }
+    ~device_access() {
+        if (--access_depth == 0 && region_top) mprotect(region, region_top, PROT_NONE);
+    }
+};
+
+// A fault in the card's memory: say so (the default action's "Segmentation fault" does not).
+void on_fault(int sig, siginfo_t *si, void *) {
+    char *a = (char *)si->si_addr;
+    if (region && a >= region && a < region + the_card().memory) {
+        static const char msg[] = "cudaemu: host code touched device memory\n";
+        (void)!write(2, msg, sizeof msg - 1);
+    }
+    signal(sig, SIG_DFL); // and fault again, as the program would have
+}
+
+void *region_alloc(size_t want) {
+    if (!region) {
+        struct sigaction sa = {};
+        sa.sa_sigaction = on_fault;
+        sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+        sigaction(SIGSEGV, &sa, NULL);
+        region = (char *)mmap(NULL, the_card().memory, PROT_NONE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (region == MAP_FAILED) die("cannot map the card's memory");
+        free_ranges[0] = the_card().memory;
+    }
+    for (auto it = free_ranges.begin(); it != free_ranges.end(); ++it) {
+        if (it->second < want) continue;
+        size_t off = it->first, left = it->second - want;
+        free_ranges.erase(it);
+        if (left) free_ranges[off + want] = left;
+        size_t top = (off + want + 4095) & ~(size_t)4095;
+        if (top > region_top) {
+            if (access_depth)
+                mprotect(region + region_top, top - region_top, PROT_READ | PROT_WRITE);
+            region_top = top;
+        }
+        return region + off;
+    }
+    return NULL;
+}
+
+void region_free(void *p, size_t want) {
+    size_t off = (size_t)((char *)p - region);
+    auto next = free_ranges.lower_bound(off);
+    if (next != free_ranges.end() && next->first == off + want) { // join the range after
+        want += next->second;
+        next = free_ranges.erase(next);
+    }
+    if (next != free_ranges.begin()) { // and the one before
+        auto prev = std::prev(next);
+        if (prev->first + prev->second == off) {
+            prev->second += want;
+            return;
+        }
+    }
+    free_ranges[off] = want;
 }
 
 // ---- fibers ---------------------------------------------------------------------------------
@@ -431,6 +506,7 @@ stream_t *stream_of(cudaStream_t h) {
 }
 
 void drain(stream_t *s, uint64_t upto) {
+    device_access on;
     static int depth;
     if (++depth > 64) die("streams that wait for each other");
     while (s->done < upto) {
@@ -588,9 +664,12 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
     *p = NULL;
     size_t want = (bytes + 255) & ~(size_t)255;
     if (want == 0 || device_used + want > the_card().memory) return fail(cudaErrorMemoryAllocation);
-    void *q = aligned_alloc(256, want);
+    void *q = region_alloc(want);
     if (!q) return fail(cudaErrorMemoryAllocation);
-    memset(q, 0xa5, want); // cudaMalloc's memory holds whatever was there
+    {
+        device_access on;
+        memset(q, 0xa5, want); // cudaMalloc's memory holds whatever was there
+    }
     device_blocks[(uintptr_t)q] = bytes;
     device_used += want;
     *p = q;
@@ -602,9 +681,10 @@ cudaError_t cudaFree(void *p) {
     auto it = device_blocks.find((uintptr_t)p);
     if (it == device_blocks.end()) die("cudaFree of a pointer cudaMalloc did not return");
     drain_all(); // cudaFree waits for the device
-    device_used -= (it->second + 255) & ~(size_t)255;
+    size_t want = (it->second + 255) & ~(size_t)255;
+    device_used -= want;
     device_blocks.erase(it);
-    free(p);
+    region_free(p, want);
     return cudaSuccess;
 }
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total) {
