@@ -126,8 +126,12 @@ cublasStatus_t cublasGemmStridedBatchedEx_64(
         const char *bi = (const char *)b + (size_t)(i * sb) * eb;
         float *ci = (float *)c + i * sc;
         // the last element each operand reaches must be device memory
-        zt_emu_check_arg(nullptr, 0, ai + ((a_t ? m - 1 : k - 1) * lda + (a_t ? k : m) - 1) * ea);
-        zt_emu_check_arg(nullptr, 1, bi + ((b_t ? k - 1 : n - 1) * ldb + (b_t ? n : k) - 1) * eb);
+        if (k > 0) { // k = 0 reads neither (C becomes beta C)
+            zt_emu_check_arg(nullptr, 0,
+                             ai + ((a_t ? m - 1 : k - 1) * lda + (a_t ? k : m) - 1) * ea);
+            zt_emu_check_arg(nullptr, 1,
+                             bi + ((b_t ? k - 1 : n - 1) * ldb + (b_t ? n : k) - 1) * eb);
+        }
         zt_emu_check_arg(nullptr, 2, ci + (n - 1) * ldc + m - 1);
     }
     zt_emu_enqueue(
@@ -253,11 +257,15 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t dd, const v
     if (!bias && !gelu && p->epi != CUBLASLT_EPILOGUE_DEFAULT) return CUBLAS_STATUS_NOT_SUPPORTED;
     if (bias && !p->bias) return CUBLAS_STATUS_INVALID_VALUE;
     size_t ed = D->t == CUDA_R_32F ? 4 : 2;
-    zt_emu_check_arg(nullptr, 0,
-                     (const char *)a + (A->cols - 1) * A->ld * (A->t == CUDA_R_32F ? 4 : 2));
-    zt_emu_check_arg(nullptr, 1,
-                     (const char *)b + (B->cols - 1) * B->ld * (B->t == CUDA_R_32F ? 4 : 2));
-    zt_emu_check_arg(nullptr, 3, (const char *)d + ((n - 1) * D->ld + m - 1) * ed);
+    // the last element of each matrix must be device memory
+    auto last = [](const void *x, const lt_layout *l) {
+        size_t e = l->t == CUDA_R_32F ? 4 : 2;
+        return (const char *)x + ((l->cols - 1) * l->ld + l->rows - 1) * e;
+    };
+    zt_emu_check_arg(nullptr, 0, last(a, A));
+    zt_emu_check_arg(nullptr, 1, last(b, B));
+    zt_emu_check_arg(nullptr, 2, last(c, C));
+    zt_emu_check_arg(nullptr, 3, last(d, D));
     if (bias) zt_emu_check_arg(nullptr, 4, (const char *)p->bias + (m - 1) * ed);
     if (ws_bytes) zt_emu_check_arg(nullptr, 5, (const char *)ws + ws_bytes - 1);
     float al = *(const float *)alpha, be = *(const float *)beta;

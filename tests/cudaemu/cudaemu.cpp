@@ -234,10 +234,19 @@ std::vector<unsigned char> dyn_smem;
 
 // The next thread of the block, after cur in turn, that can run: not finished and not
 // waiting at a barrier that is still shut. NULL: none.
+bool reversed() { // ZT_EMU_ORDER=reverse: threads and blocks in the other order
+    static int r = -1;
+    if (r < 0) {
+        const char *e = getenv("ZT_EMU_ORDER");
+        r = e && !strcmp(e, "reverse");
+    }
+    return r;
+}
+
 fiber *next_runnable() {
     unsigned n = block_threads, t = cur->tid;
     for (unsigned i = 1; i <= n; i++) {
-        fiber *f = &fibers[(t + i) % n];
+        fiber *f = &fibers[reversed() ? (t + n - i) % n : (t + i) % n];
         if (!f->done && !(f->waiting && f->waiting->gen == f->wait_gen)) return f;
     }
     return NULL;
@@ -326,7 +335,7 @@ void run_block() {
         warp_bar[w] = barrier();
         mma_ops[w].gen = ~0u;
     }
-    enter(&fibers[0], &sched_sp); // back when the last thread has finished
+    enter(&fibers[reversed() ? n - 1 : 0], &sched_sp); // back when the last has finished
     cur = NULL;
 }
 
@@ -339,7 +348,8 @@ std::map<const void *, int> smem_optin;
 void __syncthreads() {
     wait(block_bar, block_live);
 }
-void __syncwarp(unsigned) {
+void __syncwarp(unsigned mask) {
+    if (mask != 0xffffffffu) die("__syncwarp with a partial mask (not emulated)");
     unsigned w = cur->tid / 32;
     wait(warp_bar[w], warp_live[w]);
 }
@@ -353,8 +363,11 @@ int zt_emu_lane() {
     return (int)(cur->tid & 31);
 }
 
-// Lane posts (up to 64 bytes), the warp meets, reads, and meets again before the posts change.
+// Lane posts (up to 64 bytes), the warp meets, reads, and meets again before the posts
+// change. The kernels' collectives name the full warp: each of its 32 lanes must be there.
 static void post(const void *p, size_t n) {
+    if (warp_live[cur->tid / 32] != 32)
+        die("a warp-wide operation in a warp with exited or absent lanes");
     memcpy(board[cur->tid / 32][cur->tid & 31], p, n);
     __syncwarp();
 }
@@ -362,14 +375,16 @@ static const void *posted(int lane) {
     return board[cur->tid / 32][lane & 31];
 }
 
-uint64_t zt_emu_exchange(uint64_t mine, int src_lane) {
+uint64_t zt_emu_exchange(unsigned mask, uint64_t mine, int src_lane) {
+    if (mask != 0xffffffffu) die("a shuffle with a partial mask (not emulated)");
     post(&mine, sizeof mine);
     uint64_t r;
     memcpy(&r, posted(src_lane), sizeof r);
     __syncwarp();
     return r;
 }
-int __any_sync(unsigned, int pred) {
+int __any_sync(unsigned mask, int pred) {
+    if (mask != 0xffffffffu) die("__any_sync with a partial mask (not emulated)");
     uint64_t mine = pred != 0;
     post(&mine, sizeof mine);
     int any = 0;
@@ -378,8 +393,15 @@ int __any_sync(unsigned, int pred) {
     return any;
 }
 
+static bool in_shared(const void *p, size_t n) {
+    const unsigned char *c = (const unsigned char *)p, *s = dyn_smem.data();
+    return c >= s && c + n <= s + dyn_smem.size() - 16;
+}
+
 void zt_emu_cp_async(void *dst, const void *src, int bytes, int size) {
     if (bytes > 0 && !on_device(src, (size_t)bytes)) die("cp.async from outside device memory");
+    if ((uintptr_t)dst % size || (uintptr_t)src % size) die("cp.async misaligned");
+    if (!in_shared(dst, (size_t)size)) die("cp.async to outside the dynamic shared memory");
     copy c = {dst, src, bytes, size};
     if (cur->issued++ % 2)
         land(c);
@@ -398,6 +420,8 @@ void zt_emu_cp_async_wait(int n) {
 }
 
 void zt_emu_ldmatrix_x4(uint32_t (&r)[4], const void *p, int trans) {
+    if ((uintptr_t)p % 16) die("ldmatrix row address misaligned");
+    if (!in_shared(p, 16)) die("ldmatrix from outside the dynamic shared memory");
     post(&p, sizeof p);
     for (int i = 0; i < 4; i++) {
         const uint16_t *rows[8];
@@ -440,6 +464,10 @@ void zt_emu_mma_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_
              [](uint32_t ra[32][4], uint32_t rb[32][2], float A[16][16], float B[16][8]) {
                  float fa[32][4], fb[32][2], a8[16][8], b8[8][8];
                  for (int l = 0; l < 32; l++) {
+                     for (int k = 0; k < 4; k++)
+                         if (ra[l][k] & 0x1fffu) die("an mma .tf32 operand that is not tf32");
+                     if ((rb[l][0] | rb[l][1]) & 0x1fffu)
+                         die("an mma .tf32 operand that is not tf32");
                      for (int k = 0; k < 4; k++) memcpy(&fa[l][k], &ra[l][k], 4);
                      memcpy(&fb[l][0], &rb[l][0], 4);
                      memcpy(&fb[l][1], &rb[l][1], 4);
@@ -540,6 +568,11 @@ std::recursive_mutex &zt_emu_lock() {
 
 // ---- launches -----------------------------------------------------------------------------
 void zt_emu_check_arg(const void *kernel, int index, const void *p) {
+    if (index < 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "a kernel's argument %d is misaligned (%p)", -1 - index, p);
+        die(msg);
+    }
     if (p && !on_device(p, 1)) {
         char msg[128];
         snprintf(msg, sizeof msg, "a kernel's argument %d is not in device memory (%p)", index, p);
@@ -552,19 +585,23 @@ static void run_grid(const zt_emu_grid &g, zt_emu_kernel *k) {
         stacks = (char *)mmap(NULL, STACK * MAX_THREADS, PROT_READ | PROT_WRITE,
                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (stacks == MAP_FAILED) die("cannot map the fibers' stacks");
+        for (int t = 0; t < MAX_THREADS; t++) // a guard page below each: overflow faults
+            mprotect(stacks + (size_t)t * STACK, 4096, PROT_NONE);
     }
     gridDim = g.grid;
     blockDim = g.block;
     block_threads = g.block.x * g.block.y * g.block.z;
     run_kernel = k;
     dyn_smem.assign(g.smem + 16, 0xff); // NaN: a read of a place no load wrote shows
-    for (unsigned z = 0; z < g.grid.z; z++)
-        for (unsigned y = 0; y < g.grid.y; y++)
-            for (unsigned x = 0; x < g.grid.x; x++) {
-                blockIdx.x = x, blockIdx.y = y, blockIdx.z = z;
-                memset(dyn_smem.data(), 0xff, dyn_smem.size());
-                run_block();
-            }
+    uint64_t blocks = (uint64_t)g.grid.x * g.grid.y * g.grid.z;
+    for (uint64_t i = 0; i < blocks; i++) {
+        uint64_t b = reversed() ? blocks - 1 - i : i;
+        blockIdx.x = (unsigned)(b % g.grid.x);
+        blockIdx.y = (unsigned)(b / g.grid.x % g.grid.y);
+        blockIdx.z = (unsigned)(b / ((uint64_t)g.grid.x * g.grid.y));
+        memset(dyn_smem.data(), 0xff, dyn_smem.size());
+        run_block();
+    }
 }
 
 void zt_emu_run(const zt_emu_grid &g, const void *kernel, zt_emu_kernel *k) {
@@ -668,7 +705,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
     if (!q) return fail(cudaErrorMemoryAllocation);
     {
         device_access on;
-        memset(q, 0xa5, want); // cudaMalloc's memory holds whatever was there
+        memset(q, 0xff, want); // whatever was there: NaN, so that a read nothing wrote shows
     }
     device_blocks[(uintptr_t)q] = bytes;
     device_used += want;
@@ -771,7 +808,13 @@ cudaError_t cudaStreamDestroy(cudaStream_t h) {
     std::lock_guard<std::recursive_mutex> lock(big_lock);
     stream_t *s = stream_of(h);
     if (!s || s == &legacy) return fail(cudaErrorInvalidResourceHandle);
-    drain(s, s->queued); // its work still completes
+    drain(s, s->queued);        // its work still completes
+    for (stream_t *o : streams) // waits queued on it are met
+        for (item &it : o->q)
+            if (it.wait_on == s) {
+                it.wait_on = nullptr;
+                it.op = [] {};
+            }
     for (event_t *e : events)
         if (e->s == s) e->s = nullptr; // complete
     streams.erase(s);

@@ -40,14 +40,14 @@ void __trap();
 void *zt_emu_dyn_smem();
 
 // A warp's lanes each post a word, meet, and read the one they ask for.
-uint64_t zt_emu_exchange(uint64_t mine, int src_lane);
+uint64_t zt_emu_exchange(unsigned mask, uint64_t mine, int src_lane);
 int zt_emu_lane();
 
-template <class T> static inline T __shfl_sync(unsigned, T v, int src) {
+template <class T> static inline T __shfl_sync(unsigned mask, T v, int src) {
     static_assert(sizeof(T) <= 8, "one word a lane");
     uint64_t w = 0;
     memcpy(&w, &v, sizeof v);
-    w = zt_emu_exchange(w, src & 31);
+    w = zt_emu_exchange(mask, w, src & 31);
     T r;
     memcpy(&r, &w, sizeof r);
     return r;
@@ -143,11 +143,17 @@ void zt_emu_run(const zt_emu_grid &g, const void *kernel, zt_emu_kernel *k);
 void zt_emu_enqueue(cudaStream_t stream, std::function<void()> op, bool kernel_like);
 // Held by each call into the card (cuBLAS's too): one call at a time, as one device queue.
 std::recursive_mutex &zt_emu_lock();
-// The pointer arguments of a launch: each must be NULL or inside device memory.
+// The pointer arguments of a launch: each must be NULL or inside device memory, and
+// aligned for what it points to (index -1 - i: argument i is not).
 void zt_emu_check_arg(const void *kernel, int index, const void *p);
 
 template <class T> static inline void zt_emu_arg(const void *k, int i, const T &v) {
-    if constexpr (std::is_pointer<T>::value) zt_emu_check_arg(k, i, (const void *)v);
+    if constexpr (std::is_pointer<T>::value) {
+        zt_emu_check_arg(k, i, (const void *)v);
+        using pointee = typename std::remove_cv<typename std::remove_pointer<T>::type>::type;
+        if constexpr (!std::is_void<pointee>::value)
+            if ((uintptr_t)v % alignof(pointee)) zt_emu_check_arg(k, -1 - i, (const void *)v);
+    }
     (void)k, (void)i, (void)v;
 }
 
