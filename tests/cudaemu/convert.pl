@@ -28,6 +28,10 @@ sub launch {
 }
 my $left = () = $s =~ /<<<|>>>/g;
 die "convert.pl: $in: a launch it cannot rewrite\n" if $left;
+# __launch_bounds__(N, ...) becomes a check at the top of the kernel's body: a launch of
+# more threads a block than N fails on the card.
+my $paren = qr/\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)/;
+$s =~ s/__launch_bounds__($paren)([^{;]*)\{/$2\{ zt_emu_bounds$1;/g;
 $s =~ s/extern\s+__shared__\s+(?:__align__\(\d+\)\s+)?([\w ]+?)\s+(\w+)\[\]\s*;/$1 *$2 = ($1 *)zt_emu_dyn_smem();/g;
 
 open(my $oh, '>', $out) or die "convert.pl: $out: $!\n";

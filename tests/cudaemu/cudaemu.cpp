@@ -356,6 +356,9 @@ void __syncwarp(unsigned mask) {
 void __trap() {
     die("a kernel trapped");
 }
+void zt_emu_bounds(int max_threads, int) {
+    if (block_threads > (unsigned)max_threads) die("a launch past the kernel's __launch_bounds__");
+}
 void *zt_emu_dyn_smem() {
     return dyn_smem.data();
 }

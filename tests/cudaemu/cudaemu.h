@@ -38,6 +38,8 @@ void __syncthreads();
 void __syncwarp(unsigned mask = 0xffffffffu);
 void __trap();
 void *zt_emu_dyn_smem();
+// __launch_bounds__, checked (convert.pl puts the call at the top of the kernel's body)
+void zt_emu_bounds(int max_threads, int min_blocks = 0);
 
 // A warp's lanes each post a word, meet, and read the one they ask for.
 uint64_t zt_emu_exchange(unsigned mask, uint64_t mine, int src_lane);
