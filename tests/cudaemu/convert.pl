@@ -34,6 +34,10 @@ my $paren = qr/\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)/;
 $s =~ s/__launch_bounds__($paren)([^{;]*)\{/$2\{ zt_emu_bounds$1;/g;
 $s =~ s/extern\s+__shared__\s+(?:__align__\(\d+\)\s+)?([\w ]+?)\s+(\w+)\[\]\s*;/$1 *$2 = ($1 *)zt_emu_dyn_smem();/g;
 
+# a static __shared__ array: the block's (a function's static, one block runs at a time),
+# NaN again at each block's first pass, so a slot nothing wrote in this block shows
+$s =~ s/(?<!extern )__shared__\s+([\w ]+?)\s+(\w+)\[([^\];]+)\]\s*;/static $1 $2\[$3\]; zt_emu_shared_fresh($2, sizeof $2);/g;
+
 open(my $oh, '>', $out) or die "convert.pl: $out: $!\n";
 print $oh "// generated from $in by tests/cudaemu/convert.pl ($launches launches)\n#line 1 \"$in\"\n$s";
 close $oh or die "convert.pl: $out: $!\n";

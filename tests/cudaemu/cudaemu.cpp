@@ -230,6 +230,7 @@ struct {
     float A[16][16], B[16][8];
 } mma_ops[MAX_THREADS / 32];
 zt_emu_kernel *run_kernel;
+uint64_t block_serial; // blocks run so far
 std::vector<unsigned char> dyn_smem;
 
 // The next thread of the block, after cur in turn, that can run: not finished and not
@@ -335,6 +336,7 @@ void run_block() {
         warp_bar[w] = barrier();
         mma_ops[w].gen = ~0u;
     }
+    block_serial++;
     enter(&fibers[reversed() ? n - 1 : 0], &sched_sp); // back when the last has finished
     cur = NULL;
 }
@@ -358,6 +360,14 @@ void __trap() {
 }
 void zt_emu_bounds(int max_threads, int) {
     if (block_threads > (unsigned)max_threads) die("a launch past the kernel's __launch_bounds__");
+}
+static std::map<void *, uint64_t>
+    shared_fresh; // a static shared array: the block it was filled for
+void zt_emu_shared_fresh(void *p, size_t bytes) {
+    uint64_t &b = shared_fresh[p];
+    if (b == block_serial + 1) return;
+    memset(p, 0xff, bytes);
+    b = block_serial + 1;
 }
 void *zt_emu_dyn_smem() {
     return dyn_smem.data();

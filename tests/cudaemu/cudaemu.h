@@ -38,6 +38,8 @@ void __syncthreads();
 void __syncwarp(unsigned mask = 0xffffffffu);
 void __trap();
 void *zt_emu_dyn_smem();
+// a static shared array's first pass in a block: filled with NaN (convert.pl puts the call)
+void zt_emu_shared_fresh(void *p, size_t bytes);
 // __launch_bounds__, checked (convert.pl puts the call at the top of the kernel's body)
 void zt_emu_bounds(int max_threads, int min_blocks = 0);
 
