@@ -10,7 +10,6 @@
 // Each stream is a queue whose work runs at once or as late as the program's
 // synchronization allows (ZT_EMU_DEFER), so that a missing wait shows. What it cannot:
 // timing, the memory model, and the PTX itself (the kernels' inline asm is replaced).
-#include <assert.h>
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/half.h"
+
 #include <functional>
 #include <mutex>
 #include <tuple>
@@ -62,14 +64,10 @@ template <class T> static inline T __shfl_xor_sync(unsigned m, T v, int lane_mas
 int __any_sync(unsigned mask, int pred);
 
 static inline float __uint_as_float(uint32_t u) {
-    float v;
-    memcpy(&v, &u, 4);
-    return v;
+    return zt_bits_to_f32(u);
 }
 static inline uint32_t __float_as_uint(float v) {
-    uint32_t u;
-    memcpy(&u, &v, 4);
-    return u;
+    return zt_f32_to_bits(v);
 }
 // the device's integer min and max overloads
 static inline int min(int a, int b) {

@@ -195,8 +195,7 @@ int main(void) {
     const size_t n_cases = sizeof cases / sizeof cases[0];
     /* the emulated card (tests/cudaemu) runs a warp's tensor-core op in microseconds:
      * the large case and the Hopper kernels' reruns are for real cards */
-    const char *emu = getenv("ZT_TEST_EMU");
-    int emulated = emu && *emu && strcmp(emu, "0") != 0;
+    int emulated = zt_test_emulated();
     for (size_t i = 0; i < n_cases; i++) {
         if (emulated && cases[i].lq * cases[i].lk * cases[i].h > (1 << 22)) {
             printf("  %s: skipped on the emulated card (ZT_TEST_EMU)\n", cases[i].name);

@@ -209,8 +209,7 @@ int main(void) {
     }
     job j;
     /* the emulated card (tests/cudaemu) takes minutes a tiny render: the fixtures there */
-    const char *emu = getenv("ZT_TEST_EMU");
-    if (emu && *emu && strcmp(emu, "0") != 0) {
+    if (zt_test_emulated()) {
         printf("ZT_TEST_EMU: the zoetrope-tiny cases are skipped on the emulated card\n");
     } else {
         tiny_job(&j, NULL);

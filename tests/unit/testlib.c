@@ -104,6 +104,11 @@ const char *zt_test_data(const char *rel) {
     return buf[k];
 }
 
+int zt_test_emulated(void) {
+    const char *e = getenv("ZT_TEST_EMU");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
 const char *zt_test_tmpdir(void) {
     static char path[4096];
     if (path[0]) return path;

@@ -98,6 +98,9 @@ void zt_test_copy_safetensors(const char *src, const char *dst, const char *pref
 /* A fresh empty directory for this test's files (from $ZT_TEST_TMP or /tmp); returns
  * its path, valid for the whole run. */
 const char *zt_test_tmpdir(void);
+/* 1 when ZT_TEST_EMU is set (and not "0"): the CUDA tests run on the emulated card of
+ * tests/cudaemu, where the largest cases take minutes and are left to real cards */
+int zt_test_emulated(void);
 
 /* ZT_TEST_DATA/rel; the result stays valid for the next three calls. */
 const char *zt_test_data(const char *rel);
