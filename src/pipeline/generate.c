@@ -252,9 +252,9 @@ static zt_status stage_enter_on(gen *g, zt_backend *be, zt_stage st, int64_t ext
 static zt_status vae_enter(gen *g, zt_wan_vae *vae, int decoder, const zt_vae_tiling *t,
                            zt_backend **be) {
     ZT_TRY(component_backend(g, g->s->vae_device, be));
-    int64_t arena = 0, caches = 0;
+    int64_t arena = 0, caches = 0; /* the encoder encodes i2v's picture: one frame */
     if ((*be)->device)
-        ZT_TRY(zt_plan_vae_device(vae, decoder, g->h, g->w, t, &arena, &caches, NULL));
+        ZT_TRY(zt_plan_vae_device(vae, decoder, g->h, g->w, 1, t, &arena, &caches, NULL));
     ZT_TRY(stage_arena(g, *be, arena));
     return zt_wan_vae_place(vae, *be, decoder ? ZT_VAE_PART_DECODER : ZT_VAE_PART_ENCODER);
 }
@@ -492,15 +492,16 @@ static int on_gpu(const char *device, const char *fallback) {
 }
 
 /* A VAE half on the GPU with this tiling (tile 0: none), as vae_enter allocates: the
- * half's weights, the arena the plan sizes, the stream caches and the scratch. */
+ * half's weights, the arena the plan sizes, the stream caches and the scratch; the
+ * encoder's for i2v's picture, one frame. */
 static zt_status plan_vae_gpu(gen *g, const zt_wan_vae *vae, int decoder, int tile,
                               int overlap) {
     if (!on_gpu(g->s->vae_device, g->s->device)) return ZT_OK;
     zt_vae_tiling t = {.tile = tile, .overlap = overlap};
     int64_t arena, caches, scratch, weights;
     ZT_TRY(zt_wan_vae_device_bytes(vae, decoder, &weights));
-    ZT_TRY(zt_plan_vae_device(vae, decoder, g->h, g->w, tile > 0 ? &t : NULL, &arena, &caches,
-                              &scratch));
+    ZT_TRY(zt_plan_vae_device(vae, decoder, g->h, g->w, 1, tile > 0 ? &t : NULL, &arena,
+                              &caches, &scratch));
     set_gpu(g, decoder ? ZT_STAGE_DECODE : ZT_STAGE_IMAGE, weights,
             arena + GPU_ARENA_EXTRA + caches, scratch);
     return ZT_OK;

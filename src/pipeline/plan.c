@@ -168,8 +168,8 @@ static zt_status drop_frame(void *user, const zt_tensor *frame, int64_t index) {
 }
 
 zt_status zt_plan_vae_device(const zt_wan_vae *v, int decoder, int64_t h, int64_t w,
-                             const zt_vae_tiling *tiling, int64_t *arena, int64_t *caches,
-                             int64_t *scratch) {
+                             int64_t frames, const zt_vae_tiling *tiling, int64_t *arena,
+                             int64_t *caches, int64_t *scratch) {
     const zt_wan_vae_info *in = zt_wan_vae_get_info(v);
     int64_t z = in->z_dim, s = in->stride_s, st = in->stride_t;
     *arena = *caches = 0;
@@ -181,17 +181,21 @@ zt_status zt_plan_vae_device(const zt_wan_vae *v, int decoder, int64_t h, int64_
         th = lt < h ? lt : h;
         tw = lt < w ? lt : w;
     }
+    /* a picture is one chunk of one frame: planned as a video, its column buffers
+     * (and so the CUDA scratch) were a full chunk's, 4 frames' */
+    int picture = !decoder && frames == 1, chunks = picture ? 1 : 2;
     int64_t peak;
-    ZT_TRY(plan_vae_chunks(v, decoder, th, tw, 2, &peak, caches));
+    ZT_TRY(plan_vae_chunks(v, decoder, th, tw, chunks, &peak, caches));
     /* the whole call, on two latent frames (the arena peak does not grow after the
-     * second chunk); its inputs and outputs are the caller's */
+     * second chunk) or a picture's one; its inputs and outputs are the caller's */
     probe p;
     ZT_TRY(probe_begin(&p));
     zt_backend_null_model_cuda(p.be);
     zt_tensor x, y = {0};
+    int64_t frames_in = picture ? 1 : 1 + st;
     zt_status rc = decoder ? probe_tensor(&p, &x, 4, ZT_SHAPE(z, 2, h, w))
-                           : probe_tensor(&p, &x, 4, ZT_SHAPE(3, 1 + st, h * s, w * s));
-    if (rc == ZT_OK && !decoder) rc = probe_tensor(&p, &y, 4, ZT_SHAPE(z, 2, h, w));
+                           : probe_tensor(&p, &x, 4, ZT_SHAPE(3, frames_in, h * s, w * s));
+    if (rc == ZT_OK && !decoder) rc = probe_tensor(&p, &y, 4, ZT_SHAPE(z, chunks, h, w));
     int64_t io = (int64_t)zt_arena_used(p.arena);
     if (rc == ZT_OK)
         rc = decoder ? zt_wan_vae_decode_tiled(v, p.be, p.arena, &x, 0, tiling, drop_frame, NULL)

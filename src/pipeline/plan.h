@@ -82,7 +82,9 @@ zt_status zt_plan_denoise(const zt_wan_dit *m, const zt_plan_dit *r, int64_t *wo
 zt_status zt_plan_vae(const zt_wan_vae *v, int decoder, int64_t h, int64_t w, int64_t *work);
 /* A VAE on a device (zt_wan_vae_place): *arena, what zt_arena_init_on needs for a whole
  * zt_wan_vae_decode_tiled (decoder 1) of latents [z, T, h, w] or zt_wan_vae_encode_tiled
- * (0) of a video of that latent size, with this tiling (NULL: untiled), any T;
+ * (0) of a video of that latent size, with this tiling (NULL: untiled), any T; an
+ * encode of `frames` 1 is of a picture (i2v's: the stream's first chunk alone, a
+ * quarter of a full chunk's columns), 0 of any length (the decoder ignores it);
  * *caches, the bytes of the stream caches, which are allocations of their own on the
  * device (one tile's stream at a time); and *scratch (may be NULL), the CUDA
  * backend's. Inputs, outputs and the tiled blend's buffers stay in host memory and are
@@ -90,8 +92,8 @@ zt_status zt_plan_vae(const zt_wan_vae *v, int decoder, int64_t h, int64_t w, in
  * covers the arena of an untiled call or a tiled decode but not a tiled encode (which
  * holds a tile's latents for all frames). */
 zt_status zt_plan_vae_device(const zt_wan_vae *v, int decoder, int64_t h, int64_t w,
-                             const zt_vae_tiling *tiling, int64_t *arena, int64_t *caches,
-                             int64_t *scratch);
+                             int64_t frames, const zt_vae_tiling *tiling, int64_t *arena,
+                             int64_t *caches, int64_t *scratch);
 
 /* Bytes of the tensors of a model file (any zt_weights source) a stage reads: all of
  * them, a VAE's decoder or encoder half, or a T5 file without any decoder and with

@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
     load_s = now_s() - t0;
     int64_t cap = 0, caches = 0, scratch = 0, weights = 0;
     if (s == ZT_OK && be->device)
-        s = zt_plan_vae_device(vae, 1, h, w, tile ? &til : NULL, &cap, &caches, &scratch);
+        s = zt_plan_vae_device(vae, 1, h, w, 0, tile ? &til : NULL, &cap, &caches, &scratch);
     /* what the plan counts this run to allocate on the device (generate's arena has
      * 64 MiB more): the decoder's weights, the arena, the caches, the scratch */
     if (s == ZT_OK && be->device) s = zt_wan_vae_device_bytes(vae, 1, &weights);
