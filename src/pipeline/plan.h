@@ -84,7 +84,8 @@ zt_status zt_plan_vae(const zt_wan_vae *v, int decoder, int64_t h, int64_t w, in
  * zt_wan_vae_decode_tiled (decoder 1) of latents [z, T, h, w] or zt_wan_vae_encode_tiled
  * (0) of a video of that latent size, with this tiling (NULL: untiled), any T; an
  * encode of `frames` 1 is of a picture (i2v's: the stream's first chunk alone, a
- * quarter of a full chunk's columns), 0 of any length (the decoder ignores it);
+ * quarter of a full chunk's columns), any other of any length (the decoder ignores
+ * it);
  * *caches, the bytes of the stream caches, which are allocations of their own on the
  * device (one tile's stream at a time); and *scratch (may be NULL), the CUDA
  * backend's. Inputs, outputs and the tiled blend's buffers stay in host memory and are

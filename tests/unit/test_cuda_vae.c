@@ -10,7 +10,8 @@
  * bit for bit. Then the CUDA backend, when there is a GPU (else SKIP, exit 77, unless the stand-in
  * failed): as it runs by default (bf16 activations into the bf16 convolutions; see TOL_GPU) and
  * with ZT_CUDA_EXACT (plain f32 GEMMs, within 1e-4 of the CPU's largest value), and two decodes
- * bit-identical. */
+ * bit-identical. On every backend i2v's picture is also encoded alone, in the arena its plan
+ * sizes, and on CUDA its scratch is held to the plan (encode_picture). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
